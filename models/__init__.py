@@ -1,0 +1,2 @@
+"""Models: config, the shared dense/MoE backbone, experts and dispatch, generation, checkpoints,
+parameter accounting."""

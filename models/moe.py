@@ -1,0 +1,68 @@
+"""The MoE layer: router -> capacity -> fused experts, plus its losses and optional trace.
+
+Shapes: B batch, T tokens, N = B*T, D model width, E experts, K experts per token.
+Every per-call setting arrives in `RoutingOptions`; the layer keeps no per-call state.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from models.config import ModelConfig
+from models.experts import FusedExperts
+from routing.capacity import capacity_drop_mask, expert_capacity
+from routing.losses import load_balancing_loss, router_z_loss
+from routing.options import RoutingOptions
+from routing.routers import build_router
+from routing.trace import RoutingTrace
+
+
+@dataclass(frozen=True)
+class MoEAux:
+    aux_loss: torch.Tensor  # scalar load-balancing loss (1.0 = uniform), unweighted
+    z_loss: torch.Tensor  # scalar router z-loss, unweighted
+    trace: RoutingTrace | None
+
+
+class MoELayer(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer: int):
+        super().__init__()
+        self.layer = layer
+        self.default_top_k = cfg.top_k
+        self.default_capacity = cfg.capacity_factor
+        self.router = build_router(cfg)
+        self.experts = FusedExperts(cfg.n_experts, cfg.d_model, cfg.d_ff)
+
+    def forward(
+        self, x: torch.Tensor, opts: RoutingOptions, generator: torch.Generator | None, trace: bool
+    ) -> tuple[torch.Tensor, MoEAux]:
+        b, t, d = x.shape
+        n_experts = self.experts.n_experts
+        flat = x.reshape(b * t, d)  # (N, D)
+        k = opts.resolve_top_k(self.default_top_k, n_experts)
+        decision = self.router(flat, k, opts, generator)
+        capacity = expert_capacity(opts.resolve_capacity(self.default_capacity), b * t, k, n_experts)
+        dropped = capacity_drop_mask(decision.expert_idx, n_experts, capacity)  # (N, K)
+        out = self.experts(flat, decision.expert_idx, decision.gate_weights, dropped, opts.dispatch)
+        aux = MoEAux(
+            aux_loss=load_balancing_loss(decision.probs, decision.expert_idx),
+            z_loss=router_z_loss(decision.logits),
+            trace=self._trace(decision, dropped, capacity, b, t) if trace else None,
+        )
+        return out.view(b, t, d), aux
+
+    def _trace(self, decision, dropped: torch.Tensor, capacity: float, b: int, t: int) -> RoutingTrace:
+        def shaped(v: torch.Tensor) -> torch.Tensor:
+            return v.detach().reshape(b, t, -1)
+
+        return RoutingTrace(
+            layer=self.layer,
+            logits=shaped(decision.logits),
+            probs=shaped(decision.probs),
+            expert_idx=shaped(decision.expert_idx),
+            gate_weights=shaped(decision.gate_weights),
+            dropped=shaped(dropped),
+            capacity=capacity,
+        )

@@ -1,0 +1,77 @@
+"""Parameter and FLOP accounting derived from a ModelConfig alone (tests check it against modules).
+
+Components: embedding, attention, norms, router, ffn (the dense FFN, or all experts), head.
+"Active" parameters are those a token's forward pass uses: all but the experts it is not routed to,
+so the FFN counts top_k / n_experts of its experts. Two conventions are reported: `active` counts
+every parameter a token touches (input embedding and head included, as Mixtral's "12.9B active"
+does), `active_non_embedding` leaves out the input embedding and head matrices (Kaplan et al. 2020).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from models.config import ModelConfig
+
+COMPONENTS = ("embedding", "attention", "norms", "router", "ffn", "head")
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    embedding: int
+    attention: int
+    norms: int
+    router: int
+    ffn: int
+    head: int  # 0 when the head is tied to the embedding
+
+    @property
+    def total(self) -> int:
+        return sum(asdict(self).values())
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ParamReport:
+    total: ParamCounts
+    active: ParamCounts  # per token
+
+    @property
+    def active_non_embedding(self) -> int:
+        return self.active.total - self.active.embedding - self.active.head
+
+
+def count_params(cfg: ModelConfig, top_k: int | None = None) -> ParamReport:
+    """Total and per-token active parameters; top_k overrides the config's (routing at inference)."""
+    d, layers = cfg.d_model, cfg.n_layers
+    k = cfg.top_k if top_k is None else top_k
+    if not 1 <= k <= cfg.n_experts:
+        raise ValueError(f"top_k must be between 1 and {cfg.n_experts}, got {k}")
+    expert = 3 * d * cfg.d_ff  # SwiGLU: gate, up, down
+    router = 0
+    if cfg.is_moe:
+        router = layers * d * cfg.n_experts * (2 if cfg.router == "noisy" else 1)
+    total = ParamCounts(
+        embedding=cfg.vocab_size * d,
+        attention=layers * 4 * d * d,  # fused qkv (3 D^2) + output projection (D^2)
+        norms=(2 * layers + 1) * d,
+        router=router,
+        ffn=layers * cfg.n_experts * expert,
+        head=0 if cfg.tie_embeddings else cfg.vocab_size * d,
+    )
+    active = ParamCounts(**{**total.as_dict(), "ffn": layers * k * expert})
+    return ParamReport(total=total, active=active)
+
+
+def flops_per_token(cfg: ModelConfig, context: int, top_k: int | None = None) -> int:
+    """Forward FLOPs for one token at the given context length (2 per multiply-add).
+
+    Matmuls with active non-embedding weights, the output head (V x D, tied or not), and attention
+    scores and values over `context` positions (2 * 2 * L * context * D), as in Kaplan et al. 2020.
+    Norms, activations, softmax and the router's softmax/top-k are left out (negligible).
+    """
+    report = count_params(cfg, top_k)
+    head_matmul = cfg.vocab_size * cfg.d_model
+    weights = report.active_non_embedding - report.active.norms + head_matmul
+    return 2 * weights + 4 * cfg.n_layers * context * cfg.d_model

@@ -1,0 +1,55 @@
+"""Per-call routing options.
+
+Routing settings that a user may change (top-k, capacity, noise) travel with each forward call in a
+frozen `RoutingOptions`; nothing here or in the routers mutates a shared module to apply them, so many
+users can share one loaded model without seeing each other's settings.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+DISPATCH_BACKENDS = ("auto", "loop", "grouped", "gather")
+
+
+@dataclass(frozen=True)
+class RoutingOptions:
+    """Settings for one forward pass.
+
+    top_k:            experts per token; None = the model's configured top-k. Any 1..E is allowed.
+    capacity_factor:  None = the model's configured value; math.inf = no capacity limit.
+    noise_std:        std of extra Gaussian noise added to router logits (0 = none), for exploration.
+    noise_seed:       seed for every random draw of this call (extra and learned noise); None = global RNG.
+    learned_noise:    apply a noisy router's learned noise (Shazeer 2017). Only training asks for it.
+    dispatch:         expert dispatch backend: auto | loop | grouped | gather (same numbers, different speed).
+    """
+
+    top_k: int | None = None
+    capacity_factor: float | None = None
+    noise_std: float = 0.0
+    noise_seed: int | None = None
+    learned_noise: bool = False
+    dispatch: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.top_k is not None and (isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1):
+            raise ValueError(f"top_k must be a positive integer, got {self.top_k!r}")
+        if self.capacity_factor is not None and not (
+            isinstance(self.capacity_factor, (int, float)) and self.capacity_factor > 0 and not math.isnan(self.capacity_factor)
+        ):
+            raise ValueError(f"capacity_factor must be a positive number or inf (no limit), got {self.capacity_factor!r}")
+        if not (isinstance(self.noise_std, (int, float)) and math.isfinite(self.noise_std) and self.noise_std >= 0):
+            raise ValueError(f"noise_std must be a finite number >= 0, got {self.noise_std!r}")
+        if self.dispatch not in DISPATCH_BACKENDS:
+            raise ValueError(f"dispatch must be one of {DISPATCH_BACKENDS}, got {self.dispatch!r}")
+
+    def resolve_top_k(self, default: int, n_experts: int) -> int:
+        k = default if self.top_k is None else self.top_k
+        if not 1 <= k <= n_experts:
+            raise ValueError(f"top_k must be between 1 and the number of experts ({n_experts}), got {k}")
+        return k
+
+    def resolve_capacity(self, default: float | None) -> float:
+        """The capacity factor in force; math.inf when unlimited."""
+        cf = default if self.capacity_factor is None else self.capacity_factor
+        return math.inf if cf is None else float(cf)

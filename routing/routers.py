@@ -1,0 +1,103 @@
+"""Routers: token representation -> chosen experts and their gate weights.
+
+Shapes: N tokens, D model width, E experts, K experts per token.
+
+Every router is a linear gate (D -> E) followed by a selection rule; subclasses change only the
+piece that differs. Per-call settings (top-k, noise and its seed) come as arguments; a router never
+changes its own state in forward. The one piece of state that moves outside the gradient, the
+bias of the bias-balanced router, changes only through its explicit `update_bias` call.
+
+- SoftmaxTopKRouter: softmax over E, take the top-k, optionally renormalise the k weights (Mixtral,
+  `norm_topk_prob`). Also serves the "capacity" kind (Switch: top-1, weight = raw probability); the
+  capacity limit itself is applied by the MoE layer, for any router, see routing/capacity.py.
+- NoisyTopKRouter: Shazeer et al. 2017: logits + N(0,1) * softplus(x W_noise), only when asked.
+- BiasBalancedRouter: DeepSeek-V3 / Wang et al. 2024: a per-expert bias added to the scores only to
+  choose experts; gate weights come from the unbiased probabilities.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.config import ModelConfig
+from routing.options import RoutingOptions
+
+
+@dataclass(frozen=True)
+class RouterDecision:
+    logits: torch.Tensor  # (N, E)
+    probs: torch.Tensor  # (N, E)
+    expert_idx: torch.Tensor  # (N, K)
+    gate_weights: torch.Tensor  # (N, K)
+
+
+def gaussian_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+class SoftmaxTopKRouter(nn.Module):
+    def __init__(self, d_model: int, n_experts: int, normalize_topk: bool):
+        super().__init__()
+        self.n_experts = n_experts
+        self.normalize_topk = normalize_topk
+        self.gate = nn.Linear(d_model, n_experts, bias=False)
+
+    def router_logits(self, x: torch.Tensor, opts: RoutingOptions, generator: torch.Generator | None) -> torch.Tensor:
+        logits = self.gate(x)  # (N, E)
+        if opts.noise_std > 0:
+            logits = logits + opts.noise_std * gaussian_like(logits, generator)
+        return logits
+
+    def selection_scores(self, probs: torch.Tensor) -> torch.Tensor:
+        """Scores the top-k is taken over; the probabilities themselves unless a subclass biases them."""
+        return probs
+
+    def forward(
+        self, x: torch.Tensor, top_k: int, opts: RoutingOptions, generator: torch.Generator | None = None
+    ) -> RouterDecision:
+        logits = self.router_logits(x, opts, generator)
+        probs = torch.softmax(logits.float(), dim=-1).to(x.dtype)  # (N, E)
+        expert_idx = torch.topk(self.selection_scores(probs), top_k, dim=-1).indices  # (N, K)
+        weights = probs.gather(-1, expert_idx)  # (N, K)
+        if self.normalize_topk:
+            weights = weights / weights.sum(dim=-1, keepdim=True)
+        return RouterDecision(logits, probs, expert_idx, weights)
+
+
+class NoisyTopKRouter(SoftmaxTopKRouter):
+    def __init__(self, d_model: int, n_experts: int, normalize_topk: bool):
+        super().__init__(d_model, n_experts, normalize_topk)
+        self.noise = nn.Linear(d_model, n_experts, bias=False)
+
+    def router_logits(self, x: torch.Tensor, opts: RoutingOptions, generator: torch.Generator | None) -> torch.Tensor:
+        logits = super().router_logits(x, opts, generator)
+        if opts.learned_noise:
+            logits = logits + gaussian_like(logits, generator) * F.softplus(self.noise(x))
+        return logits
+
+
+class BiasBalancedRouter(SoftmaxTopKRouter):
+    def __init__(self, d_model: int, n_experts: int, normalize_topk: bool, update_rate: float):
+        super().__init__(d_model, n_experts, normalize_topk)
+        self.update_rate = update_rate
+        self.register_buffer("bias", torch.zeros(n_experts))
+
+    def selection_scores(self, probs: torch.Tensor) -> torch.Tensor:
+        return probs + self.bias
+
+    @torch.no_grad()
+    def update_bias(self, expert_counts: torch.Tensor) -> None:
+        """Move each bias by update_rate toward balance: up for underloaded experts, down for overloaded."""
+        counts = expert_counts.to(self.bias.dtype)
+        self.bias += self.update_rate * torch.sign(counts.mean() - counts)
+
+
+def build_router(cfg: ModelConfig) -> SoftmaxTopKRouter:
+    if cfg.router == "noisy":
+        return NoisyTopKRouter(cfg.d_model, cfg.n_experts, cfg.normalize_topk)
+    if cfg.router == "bias":
+        return BiasBalancedRouter(cfg.d_model, cfg.n_experts, cfg.normalize_topk, cfg.bias_update_rate)
+    return SoftmaxTopKRouter(cfg.d_model, cfg.n_experts, cfg.normalize_topk)
