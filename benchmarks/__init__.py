@@ -1,0 +1,1 @@
+"""Command-line benchmarks and result tables; output lands in benchmarks/results/."""

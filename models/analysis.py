@@ -1,0 +1,225 @@
+"""The shared backend: analyse a text with a zoo MoE and its two dense twins.
+
+`analyze_text` tokenizes the text, runs the chosen MoE (with the caller's top-k, capacity factor and
+router noise, passed per call) and both dense twins, and returns an `AnalysisReport`: tokens, routing
+of every MoE layer (chosen experts, gate weights, full router distribution, dropped slots, expert
+load), per-token loss of the three models, and parameter/FLOP accounting. `measure_report_latency`
+adds measured latency. No Gradio here; the page, the API, the benchmarks and the tests all call this.
+
+Shapes: T tokens, E experts, K experts per token.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+
+from models.latency import LatencyReport, measure_latency
+from models.params import count_params, flops_per_token
+from models.tokenizer import token_label
+from models.transformer import lm_loss
+from models.zoo import LoadedModel, load_member
+from routing.options import RoutingOptions
+
+EXPERT_CHOICES = (4, 8, 16)
+COMPUTE_MATCHED, PARAM_MATCHED = "dense", "dense-wide"
+MAX_NOISE_STD = 10.0
+MAX_INPUT_CHARS = 1_000_000  # longer input is refused; the models only read the first tokens anyway
+TOKENIZE_CHARS = 65_536  # a prefix this long always holds more than a context's worth of tokens
+
+
+class InputError(ValueError):
+    """A request the user can fix; its message is shown as is."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    n_experts: int = 8
+    top_k: int = 2
+    capacity_factor: float | None = None  # None = no capacity limit
+    noise_std: float = 0.0
+    noise_seed: int = 0
+
+    @property
+    def moe_name(self) -> str:
+        return f"moe-{self.n_experts}"
+
+    def routing(self) -> RoutingOptions:
+        return RoutingOptions(
+            top_k=self.top_k,
+            capacity_factor=math.inf if self.capacity_factor is None else self.capacity_factor,
+            noise_std=self.noise_std,
+            noise_seed=self.noise_seed,
+        )
+
+
+def validate_settings(n_experts, top_k, capacity_factor, noise_std, noise_seed) -> Settings:
+    """Check values that may come from an API call; raise InputError naming the bad one."""
+
+    def number(name, value, kind=float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+            raise InputError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"{name} must be finite, got {value!r}")
+        return kind(value)
+
+    n_experts = number("number of experts", n_experts, int)
+    if n_experts not in EXPERT_CHOICES:
+        raise InputError(f"number of experts must be one of {', '.join(map(str, EXPERT_CHOICES))}, got {n_experts}")
+    top_k = number("top-K", top_k, int)
+    if not 1 <= top_k <= n_experts:
+        raise InputError(f"top-K must be between 1 and the number of experts ({n_experts}), got {top_k}")
+    if capacity_factor is not None:
+        capacity_factor = number("capacity factor", capacity_factor)
+        if capacity_factor < 0:
+            raise InputError(f"capacity factor must be positive (or 0 for no limit), got {capacity_factor}")
+        capacity_factor = capacity_factor or None
+    noise_std = number("router noise", noise_std)
+    if not 0 <= noise_std <= MAX_NOISE_STD:
+        raise InputError(f"router noise must be between 0 and {MAX_NOISE_STD}, got {noise_std}")
+    noise_seed = number("noise seed", noise_seed, int)
+    if not 0 <= noise_seed < 2**63:
+        raise InputError(f"noise seed must be between 0 and 2^63 - 1, got {noise_seed}")
+    return Settings(n_experts, top_k, capacity_factor, noise_std, noise_seed)
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    role: str
+    total_params: int
+    active_params: int  # per token, embedding and head included
+    total_breakdown: dict[str, int]
+    active_breakdown: dict[str, int]
+    flops_per_token: int  # forward, at this text's length
+    token_losses: list[float | None]  # (T,) nats; None for the first token (nothing predicts it)
+    mean_loss: float | None
+    perplexity: float | None
+
+
+@dataclass(frozen=True)
+class LayerRouting:
+    layer: int
+    expert_idx: list[list[int]]  # (T, K) best first
+    gate_weights: list[list[float]]  # (T, K)
+    probs: list[list[float]]  # (T, E)
+    dropped: list[list[bool]]  # (T, K)
+    load: list[int]  # (E,) kept assignments per expert in this text
+    capacity: float | None  # assignments per expert allowed (None = unlimited)
+
+
+@dataclass(frozen=True)
+class AnalysisReport:
+    settings: Settings
+    tokens: list[str]  # readable token labels
+    token_ids: list[int]
+    input_tokens: int  # tokens in the submitted text (before truncation, at least this many)
+    notices: list[str]
+    models: list[ModelSummary]  # dense (compute-matched), MoE, dense (parameter-matched)
+    routing: list[LayerRouting]
+    latency: LatencyReport | None = field(default=None)
+
+    @property
+    def moe(self) -> ModelSummary:
+        return self.models[1]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def tokenize(text: str, member: LoadedModel) -> tuple[list[int], int, list[str]]:
+    """-> ids (at most the context), number of input tokens seen, notices."""
+    if not isinstance(text, str):
+        raise InputError(f"text must be a string, got {type(text).__name__}")
+    if len(text) > MAX_INPUT_CHARS:
+        raise InputError(f"the text has {len(text):,} characters; the limit is {MAX_INPUT_CHARS:,}")
+    notices = []
+    clean = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates cannot be encoded
+    if clean != text:
+        notices.append("Characters that are not valid Unicode (lone surrogates) were replaced by '?'.")
+    if not clean.strip():
+        raise InputError("Paste some text to analyse: the text is empty or only whitespace.")
+    ids = member.tokenizer.encode(clean[:TOKENIZE_CHARS]).ids
+    context = member.model.cfg.context_length
+    if len(ids) > context:
+        more = "+" if len(clean) > TOKENIZE_CHARS else ""
+        notices.append(
+            f"The text has {len(ids):,}{more} tokens; only the first {context} are analysed "
+            f"(the models' context length). The rest is ignored."
+        )
+    return ids[:context], len(ids), notices
+
+
+@torch.no_grad()
+def _token_losses(member: LoadedModel, ids: torch.Tensor, routing: RoutingOptions, trace: bool):
+    out = member.model(ids, routing=routing, trace=trace)
+    losses: list[float | None] = [None]
+    if ids.shape[1] > 1:
+        losses += lm_loss(out.logits[:, :-1], ids[:, 1:], reduction="none")[0].tolist()
+    return losses, out.traces
+
+
+def _summary(member: LoadedModel, role: str, losses: list[float | None], top_k: int | None, t: int) -> ModelSummary:
+    cfg = member.model.cfg
+    report = count_params(cfg, top_k if cfg.is_moe else None)
+    scored = [x for x in losses if x is not None]
+    mean = sum(scored) / len(scored) if scored else None
+    return ModelSummary(
+        name=member.spec.name,
+        role=role,
+        total_params=report.total.total,
+        active_params=report.active.total,
+        total_breakdown=report.total.as_dict(),
+        active_breakdown=report.active.as_dict(),
+        flops_per_token=flops_per_token(cfg, t, top_k if cfg.is_moe else None),
+        token_losses=losses,
+        mean_loss=mean,
+        perplexity=math.exp(mean) if mean is not None else None,
+    )
+
+
+def _layer_routing(trace) -> LayerRouting:
+    return LayerRouting(
+        layer=trace.layer,
+        expert_idx=trace.expert_idx[0].tolist(),
+        gate_weights=trace.gate_weights[0].tolist(),
+        probs=trace.probs[0].tolist(),
+        dropped=trace.dropped[0].tolist(),
+        load=trace.expert_counts().tolist(),
+        capacity=None if math.isinf(trace.capacity) else trace.capacity,
+    )
+
+
+def analyze_text(text: str, settings: Settings) -> AnalysisReport:
+    moe = load_member(settings.moe_name)
+    twins = {COMPUTE_MATCHED: load_member(COMPUTE_MATCHED), PARAM_MATCHED: load_member(PARAM_MATCHED)}
+    ids, input_tokens, notices = tokenize(text, moe)
+    x = torch.tensor([ids])  # (1, T)
+    routing = settings.routing()
+    moe_losses, traces = _token_losses(moe, x, routing, trace=True)
+    t = len(ids)
+    summaries = [
+        _summary(twins[COMPUTE_MATCHED], "dense, compute-matched", _token_losses(twins[COMPUTE_MATCHED], x, routing, False)[0], None, t),
+        _summary(moe, f"MoE, {settings.n_experts} experts, top-{settings.top_k}", moe_losses, settings.top_k, t),
+        _summary(twins[PARAM_MATCHED], "dense, parameter-matched to moe-8", _token_losses(twins[PARAM_MATCHED], x, routing, False)[0], None, t),
+    ]
+    if t == 1:
+        notices.append("The text is a single token: there is nothing to predict, so no loss is shown.")
+    return AnalysisReport(
+        settings=settings,
+        tokens=[token_label(moe.tokenizer, i) for i in ids],
+        token_ids=ids,
+        input_tokens=input_tokens,
+        notices=notices,
+        models=summaries,
+        routing=[_layer_routing(tr) for tr in traces],
+    )
+
+
+def measure_report_latency(report: AnalysisReport, repeats: int = 5, decode_tokens: int = 16) -> AnalysisReport:
+    """The same report with the latency of its three models measured on its tokens."""
+    routing = report.settings.routing()
+    models = {m.name: (load_member(m.name).model, routing) for m in report.models}
+    latency = measure_latency(models, torch.tensor([report.token_ids]), decode_tokens=decode_tokens, repeats=repeats)
+    return replace(report, latency=latency)

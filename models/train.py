@@ -1,0 +1,182 @@
+"""Training: `python -m models.train` trains one model from a config, `--zoo` retrains the zoo.
+
+AdamW (decay on matrices only), linear warm-up then cosine decay, gradient clipping, fixed seeds.
+The loss is next-token cross-entropy + aux_loss_weight * load-balancing loss + z_loss_weight * z-loss.
+A bias-balanced router's bias moves after each step from that step's expert counts (outside the
+gradient). Every step is logged to train_log.csv with, per MoE layer, each expert's token share,
+the load CV, dead experts, router entropy and dropped fraction; the held-out loss per domain goes to
+eval.json. Checkpoints are config.json + model.safetensors (fp16 storage, fp32 compute).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from models.checkpoint import save_checkpoint
+from models.config import ModelConfig
+from models.data import WindowSampler, eval_windows, load_domains
+from models.tokenizer import TOKENIZER_PATH, load_tokenizer
+from models.transformer import Transformer, lm_loss
+from routing.options import RoutingOptions
+from routing.routers import BiasBalancedRouter
+from routing.stats import load_stats
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 700
+    batch_size: int = 16
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 50
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 1234
+    eval_batch_size: int = 32
+
+
+def learning_rate(step: int, tc: TrainConfig) -> float:
+    """Linear warm-up to lr, then cosine decay to lr * min_lr_ratio at the last step."""
+    if step < tc.warmup_steps:
+        return tc.lr * (step + 1) / tc.warmup_steps
+    progress = (step - tc.warmup_steps) / max(1, tc.steps - tc.warmup_steps)
+    return tc.lr * (tc.min_lr_ratio + (1 - tc.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def make_optimizer(model: Transformer, tc: TrainConfig) -> torch.optim.AdamW:
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=tc.lr, betas=(0.9, 0.95))
+
+
+def log_row(step: int, lr: float, loss: float, aux: float, z: float, tok_s: float, traces) -> dict[str, float]:
+    row = {"step": step, "lr": lr, "loss": loss, "aux_loss": aux, "z_loss": z, "tokens_per_s": tok_s}
+    for trace in traces:
+        stats = load_stats(trace)
+        prefix = f"l{trace.layer}"
+        row |= {f"{prefix}_share_e{e}": share for e, share in enumerate(stats.shares)}
+        row |= {
+            f"{prefix}_load_cv": stats.load_cv,
+            f"{prefix}_dead_experts": stats.dead_experts,
+            f"{prefix}_router_entropy": stats.router_entropy,
+            f"{prefix}_dropped_fraction": stats.dropped_fraction,
+        }
+    return row
+
+
+def train_model(
+    cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor, out_dir: Path | None = None, progress: bool = True,
+    learned_noise: bool | None = None,
+) -> tuple[Transformer, list[dict]]:
+    """Train from scratch; returns the model (eval mode) and the per-step log rows."""
+    torch.manual_seed(tc.seed)
+    model = Transformer(cfg)
+    optimizer = make_optimizer(model, tc)
+    sampler = WindowSampler(train_stream, tc.batch_size, cfg.context_length, tc.seed)
+    opts = RoutingOptions(learned_noise=cfg.router == "noisy" if learned_noise is None else learned_noise)
+    rows: list[dict] = []
+    bar = tqdm(range(tc.steps), desc=out_dir.name if out_dir else "train", disable=not progress, mininterval=2)
+    for step in bar:
+        start = time.perf_counter()
+        batch = sampler.next_batch()  # (B, T+1)
+        lr = learning_rate(step, tc)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        out = model(batch[:, :-1], routing=opts, trace=cfg.is_moe)
+        loss = lm_loss(out.logits, batch[:, 1:])
+        total = loss + cfg.aux_loss_weight * out.aux_loss + cfg.z_loss_weight * out.z_loss
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        optimizer.step()
+        for layer, trace in zip(model.moe_layers(), out.traces):
+            if isinstance(layer.router, BiasBalancedRouter):
+                layer.router.update_bias(trace.expert_counts())
+        tok_s = batch[:, :-1].numel() / (time.perf_counter() - start)
+        rows.append(log_row(step, lr, loss.item(), out.aux_loss.item(), out.z_loss.item(), tok_s, out.traces))
+        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tok_s:,.0f}")
+    model.eval()
+    return model, rows
+
+
+@torch.no_grad()
+def evaluate(model: Transformer, eval_streams: dict[str, torch.Tensor], batch_size: int = 32) -> dict[str, dict]:
+    """Held-out next-token loss per domain and over all held-out tokens (mean nats per token)."""
+    result, total_loss, total_tokens = {}, 0.0, 0
+    for domain, stream in eval_streams.items():
+        windows = eval_windows(stream, model.cfg.context_length)
+        loss_sum = 0.0
+        for i in range(0, len(windows), batch_size):
+            w = windows[i : i + batch_size]
+            loss_sum += lm_loss(model(w[:, :-1]).logits, w[:, 1:], reduction="sum").item()
+        n = windows[:, 1:].numel()
+        result[domain] = {"loss": loss_sum / n, "tokens": n}
+        total_loss, total_tokens = total_loss + loss_sum, total_tokens + n
+    result["overall"] = {"loss": total_loss / total_tokens, "tokens": total_tokens}
+    return result
+
+
+def write_run(model: Transformer, rows: list[dict], evaluation: dict, tc: TrainConfig, out_dir: Path, seconds: float) -> None:
+    save_checkpoint(model, out_dir, dtype=torch.float16)
+    with open(out_dir / "train_log.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
+    tokens = tc.steps * tc.batch_size * model.cfg.context_length
+    info = {"held_out": evaluation, "train": asdict(tc) | {"tokens_seen": tokens, "seconds": round(seconds, 1),
+                                                          "threads": torch.get_num_threads()}}
+    (out_dir / "eval.json").write_text(json.dumps(info, indent=2) + "\n")
+
+
+def run(cfg: ModelConfig, tc: TrainConfig, out_dir: Path, train_dir: Path, eval_dir: Path, tokenizer_path: Path) -> dict:
+    tokenizer = load_tokenizer(tokenizer_path)
+    if tokenizer.get_vocab_size() != cfg.vocab_size:
+        raise ValueError(f"{tokenizer_path} has {tokenizer.get_vocab_size()} tokens, the config {cfg.vocab_size}")
+    train_stream = torch.cat(list(load_domains(train_dir, tokenizer).values()))
+    eval_streams = load_domains(eval_dir, tokenizer)
+    start = time.perf_counter()
+    model, rows = train_model(cfg, tc, train_stream, out_dir)
+    seconds = time.perf_counter() - start
+    evaluation = evaluate(model, eval_streams, tc.eval_batch_size)
+    write_run(model, rows, evaluation, tc, out_dir, seconds)
+    return evaluation
+
+
+def main() -> None:
+    from models import zoo  # the zoo's specs use this module's TrainConfig
+
+    parser = argparse.ArgumentParser(description="Train a model (or the whole zoo) on the corpus.")
+    parser.add_argument("--config", type=Path, help="a ModelConfig JSON file")
+    parser.add_argument("--out", type=Path, help="checkpoint directory for --config")
+    parser.add_argument("--zoo", action="store_true", help="retrain every zoo model into assets/models/")
+    parser.add_argument("--only", nargs="*", help="with --zoo: only these members")
+    parser.add_argument("--steps", type=int, default=TrainConfig.steps)
+    parser.add_argument("--train-dir", type=Path, default=ROOT / "data/corpus/train")
+    parser.add_argument("--eval-dir", type=Path, default=ROOT / "assets/eval")
+    parser.add_argument("--tokenizer", type=Path, default=TOKENIZER_PATH)
+    args = parser.parse_args()
+    tc = TrainConfig(steps=args.steps)
+    if args.zoo:
+        jobs = [(m.config, zoo.ZOO_DIR / m.name) for m in zoo.ZOO if not args.only or m.name in args.only]
+    elif args.config and args.out:
+        jobs = [(ModelConfig.from_dict(json.loads(args.config.read_text())), args.out)]
+    else:
+        parser.error("give --config and --out, or --zoo")
+    for cfg, out_dir in jobs:
+        evaluation = run(cfg, tc, out_dir, args.train_dir, args.eval_dir, args.tokenizer)
+        print(f"{out_dir.name}: held-out loss {evaluation['overall']['loss']:.4f}")
+
+
+if __name__ == "__main__":
+    main()

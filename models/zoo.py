@@ -1,0 +1,77 @@
+"""The model zoo: matched dense and MoE models trained by this project, shipped in assets/models/.
+
+All members share the backbone (vocab 4096, d_model 128, 4 layers, 4 heads, context 256), the data,
+the tokens seen, the schedule and the seed; only the FFN differs:
+- dense        SwiGLU width 512: the compute-matched baseline;
+- moe-4/8/16   4, 8 or 16 experts of width 256, top-2: 2 x 256 = 512 active width, so the same
+               active parameters per token as `dense` (plus a tiny router);
+- dense-wide   SwiGLU width 2048 = 8 x 256: the same total parameters as moe-8 (router aside).
+
+The zoo directory is assets/models/, or the directory the operator names in MOE_ZOO_DIR.
+`load_member(name)` returns the model in eval mode with its tokenizer; loaded models are shared
+read-only (routing settings travel per call), so each is loaded once per process.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from models.checkpoint import load_checkpoint
+from models.config import ModelConfig
+from models.tokenizer import TOKENIZER_PATH, load_tokenizer
+from models.transformer import Transformer
+
+ZOO_DIR = Path(os.environ.get("MOE_ZOO_DIR") or Path(__file__).resolve().parents[1] / "assets/models")
+BACKBONE = ModelConfig(vocab_size=4096, d_model=128, n_layers=4, n_heads=4, context_length=256)
+MOE = dict(ffn_kind="moe", d_ff=256, top_k=2, router="softmax", normalize_topk=True, aux_loss_weight=0.01, z_loss_weight=0.001)
+
+
+@dataclass(frozen=True)
+class ZooSpec:
+    name: str
+    config: ModelConfig
+    description: str
+
+
+ZOO = (
+    ZooSpec("dense", BACKBONE.replace(d_ff=512), "dense baseline, FFN width 512 (compute-matched to the MoEs)"),
+    ZooSpec("moe-4", BACKBONE.replace(n_experts=4, **MOE), "MoE, 4 experts of width 256, top-2"),
+    ZooSpec("moe-8", BACKBONE.replace(n_experts=8, **MOE), "MoE, 8 experts of width 256, top-2"),
+    ZooSpec("moe-16", BACKBONE.replace(n_experts=16, **MOE), "MoE, 16 experts of width 256, top-2"),
+    ZooSpec("dense-wide", BACKBONE.replace(d_ff=2048), "dense, FFN width 2048 (parameter-matched to moe-8)"),
+)
+SPECS = {spec.name: spec for spec in ZOO}
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    spec: ZooSpec
+    model: Transformer
+    tokenizer: Tokenizer
+
+
+def zoo_names() -> list[str]:
+    return [spec.name for spec in ZOO]
+
+
+@functools.lru_cache(maxsize=None)
+def shared_tokenizer(path: Path = TOKENIZER_PATH) -> Tokenizer:
+    return load_tokenizer(path)
+
+
+@functools.lru_cache(maxsize=None)
+def load_member(name: str, zoo_dir: Path = ZOO_DIR) -> LoadedModel:
+    if name not in SPECS:
+        raise ValueError(f"unknown model '{name}'; the zoo has: {', '.join(zoo_names())}")
+    model = load_checkpoint(zoo_dir / name)
+    tokenizer = shared_tokenizer()
+    if model.cfg.vocab_size != tokenizer.get_vocab_size():
+        raise ValueError(
+            f"{TOKENIZER_PATH} has {tokenizer.get_vocab_size()} tokens but {zoo_dir / name}/config.json "
+            f"expects {model.cfg.vocab_size}: the tokenizer does not match the model"
+        )
+    return LoadedModel(SPECS[name], model, tokenizer)

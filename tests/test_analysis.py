@@ -1,0 +1,132 @@
+"""The shared backend: report contents agree with direct forward passes; settings show up; bad input."""
+import math
+
+import pytest
+import torch
+
+from models.analysis import InputError, Settings, analyze_text, measure_report_latency, validate_settings
+from models.params import count_params
+from models.transformer import lm_loss
+from models.zoo import load_member
+from routing.options import RoutingOptions
+from viz.comparison_views import comparison_table, latency_figure, loss_figure, parameters_figure
+from viz.routing_views import expert_load_figure, routing_heatmap, routing_table, token_strip_html
+
+TEXT = "The quick brown fox. Быстрая лиса.\ndef f(x):\n    return x * 2\n12 + 30 = 42"
+
+
+def test_report_agrees_with_a_direct_forward_pass():
+    settings = Settings(n_experts=8, top_k=3, capacity_factor=1.0, noise_std=0.5, noise_seed=11)
+    report = analyze_text(TEXT, settings)
+    moe = load_member("moe-8")
+    ids = torch.tensor([moe.tokenizer.encode(TEXT).ids])
+    assert report.token_ids == ids[0].tolist()
+    out = moe.model(ids, RoutingOptions(top_k=3, capacity_factor=1.0, noise_std=0.5, noise_seed=11), trace=True)
+    assert len(report.routing) == len(out.traces) == moe.model.cfg.n_layers
+    for layer, trace in zip(report.routing, out.traces):
+        assert layer.expert_idx == trace.expert_idx[0].tolist()
+        assert layer.dropped == trace.dropped[0].tolist()
+        torch.testing.assert_close(torch.tensor(layer.gate_weights), trace.gate_weights[0])
+        torch.testing.assert_close(torch.tensor(layer.probs), trace.probs[0])
+        assert layer.load == trace.expert_counts().tolist()
+        assert layer.capacity == math.ceil(1.0 * ids.shape[1] * 3 / 8)
+    losses = lm_loss(out.logits[:, :-1], ids[:, 1:], reduction="none")[0]
+    assert report.moe.token_losses[0] is None
+    torch.testing.assert_close(torch.tensor(report.moe.token_losses[1:]), losses)
+    dense = load_member("dense").model
+    dense_losses = lm_loss(dense(ids).logits[:, :-1], ids[:, 1:], reduction="none")[0]
+    torch.testing.assert_close(torch.tensor(report.models[0].token_losses[1:]), dense_losses)
+    assert report.moe.perplexity == pytest.approx(math.exp(losses.mean().item()), rel=1e-5)
+
+
+def test_top_k_and_expert_count_show_up_in_the_report():
+    reports = {(e, k): analyze_text(TEXT, Settings(n_experts=e, top_k=k)) for e, k in [(4, 1), (4, 4), (16, 2), (16, 7)]}
+    for (e, k), report in reports.items():
+        assert report.moe.name == f"moe-{e}"
+        for layer in report.routing:
+            assert all(len(row) == k for row in layer.expert_idx)
+            assert all(len(row) == e for row in layer.probs)
+            assert all(abs(sum(w) - 1) < 1e-5 for w in layer.gate_weights)  # the zoo renormalises top-k weights
+            assert sum(layer.load) == k * len(report.tokens)
+        assert report.moe.active_params == count_params(load_member(f"moe-{e}").model.cfg, top_k=k).active.total
+    assert reports[(4, 1)].moe.active_params < reports[(4, 4)].moe.active_params == reports[(4, 4)].moe.total_params
+    assert [m.name for m in reports[(16, 2)].models] == ["dense", "moe-16", "dense-wide"]
+
+
+def test_capacity_drops_tokens_and_noise_is_reproducible():
+    tight = analyze_text(TEXT, Settings(n_experts=8, top_k=1, capacity_factor=0.25))
+    for layer in tight.routing:
+        assert max(layer.load) <= layer.capacity
+        assert sum(all(d) for d in layer.dropped) >= len(tight.tokens) - 8 * layer.capacity
+    a = analyze_text(TEXT, Settings(noise_std=2.0, noise_seed=4))
+    b = analyze_text(TEXT, Settings(noise_std=2.0, noise_seed=4))
+    assert a.routing == b.routing
+
+
+def test_long_odd_and_empty_text():
+    long_report = analyze_text("word " * 5000, Settings())
+    assert len(long_report.tokens) == 256 and long_report.input_tokens > 256
+    assert "only the first 256 are analysed" in long_report.notices[0]
+    odd = analyze_text("a\ud800b \x00 🎉 e\u0301 שלום", Settings())
+    assert any("lone surrogates" in n for n in odd.notices)
+    single = analyze_text("a", Settings())
+    assert single.moe.mean_loss is None and any("single token" in n for n in single.notices)
+    for bad in ("", "   \n\t", None, 42):
+        with pytest.raises(InputError):
+            analyze_text(bad, Settings())
+    with pytest.raises(InputError, match="limit"):
+        analyze_text("x" * 1_000_001, Settings())
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ((5, 2, None, 0, 0), "number of experts"),
+        ((8, 0, None, 0, 0), "top-K"),
+        ((8, 9, None, 0, 0), "top-K"),
+        ((8, 2.5, None, 0, 0), "integer"),
+        ((8, True, None, 0, 0), "integer"),
+        ((8, "2", None, 0, 0), "integer"),
+        ((8, 2, float("nan"), 0, 0), "finite"),
+        ((8, 2, -1, 0, 0), "positive"),
+        ((8, 2, None, 11, 0), "router noise"),
+        ((8, 2, None, 0, -1), "seed"),
+    ],
+)
+def test_settings_are_validated_with_named_messages(args, message):
+    with pytest.raises(InputError, match=message):
+        validate_settings(*args)
+
+
+def test_settings_defaults_and_zero_capacity_means_no_limit():
+    assert validate_settings(16, 16, 0, 0, 0) == Settings(16, 16, None, 0.0, 0)
+    assert validate_settings(8.0, 2.0, 1.5, 0.3, 7.0) == Settings(8, 2, 1.5, 0.3, 7)
+
+
+def test_latency_is_measured_for_all_three_models():
+    report = measure_report_latency(analyze_text(TEXT, Settings(n_experts=4)), repeats=3, decode_tokens=4)
+    lat = report.latency
+    assert set(lat.models) == {"dense", "moe-4", "dense-wide"}
+    assert lat.repeats == 3 and lat.threads == torch.get_num_threads() and lat.prompt_tokens == len(report.tokens)
+    for timing in lat.models.values():
+        assert len(timing.prefill_ms.samples) == 3
+        assert timing.prefill_ms.low <= timing.prefill_ms.median <= timing.prefill_ms.high
+        assert timing.decode_tokens_per_s.median > 0
+    assert "prefill" in lat.description and "threads" in lat.description
+
+
+def test_views_render_the_report():
+    report = measure_report_latency(analyze_text("<script>alert(1)</script> " + TEXT, Settings(top_k=2, capacity_factor=0.5)), repeats=1, decode_tokens=2)
+    html = token_strip_html(report, 1)
+    assert "<script>" not in html and "&lt;" in html
+    assert html.count('<span class="tok') == len(report.tokens)
+    assert "expert" in html and "dropped" in html
+    table = routing_table(report)
+    assert len(table) == len(report.routing) * len(report.tokens) * 2
+    assert set(table.columns) >= {"position", "token", "layer", "rank", "expert", "gate_weight", "dropped"}
+    comparison = comparison_table(report)
+    assert list(comparison.columns)[1:] == [f"{m.name} ({m.role})" for m in report.models]
+    assert "prefill time (ms, median)" in comparison["metric"].tolist()
+    for fig in (routing_heatmap(report), expert_load_figure(report, 0), parameters_figure(report),
+                latency_figure(report), loss_figure(report)):
+        assert fig.data

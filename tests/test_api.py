@@ -1,0 +1,70 @@
+"""The JSON API through gradio_client against the launched server."""
+import concurrent.futures
+
+import pytest
+from gradio_client import Client
+
+from models.analysis import Settings, analyze_text
+
+TEXT = "def add(a, b):\n    return a + b  # сумма\n"
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+def call(client, text=TEXT, n_experts=8, top_k=2, capacity=0.0, noise=0.0, seed=0, latency=False):
+    return client.predict(text, n_experts, top_k, capacity, noise, seed, latency, api_name="/analyze")
+
+
+def test_api_report_equals_the_backend(client):
+    report = call(client, n_experts=16, top_k=3, capacity=1.0)
+    direct = analyze_text(TEXT, Settings(n_experts=16, top_k=3, capacity_factor=1.0)).to_dict()
+    assert report["tokens"] == direct["tokens"] and report["token_ids"] == direct["token_ids"]
+    assert [m["name"] for m in report["models"]] == ["dense", "moe-16", "dense-wide"]
+    for got, want in zip(report["routing"], direct["routing"]):
+        assert got["expert_idx"] == want["expert_idx"] and got["dropped"] == want["dropped"]
+        assert got["gate_weights"] == pytest.approx(want["gate_weights"], abs=1e-6)
+    for got, want in zip(report["models"], direct["models"]):
+        assert got["active_params"] == want["active_params"]
+        assert got["token_losses"][1:] == pytest.approx(want["token_losses"][1:], abs=1e-5)
+    assert report["latency"] is None
+
+
+def test_api_measures_latency_when_asked(client):
+    latency = call(client, latency=True)["latency"]
+    assert set(latency["models"]) == {"dense", "moe-8", "dense-wide"}
+    for timings in latency["models"].values():
+        assert len(timings["prefill_ms"]["samples"]) == latency["repeats"]
+        assert timings["prefill_ms"]["median"] > 0 and timings["decode_tokens_per_s"]["median"] > 0
+    assert "CPU threads" in latency["description"]
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(text=""), "empty"),
+        (dict(text=" \n\t "), "empty"),
+        (dict(top_k=0), "top-K must be between 1"),
+        (dict(top_k=9), "top-K must be between 1"),
+        (dict(n_experts=5), "number of experts must be one of"),
+        (dict(capacity=-1.0), "capacity factor must be positive"),
+        (dict(noise=1e9), "router noise must be between"),
+    ],
+)
+def test_bad_requests_get_clear_errors_and_the_server_keeps_serving(client, kwargs, message):
+    with pytest.raises(Exception, match=message):
+        call(client, **kwargs)
+    assert call(client)["models"][1]["name"] == "moe-8"
+
+
+def test_concurrent_users_get_their_own_settings(client, app_url):
+    def run(k):
+        return k, Client(app_url, verbose=False).predict(TEXT, 8, k, 0.0, 0.0, 0, False, api_name="/analyze")
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(run, [1, 2, 3, 4, 1, 2, 3, 4]))
+    for k, report in results:
+        assert all(len(row) == k for layer in report["routing"] for row in layer["expert_idx"])
+        assert report["settings"]["top_k"] == k

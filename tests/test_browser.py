@@ -1,0 +1,70 @@
+"""A real browser (Debian's chromium, driven by Playwright) uses the page like a person would."""
+import shutil
+
+import pytest
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 90_000  # generous: CI machines are slow and busy
+TEXT = "Hello world! Привет, мир! def f(x): return x + 1"
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app_url)
+        page.wait_for_selector(".token-strip .tok", timeout=60_000)
+        yield page
+        browser.close()
+
+
+def strip(page) -> str:
+    return page.inner_html(".token-strip")
+
+
+ACTIVE_MOE_CELL = "#comparison [data-testid='cell-1-2']"  # row 'active parameters per token', MoE column
+
+
+def active_params_moe(page) -> str:
+    assert page.inner_text("#comparison [data-testid='cell-1-0']") == "active parameters per token"
+    return page.inner_text(ACTIVE_MOE_CELL)
+
+
+def test_paste_text_change_top_k_and_experts(page, tmp_path):
+    textbox = page.locator("#input-text textarea")
+    textbox.fill(TEXT)
+    page.wait_for_function("() => document.querySelector('.token-strip').textContent.includes('Привет')", timeout=TIMEOUT_MS)
+    strip_before = strip(page)
+    params_before = active_params_moe(page)
+    tokens_before = page.locator(".token-strip .tok").count()
+    assert tokens_before > 10
+
+    top_k = page.locator("#top-k input[type=number]")
+    top_k.fill("1")
+    top_k.press("Enter")
+    page.wait_for_function(
+        "(old) => document.querySelector('.token-strip').innerHTML !== old", arg=strip_before, timeout=TIMEOUT_MS
+    )
+    page.wait_for_function(
+        "([sel, old]) => document.querySelector(sel).innerText !== old", arg=[ACTIVE_MOE_CELL, params_before],
+        timeout=TIMEOUT_MS,
+    )
+    params_k1 = active_params_moe(page)
+    assert float(params_k1.split()[0]) < float(params_before.split()[0])  # fewer experts per token
+    strip_k1 = strip(page)
+    assert "expert" in page.get_attribute(".token-strip .tok >> nth=0", "title")
+
+    page.locator("#n-experts label", has_text="16").click()
+    page.wait_for_function(
+        "(old) => document.querySelector('.token-strip').innerHTML !== old", arg=strip_k1, timeout=TIMEOUT_MS
+    )
+    page.wait_for_function(
+        "() => document.querySelector('#comparison').innerText.includes('moe-16')", timeout=TIMEOUT_MS
+    )
+    assert page.locator(".token-strip .tok").count() == tokens_before  # same text, same tokens
+    page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+    assert (tmp_path / "page.png").stat().st_size > 10_000

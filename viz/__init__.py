@@ -1,0 +1,1 @@
+"""Pure views: AnalysisReport -> plotly Figure / pandas DataFrame / HTML. No model math, no Gradio."""

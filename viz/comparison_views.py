@@ -1,0 +1,91 @@
+"""Side-by-side views of the three models in a report: numbers table, parameters, latency, loss."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from models.analysis import AnalysisReport
+from models.params import COMPONENTS
+from viz.palette import model_colour
+
+COMPONENT_LABELS = {"embedding": "embedding", "attention": "attention", "norms": "norms", "router": "router",
+                    "ffn": "FFN / experts", "head": "output head"}
+
+
+def _millions(n: int) -> str:
+    return f"{n / 1e6:.2f} M"
+
+
+def comparison_table(report: AnalysisReport) -> pd.DataFrame:
+    """Metrics as rows, the three models as columns; units in the row labels."""
+    columns = {}
+    for m in report.models:
+        col = {
+            "total parameters": _millions(m.total_params),
+            "active parameters per token": _millions(m.active_params),
+            "forward FLOPs per token (this text's length)": f"{m.flops_per_token / 1e6:.2f} MFLOP",
+            "perplexity on this text": "n/a" if m.perplexity is None else f"{m.perplexity:.1f}",
+            "mean loss on this text (nats/token)": "n/a" if m.mean_loss is None else f"{m.mean_loss:.3f}",
+        }
+        if report.latency is not None:
+            lat = report.latency.models[m.name]
+            col["prefill time (ms, median)"] = f"{lat.prefill_ms.median:.1f} ({lat.prefill_ms.low:.1f}-{lat.prefill_ms.high:.1f})"
+            col["decode speed (tokens/s, median)"] = (
+                f"{lat.decode_tokens_per_s.median:.0f} ({lat.decode_tokens_per_s.low:.0f}-{lat.decode_tokens_per_s.high:.0f})"
+            )
+        columns[f"{m.name} ({m.role})"] = col
+    frame = pd.DataFrame(columns)
+    frame.index.name = "metric"
+    return frame.reset_index()
+
+
+def parameters_figure(report: AnalysisReport) -> go.Figure:
+    """Stacked bars of total and active parameters per component for each model."""
+    fig = go.Figure()
+    x = [[m.name for m in report.models for _ in (0, 1)], ["total", "active/token"] * len(report.models)]
+    for component in COMPONENTS:
+        values = [v for m in report.models for v in (m.total_breakdown[component], m.active_breakdown[component])]
+        if any(values):
+            fig.add_trace(go.Bar(x=x, y=[v / 1e6 for v in values], name=COMPONENT_LABELS[component],
+                                 hovertemplate="%{y:.3f} M parameters<extra>" + COMPONENT_LABELS[component] + "</extra>"))
+    fig.update_layout(barmode="stack", title="Parameters stored (total) and used per token (active)",
+                      yaxis_title="parameters (millions)", height=360, margin=dict(l=60, r=20, t=50, b=60))
+    return fig
+
+
+def latency_figure(report: AnalysisReport) -> go.Figure:
+    """Measured prefill ms and decode tokens/s, median with min-max error bars."""
+    fig = go.Figure()
+    if report.latency is None:
+        fig.update_layout(title="Latency not measured yet", height=320)
+        return fig
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+        f"prefill, {report.latency.prompt_tokens} tokens: ms (lower = faster)",
+        "decode: tokens/s (higher = faster)"))
+    for col, attr in ((1, "prefill_ms"), (2, "decode_tokens_per_s")):
+        names = [m.name for m in report.models]
+        timings = [getattr(report.latency.models[n], attr) for n in names]
+        fig.add_trace(go.Bar(
+            x=names, y=[t.median for t in timings], marker_color=[model_colour(n) for n in names], showlegend=False,
+            error_y=dict(type="data", symmetric=False, array=[t.high - t.median for t in timings],
+                         arrayminus=[t.median - t.low for t in timings]),
+            hovertemplate="%{x}: %{y:.2f}<extra>median; bars show min-max</extra>"), row=1, col=col)
+    fig.update_layout(height=340, margin=dict(l=60, r=20, t=60, b=40), font=dict(size=11))
+    fig.update_annotations(font_size=12)
+    return fig
+
+
+def loss_figure(report: AnalysisReport) -> go.Figure:
+    """Per-token loss of the three models along the text."""
+    fig = go.Figure()
+    positions = list(range(len(report.tokens)))
+    for m in report.models:
+        fig.add_trace(go.Scatter(
+            x=positions, y=m.token_losses, mode="lines+markers", name=m.name, line=dict(color=model_colour(m.name)),
+            marker=dict(size=4), customdata=report.tokens,
+            hovertemplate="token %{x} '%{customdata}': %{y:.2f} nats<extra>" + m.name + "</extra>"))
+    fig.update_layout(title="How surprised each model is by each token (lower is better)",
+                      xaxis_title="token position", yaxis_title="loss (nats)", height=330,
+                      margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.25))
+    return fig

@@ -1,0 +1,20 @@
+"""Expert colours: up to 16 experts, distinguishable, with readable text on each."""
+
+EXPERT_COLOURS = (
+    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac", "#1f77b4", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f", "#d62728",
+)
+MODEL_COLOURS = {"dense": "#7f7f7f", "moe": "#f28e2b", "dense-wide": "#4e79a7"}
+
+
+def expert_colour(expert: int) -> str:
+    return EXPERT_COLOURS[expert % len(EXPERT_COLOURS)]
+
+
+def model_colour(name: str) -> str:
+    return MODEL_COLOURS["moe" if name.startswith("moe") else name]
+
+
+def text_colour(background: str) -> str:
+    r, g, b = (int(background[i : i + 2], 16) for i in (1, 3, 5))
+    return "#000" if 0.299 * r + 0.587 * g + 0.114 * b > 150 else "#fff"

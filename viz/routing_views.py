@@ -1,0 +1,114 @@
+"""Views of the routing in a report: token strip, layers x tokens heatmap, expert load, CSV table."""
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from models.analysis import AnalysisReport
+from viz.palette import expert_colour, text_colour
+
+
+def _hover(report: AnalysisReport, layer: int, t: int) -> str:
+    r = report.routing[layer]
+    parts = []
+    for e, w, d in zip(r.expert_idx[t], r.gate_weights[t], r.dropped[t]):
+        parts.append(f"expert {e}: {w:.2f}" + (" (dropped: expert full)" if d else ""))
+    return f"token {t} '{report.tokens[t]}', layer {layer}: " + "; ".join(parts)
+
+
+def token_strip_html(report: AnalysisReport, layer: int) -> str:
+    """The text as tokens coloured by their first-choice expert in `layer`; hover shows top-K weights."""
+    r = report.routing[layer]
+    spans = []
+    for t, label in enumerate(report.tokens):
+        expert = r.expert_idx[t][0]
+        bg = expert_colour(expert)
+        dropped = all(r.dropped[t])
+        style = f"background:{bg};color:{text_colour(bg)}"
+        if dropped:
+            style = "background:repeating-linear-gradient(45deg,#fff,#fff 3px,#e15759 3px,#e15759 5px);color:#000;text-decoration:line-through"
+        spans.append(
+            f'<span class="tok{" dropped" if dropped else ""}" data-expert="{expert}" style="{style}" '
+            f'title="{html.escape(_hover(report, layer, t))}">{html.escape(label)}</span>'
+            + ("<br>" if label.endswith("↵") else "")  # keep the text's line structure
+        )
+    used = sorted({row[0] for row in r.expert_idx})
+    legend = " ".join(
+        f'<span class="legend" style="background:{expert_colour(e)};color:{text_colour(expert_colour(e))}">expert {e}</span>'
+        for e in used
+    )
+    n_dropped = sum(all(d) for d in r.dropped)
+    dropped_note = f' · <span class="legend dropped-legend">{n_dropped} token(s) dropped by the capacity limit</span>' if n_dropped else ""
+    return (
+        '<div class="token-strip">' + "".join(spans) + "</div>"
+        f'<div class="strip-legend">Layer {layer}, colour = first-choice expert: {legend}{dropped_note}</div>'
+    )
+
+
+def routing_heatmap(report: AnalysisReport) -> go.Figure:
+    """Layers x tokens, cell colour = first-choice expert; hover lists the top-K experts and weights."""
+    n_experts = report.settings.n_experts
+    z = [[row[0] for row in r.expert_idx] for r in report.routing]
+    text = [[_hover(report, r.layer, t) for t in range(len(report.tokens))] for r in report.routing]
+    scale = []
+    for e in range(n_experts):  # discrete bands, one colour per expert
+        scale += [(e / n_experts, expert_colour(e)), ((e + 1) / n_experts, expert_colour(e))]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z, x=list(range(len(report.tokens))), y=[f"layer {r.layer}" for r in report.routing],
+            text=text, hovertemplate="%{text}<extra></extra>", colorscale=scale, zmin=-0.5, zmax=n_experts - 0.5,
+            colorbar=dict(title="expert", tickvals=list(range(n_experts))), xgap=1, ygap=2,
+        )
+    )
+    dropped_x, dropped_y = [], []
+    for r in report.routing:
+        for t, d in enumerate(r.dropped):
+            if all(d):
+                dropped_x.append(t)
+                dropped_y.append(f"layer {r.layer}")
+    if dropped_x:
+        fig.add_trace(go.Scatter(x=dropped_x, y=dropped_y, mode="markers", name="dropped",
+                                 marker=dict(symbol="x", size=9, color="black"), hoverinfo="skip"))
+    fig.update_layout(
+        title="First-choice expert of every token in every layer",
+        xaxis=dict(title="token position", tickvals=list(range(len(report.tokens))), ticktext=report.tokens,
+                   tickangle=-60, range=[-0.5, min(len(report.tokens), 80) - 0.5]),
+        yaxis=dict(autorange="reversed"), height=330, margin=dict(l=60, r=20, t=50, b=80),
+    )
+    return fig
+
+
+def expert_load_figure(report: AnalysisReport, layer: int) -> go.Figure:
+    """Share of this text's tokens sent to each expert in `layer`, against the uniform share K/E."""
+    r = report.routing[layer]
+    s = report.settings
+    n_tokens = len(report.tokens)
+    shares = [100 * c / n_tokens for c in r.load]
+    uniform = 100 * s.top_k / s.n_experts
+    fig = go.Figure(go.Bar(
+        x=[f"expert {e}" for e in range(s.n_experts)], y=shares,
+        marker_color=[expert_colour(e) for e in range(s.n_experts)],
+        hovertemplate="%{x}: %{y:.1f}% of tokens<extra></extra>",
+    ))
+    fig.add_hline(y=uniform, line_dash="dash", line_color="black",
+                  annotation_text=f"uniform load: {uniform:.1f}% (K/E)", annotation_position="top right")
+    if r.capacity is not None:
+        fig.add_hline(y=100 * r.capacity / n_tokens, line_color="#e15759",
+                      annotation_text=f"capacity: {r.capacity:.0f} tokens", annotation_position="bottom right")
+    fig.update_layout(title=f"Expert load in layer {layer} (% of tokens that chose each expert)",
+                      yaxis_title="% of tokens", height=320, margin=dict(l=60, r=20, t=50, b=40))
+    return fig
+
+
+def routing_table(report: AnalysisReport) -> pd.DataFrame:
+    """One row per token, layer and choice rank: the CSV download."""
+    rows = []
+    for r in report.routing:
+        for t, label in enumerate(report.tokens):
+            for rank, (e, w, d) in enumerate(zip(r.expert_idx[t], r.gate_weights[t], r.dropped[t]), start=1):
+                rows.append({"position": t, "token": label, "token_id": report.token_ids[t], "layer": r.layer,
+                             "rank": rank, "expert": e, "gate_weight": round(w, 6),
+                             "router_prob": round(r.probs[t][e], 6), "dropped": d})
+    return pd.DataFrame(rows)
