@@ -75,3 +75,35 @@ def flops_per_token(cfg: ModelConfig, context: int, top_k: int | None = None) ->
     head_matmul = cfg.vocab_size * cfg.d_model
     weights = report.active_non_embedding - report.active.norms + head_matmul
     return 2 * weights + 4 * cfg.n_layers * context * cfg.d_model
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m models.params <config.json or preset> [--json]`: the scale calculator's CLI."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from models.architectures import ConfigError, parse_config
+    from models.presets import load_preset, preset_names
+    from models.scale_report import scale_report
+
+    parser = argparse.ArgumentParser(description="Total/active parameters, FLOPs and memory of a model.")
+    parser.add_argument("model", help=f"a config.json path or a preset: {', '.join(preset_names())}")
+    parser.add_argument("--context", type=int, default=4096, help="context length for FLOPs per token")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    try:
+        path = Path(args.model)
+        if path.is_file():
+            label, spec, published = path.name, parse_config(json.loads(path.read_text())), {}
+        else:
+            preset = load_preset(args.model)
+            label, spec, published = preset.label, preset.spec, preset.published
+    except (ConfigError, json.JSONDecodeError) as e:
+        parser.exit(2, f"error: {e}\n")
+    report = scale_report(label, spec, published, args.context)
+    print(json.dumps(report, indent=2) if args.json else report["text"])
+
+
+if __name__ == "__main__":
+    main()

@@ -32,3 +32,11 @@ Perplexity is exp(mean loss) on this text: lower means the model predicted it be
 CONTROLS_HELP = """**top-K**: experts per token (the models were trained with 2). **Capacity factor**: 0 = no limit;
 small values drop tokens. **Router noise**: Gaussian noise (this std) added to the router's scores,
 with a fixed seed, to see how fragile the routing is."""
+
+SCALE = """### How big are real MoE models, and how much of them runs per token?
+Every number here is computed from the model's published architecture (its `config.json`), not quoted.
+**Active** parameters are those one token's forward pass uses; authors count them differently (with or
+without the input embedding and the output head), so each convention is shown, and the one the authors
+used where it is known. The last chart shows why batching erodes MoE's advantage when decoding: with
+more tokens per step, more experts' weights must be read from memory. A model whose architecture was
+never published (GPT-4) is listed as such, with nothing invented."""

@@ -1,0 +1,318 @@
+"""Read a model's architecture from a Hugging Face style config.json (or this project's own config).
+
+The result, an `ArchSpec`, lists per layer the parameters of attention, norms and FFN (dense, or
+routed experts + shared experts + router), enough to count total and active parameters and FLOPs
+(models/scale.py). Families understood: Llama/Mistral/Qwen2/Qwen3 (dense, grouped-query attention),
+Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V2/V3 (multi-head latent attention), gpt-oss, DBRX,
+and this project's ModelConfig. A missing or ill-typed field raises `ConfigError` naming it; fields
+that would change the count but are not understood are reported in `unknown_fields`, never guessed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_DIM = 10_000_000  # no real width, vocabulary or expert count comes near this
+MAX_LAYERS = 10_000
+# fields that never change parameter counts (tokens ids, numerics, training and runtime options)
+NON_STRUCTURAL = {
+    "architectures", "model_type", "transformers_version", "torch_dtype", "dtype", "bos_token_id", "eos_token_id",
+    "pad_token_id", "initializer_range", "rms_norm_eps", "layer_norm_eps", "rope_theta", "rope_scaling",
+    "max_position_embeddings", "use_cache", "hidden_act", "attention_dropout", "output_router_logits",
+    "router_aux_loss_coef", "router_jitter_noise", "norm_topk_prob", "use_sliding_window", "max_window_layers",
+    "sliding_window", "rope_parameters", "_name_or_path", "auto_map", "quantization_config", "pretraining_tp",
+    "resid_pdrop", "emb_pdrop", "router_z_loss_coef", "clip_qkv", "scoring_func", "topk_method", "n_group",
+    "topk_group", "routed_scaling_factor", "aux_loss_alpha", "seq_aux", "ep_size", "num_nextn_predict_layers",
+    "swiglu_limit", "initial_context_length", "experts_per_token", "output_router_logits", "max_seq_len",
+    "qk_layernorm", "attention_dropout_prob",
+    "rope_interleave", "use_qk_norm", "router_dtype", "n_routed_experts_per_token", "bias", "moe_jitter_eps",
+    "moe_loss_weight",
+}
+
+
+class ConfigError(ValueError):
+    """A config that cannot be read; the message names the field."""
+
+
+@dataclass(frozen=True)
+class FFNSpec:
+    dense: int = 0  # params of a dense MLP (0 in an MoE layer)
+    expert: int = 0  # params of one routed expert
+    n_experts: int = 0
+    top_k: int = 0
+    shared: int = 0  # params of the always-on shared expert(s), their gate included
+    router: int = 0  # router weights (and biases)
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_experts > 0
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    attention: int  # all attention params: projections, biases, sinks, QK/latent norms
+    norms: int  # the block's pre-attention and pre-FFN norms
+    ffn: FFNSpec
+    score_width: int  # heads x query/key head width (attention-score FLOPs)
+    value_width: int  # heads x value head width
+    window: int | None = None  # sliding-window length, None = full attention
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    family: str
+    vocab: int
+    hidden: int
+    layers: tuple[LayerSpec, ...]
+    tied: bool
+    final_norm: int
+    unknown_fields: tuple[str, ...] = field(default=())
+
+    @property
+    def embedding(self) -> int:
+        return self.vocab * self.hidden
+
+    @property
+    def head(self) -> int:
+        return 0 if self.tied else self.vocab * self.hidden
+
+    @property
+    def moe_layers(self) -> list[LayerSpec]:
+        return [layer for layer in self.layers if layer.ffn.is_moe]
+
+
+class _Reader:
+    """Typed access to a config dict that remembers which fields were read."""
+
+    def __init__(self, data: dict[str, Any], prefix: str = ""):
+        if not isinstance(data, dict):
+            raise ConfigError(f"{prefix or 'the config'} must be a JSON object")
+        self.data, self.prefix, self.used = data, prefix, set()
+
+    def _name(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def int(self, key: str, default: Any = ..., minimum: int = 1, maximum: int = MAX_DIM) -> int:
+        self.used.add(key)
+        if key not in self.data or self.data[key] is None:
+            if default is ...:
+                raise ConfigError(f"field '{self._name(key)}' is missing")
+            return default
+        value = self.data[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"field '{self._name(key)}' must be an integer, got {value!r}")
+        if not minimum <= value <= maximum:
+            raise ConfigError(f"field '{self._name(key)}' = {value} is out of range [{minimum}, {maximum:,}]")
+        return value
+
+    def bool(self, key: str, default: bool) -> bool:
+        self.used.add(key)
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"field '{self._name(key)}' must be true or false, got {value!r}")
+        return value
+
+    def int_list(self, key: str) -> list[int]:
+        self.used.add(key)
+        value = self.data.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"field '{self._name(key)}' must be a list of integers, got {value!r}")
+        return value
+
+    def sub(self, key: str) -> "_Reader":
+        self.used.add(key)
+        if key not in self.data:
+            raise ConfigError(f"field '{self._name(key)}' is missing")
+        return _Reader(self.data[key], prefix=f"{self._name(key)}.")
+
+    def unknown(self, *subreaders: "_Reader") -> tuple[str, ...]:
+        names = [self._name(k) for k in self.data if k not in self.used and k not in NON_STRUCTURAL]
+        for r in subreaders:
+            names += [r._name(k) for k in r.data if k not in r.used and k not in NON_STRUCTURAL]
+        return tuple(sorted(names))
+
+
+def swiglu(hidden: int, width: int, bias: bool = False) -> int:
+    """gate, up (hidden -> width) and down (width -> hidden) projections."""
+    return 3 * hidden * width + ((2 * width + hidden) if bias else 0)
+
+
+def gqa_attention(r: _Reader, hidden: int, qkv_bias: bool, out_bias: bool, qk_norm: str | None, sinks: bool):
+    """-> (params, score_width, value_width) of grouped-query attention."""
+    heads = r.int("num_attention_heads")
+    kv_heads = r.int("num_key_value_heads", heads)
+    if heads % kv_heads:
+        raise ConfigError(f"field 'num_attention_heads' ({heads}) must be a multiple of 'num_key_value_heads' ({kv_heads})")
+    head_dim = r.int("head_dim", hidden // heads)
+    q, kv = heads * head_dim, kv_heads * head_dim
+    params = hidden * q + 2 * hidden * kv + q * hidden
+    params += (q + 2 * kv) if qkv_bias else 0
+    params += hidden if out_bias else 0
+    params += {"per_head": 2 * head_dim, "full": q + kv, None: 0}[qk_norm]  # Qwen3: per head; OLMoE: over q and k
+    params += heads if sinks else 0  # gpt-oss: one learned sink logit per head
+    return params, q, q
+
+
+def mla_attention(r: _Reader, hidden: int):
+    """DeepSeek-V2/V3 multi-head latent attention -> (params, score_width, value_width)."""
+    heads = r.int("num_attention_heads")
+    if r.int("num_key_value_heads", heads) != heads or r.bool("attention_bias", False):
+        raise ConfigError("multi-head latent attention needs 'num_key_value_heads' = 'num_attention_heads' and no 'attention_bias'")
+    q_rank = r.int("q_lora_rank", None)
+    kv_rank = r.int("kv_lora_rank")
+    nope, rope, v_dim = r.int("qk_nope_head_dim"), r.int("qk_rope_head_dim"), r.int("v_head_dim")
+    qk = nope + rope
+    q_params = hidden * heads * qk if q_rank is None else hidden * q_rank + q_rank + q_rank * heads * qk
+    kv_params = hidden * (kv_rank + rope) + kv_rank + kv_rank * heads * (nope + v_dim)
+    return q_params + kv_params + heads * v_dim * hidden, heads * qk, heads * v_dim
+
+
+def _layers(n: int, attention: tuple[int, int, int], norms: int, ffn_of, window_of=lambda i: None):
+    params, score, value = attention
+    return tuple(LayerSpec(params, norms, ffn_of(i), score, value, window_of(i)) for i in range(n))
+
+
+def parse_hf_config(data: dict[str, Any]) -> ArchSpec:
+    r = _Reader(data)
+    r.used.add("model_type")
+    family = data.get("model_type")
+    if family == "dbrx":
+        return _dbrx(r)
+    if family not in FAMILIES:
+        raise ConfigError(f"field 'model_type' = {family!r} is not understood; known: {', '.join(sorted(FAMILIES) + ['dbrx'])}")
+    hidden, vocab, n = r.int("hidden_size"), r.int("vocab_size"), r.int("num_hidden_layers", maximum=MAX_LAYERS)
+    tied = r.bool("tie_word_embeddings", False)
+    attention, ffn_of, window_of = FAMILIES[family](r, hidden, n)
+    return ArchSpec(family, vocab, hidden, _layers(n, attention, 2 * hidden, ffn_of, window_of), tied, hidden, r.unknown())
+
+
+def _llama(r, hidden, n):
+    bias = r.bool("attention_bias", False)
+    mlp_bias = r.bool("mlp_bias", False)
+    dense = FFNSpec(dense=swiglu(hidden, r.int("intermediate_size"), mlp_bias))
+    return gqa_attention(r, hidden, bias, bias, None, False), (lambda i: dense), lambda i: None
+
+
+def _qwen2(r, hidden, n):
+    dense = FFNSpec(dense=swiglu(hidden, r.int("intermediate_size")))
+    return gqa_attention(r, hidden, True, False, None, False), (lambda i: dense), lambda i: None
+
+
+def _qwen3(r, hidden, n):
+    bias = r.bool("attention_bias", False)
+    dense = FFNSpec(dense=swiglu(hidden, r.int("intermediate_size")))
+    return gqa_attention(r, hidden, bias, bias, "per_head", False), (lambda i: dense), lambda i: None
+
+
+def _routed(r, hidden, width_key: str, experts_key: str, shared: int = 0, router_bias: bool = False,
+            expert_bias: bool = False, extra_router: int = 0) -> FFNSpec:
+    e = r.int(experts_key)
+    k = r.int("num_experts_per_tok", maximum=e)
+    return FFNSpec(expert=swiglu(hidden, r.int(width_key), expert_bias), n_experts=e, top_k=k, shared=shared,
+                   router=hidden * e + (e if router_bias else 0) + extra_router)
+
+
+def _mixtral(r, hidden, n):
+    moe = _routed(r, hidden, "intermediate_size", "num_local_experts")
+    return gqa_attention(r, hidden, False, False, None, False), (lambda i: moe), lambda i: None
+
+
+def _qwen_moe(r, hidden, n, shared_expert: bool, attention):
+    shared = 0
+    if shared_expert:
+        shared = swiglu(hidden, r.int("shared_expert_intermediate_size")) + hidden  # + sigmoid gate
+    moe = _routed(r, hidden, "moe_intermediate_size", "num_experts", shared=shared)
+    step = r.int("decoder_sparse_step", 1)
+    dense_only = set(r.int_list("mlp_only_layers"))
+    dense_width = r.int("intermediate_size", 0, minimum=0)
+    def ffn_of(i):
+        if i in dense_only or (i + 1) % step:
+            if not dense_width:
+                raise ConfigError("field 'intermediate_size' is missing (needed for the dense layers)")
+            return FFNSpec(dense=swiglu(hidden, dense_width))
+        return moe
+    return attention, ffn_of, lambda i: None
+
+
+def _qwen2_moe(r, hidden, n):
+    return _qwen_moe(r, hidden, n, True, gqa_attention(r, hidden, True, False, None, False))
+
+
+def _qwen3_moe(r, hidden, n):
+    bias = r.bool("attention_bias", False)
+    return _qwen_moe(r, hidden, n, False, gqa_attention(r, hidden, bias, bias, "per_head", False))
+
+
+def _olmoe(r, hidden, n):
+    bias = r.bool("attention_bias", False)
+    moe = _routed(r, hidden, "intermediate_size", "num_experts")
+    return gqa_attention(r, hidden, bias, bias, "full", False), (lambda i: moe), lambda i: None
+
+
+def _deepseek(r, hidden, n):
+    width = r.int("moe_intermediate_size")
+    shared = r.int("n_shared_experts", 0, minimum=0) * swiglu(hidden, width)
+    e = r.int("n_routed_experts")
+    correction_bias = e if r.data.get("topk_method") == "noaux_tc" else 0  # DeepSeek-V3 e_score_correction_bias
+    moe = _routed(r, hidden, "moe_intermediate_size", "n_routed_experts", shared=shared, extra_router=correction_bias)
+    first_dense = r.int("first_k_dense_replace", 0, minimum=0, maximum=MAX_LAYERS)
+    freq = r.int("moe_layer_freq", 1)
+    dense = FFNSpec(dense=swiglu(hidden, r.int("intermediate_size")))
+    return mla_attention(r, hidden), (lambda i: moe if i >= first_dense and i % freq == 0 else dense), lambda i: None
+
+
+def _gpt_oss(r, hidden, n):
+    moe = _routed(r, hidden, "intermediate_size", "num_local_experts", router_bias=True, expert_bias=True)
+    window = r.int("sliding_window", None)
+    r.used.add("layer_types")
+    kinds = r.data.get("layer_types") or ["full_attention"] * n
+    if len(kinds) != n:
+        raise ConfigError(f"field 'layer_types' must list {n} layers, got {len(kinds)}")
+    bias = r.bool("attention_bias", True)
+    return (gqa_attention(r, hidden, bias, bias, None, True), (lambda i: moe),
+            lambda i: window if kinds[i] == "sliding_attention" else None)
+
+
+def _dbrx(r: _Reader) -> ArchSpec:
+    hidden, vocab, n = r.int("d_model"), r.int("vocab_size"), r.int("n_layers", maximum=MAX_LAYERS)
+    heads = r.int("n_heads")
+    attn, ffn = r.sub("attn_config"), r.sub("ffn_config")
+    kv = attn.int("kv_n_heads", heads) * (hidden // heads)
+    e = ffn.int("moe_num_experts")
+    moe = FFNSpec(expert=swiglu(hidden, ffn.int("ffn_hidden_size")), n_experts=e, top_k=ffn.int("moe_top_k", maximum=e),
+                  router=hidden * e)
+    attention = (hidden * (hidden + 2 * kv) + hidden * hidden, hidden, hidden)  # fused Wqkv + out_proj, no biases
+    layers = _layers(n, attention, 2 * hidden, lambda i: moe)  # LayerNorms without bias: weight only
+    return ArchSpec("dbrx", vocab, hidden, layers, r.bool("tie_word_embeddings", False), hidden, r.unknown(attn, ffn))
+
+
+FAMILIES = {
+    "llama": _llama, "mistral": _llama, "qwen2": _qwen2, "qwen3": _qwen3, "mixtral": _mixtral,
+    "qwen2_moe": _qwen2_moe, "qwen3_moe": _qwen3_moe, "olmoe": _olmoe, "deepseek_v2": _deepseek,
+    "deepseek_v3": _deepseek, "gpt_oss": _gpt_oss,
+}
+
+
+def parse_project_config(data: dict[str, Any]) -> ArchSpec:
+    """This project's ModelConfig JSON (assets/models/*/config.json)."""
+    from models.config import ModelConfig
+
+    try:
+        cfg = ModelConfig.from_dict(data)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(str(e)) from None
+    d = cfg.d_model
+    ffn = FFNSpec(dense=swiglu(d, cfg.d_ff))
+    if cfg.is_moe:
+        ffn = FFNSpec(expert=swiglu(d, cfg.d_ff), n_experts=cfg.n_experts, top_k=cfg.top_k,
+                      router=d * cfg.n_experts * (2 if cfg.router == "noisy" else 1))
+    layers = _layers(cfg.n_layers, (4 * d * d, d, d), 2 * d, lambda i: ffn)
+    return ArchSpec("moe-vs-dense project", cfg.vocab_size, d, layers, cfg.tie_embeddings, d)
+
+
+def parse_config(data: Any) -> ArchSpec:
+    if isinstance(data, dict) and "ffn_kind" in data:
+        return parse_project_config(data)
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a JSON object")
+    return parse_hf_config(data)

@@ -1,0 +1,89 @@
+"""Views of scale reports (models/scale_report.py): a comparison table and plotly charts."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+NOT_PUBLISHED = "architecture not published"
+
+
+def _b(n: float) -> str:
+    return f"{n / 1e9:,.2f} B" if n >= 1e8 else f"{n / 1e6:,.2f} M"
+
+
+def scale_table(reports: list[dict]) -> pd.DataFrame:
+    rows = []
+    for r in reports:
+        if r.get("unpublished"):
+            rows.append({"model": r["label"], "total parameters": NOT_PUBLISHED})
+            continue
+        convention = r["authors_convention"]
+        check = r["published"] or {}
+        published = "; ".join(f"{k} {v['published']}: {'agrees' if v['within'] else 'DIFFERS'}" for k, v in check.items())
+        rows.append({
+            "model": r["label"],
+            "total parameters": _b(r["total_params"]),
+            "active / token (all)": _b(r["active_params"]["all"]),
+            "active / token (no input embedding)": _b(r["active_params"]["no_embedding"]),
+            "active / token (non-embedding)": _b(r["active_params"]["non_embedding"]),
+            "authors' convention": convention or "not stated",
+            "published figures": published or "none",
+            f"forward GFLOP / token (context {r['context']})": f"{r['flops_per_token'] / 1e9:,.3f}",
+            "weights bf16 (GB)": f"{r['weight_gb']['bf16']:,.2f}",
+            "weights 4-bit (GB)": f"{r['weight_gb']['4-bit']:,.2f}",
+            "experts (top-K)": f"{r['experts']} (top-{r['top_k']})" if r["experts"] else "dense",
+            "fields not understood": ", ".join(r["unknown_fields"]) or "none",
+        })
+    return pd.DataFrame(rows).fillna("")
+
+
+def _computed(reports: list[dict]) -> list[dict]:
+    return [r for r in reports if not r.get("unpublished")]
+
+
+def params_figure(reports: list[dict]) -> go.Figure:
+    rs = _computed(reports)
+    labels = [r["label"] for r in rs]
+    fig = go.Figure([
+        go.Bar(name="total", x=labels, y=[r["total_params"] for r in rs], hovertemplate="%{x}: %{y:.3s} parameters<extra>total</extra>"),
+        go.Bar(name="active per token", x=labels, y=[r["active_params"]["all"] for r in rs],
+               hovertemplate="%{x}: %{y:.3s} parameters<extra>active</extra>"),
+    ])
+    fig.update_layout(barmode="group", title="Total vs active parameters (log scale)", yaxis_type="log",
+                      yaxis_title="parameters", height=380, margin=dict(l=60, r=20, t=50, b=90))
+    return fig
+
+
+def memory_figure(reports: list[dict]) -> go.Figure:
+    rs = _computed(reports)
+    labels = [r["label"] for r in rs]
+    fig = go.Figure([go.Bar(name=fmt, x=labels, y=[r["weight_gb"][fmt] for r in rs],
+                            hovertemplate="%{x}: %{y:,.2f} GB<extra>" + fmt + "</extra>") for fmt in ("bf16", "fp8", "4-bit")])
+    fig.update_layout(barmode="group", title="Memory for the weights alone (GB, log scale)", yaxis_type="log",
+                      yaxis_title="GB", height=380, margin=dict(l=60, r=20, t=50, b=90))
+    return fig
+
+
+def flops_figure(reports: list[dict]) -> go.Figure:
+    rs = _computed(reports)
+    fig = go.Figure(go.Bar(x=[r["label"] for r in rs], y=[r["flops_per_token"] / 1e9 for r in rs],
+                           hovertemplate="%{x}: %{y:,.3f} GFLOP<extra></extra>"))
+    context = rs[0]["context"] if rs else ""
+    fig.update_layout(title=f"Forward FLOPs per token at context {context} (GFLOP, log scale)", yaxis_type="log",
+                      yaxis_title="GFLOP / token", height=380, margin=dict(l=60, r=20, t=50, b=90))
+    return fig
+
+
+def experts_read_figure(reports: list[dict]) -> go.Figure:
+    fig = go.Figure()
+    for r in _computed(reports):
+        if r["experts_read"]:
+            batches = [int(b) for b in r["experts_read"]]
+            fig.add_trace(go.Scatter(x=batches, y=[100 * v / r["experts"] for v in r["experts_read"].values()],
+                                     mode="lines+markers", name=f"{r['label']} ({r['experts']} experts, top-{r['top_k']})",
+                                     hovertemplate="batch %{x}: %{y:.0f}% of experts read<extra></extra>"))
+    fig.update_layout(title="Experts read per MoE layer vs decode batch: E(1-((E-K)/E)^B)",
+                      xaxis=dict(title="batch size (tokens decoded together)", type="log"),
+                      yaxis=dict(title="% of experts whose weights are read", range=[0, 105]), height=380,
+                      margin=dict(l=60, r=20, t=50, b=40))
+    return fig
