@@ -6,6 +6,8 @@ running Python's own standard library; a seeded generator) and writes
     data/corpus/train/<domain>.txt   training split (not committed; rebuilt by this command)
     assets/eval/<domain>.txt         held-out split (committed; never trained on)
     assets/eval/manifest.json        sizes and sha256 of both splits, and the sources
+    assets/live_sample.txt           the first documents of each domain's training split (~160 KB), for
+                                     the page's live mini training run (the page ships no other train text)
 
 Documents (a fortune, a source file, a block of sums) are de-duplicated and then assigned to a split
 by a hash of their text, so the two splits never share a document, whatever the order of sources.
@@ -29,6 +31,7 @@ DOC_SEPARATOR = "\n\n"
 EVAL_PERCENT = 4  # documents whose hash falls in this percentile go to the held-out split
 TRAIN_CAP_BYTES = {"english": 2_600_000, "russian": 3_000_000, "python": 2_600_000, "arithmetic": 500_000}
 EVAL_CAP_BYTES = 150_000  # per domain: assets/eval stays well under 1 MB
+LIVE_SAMPLE_BYTES = 40_000  # per domain: the page's live mini training reads this slice of the train split
 DEBIAN_PACKAGES = {"english": "fortunes", "russian": "fortunes-ru"}
 PYTHON_EXCLUDE = ("test", "tests", "idlelib", "site-packages", "lib2to3", "__pycache__", "turtledemo", "ensurepip")
 
@@ -117,13 +120,25 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build_corpus(train_dir: Path, eval_dir: Path) -> dict:
+def live_sample(train: list[str]) -> str:
+    docs, size = [], 0
+    for doc in train:
+        size += len(doc.encode()) + len(DOC_SEPARATOR)
+        if size > LIVE_SAMPLE_BYTES:
+            break
+        docs.append(doc)
+    return DOC_SEPARATOR.join(docs)
+
+
+def build_corpus(train_dir: Path, eval_dir: Path, live_path: Path) -> dict:
     train_dir.mkdir(parents=True, exist_ok=True)
     eval_dir.mkdir(parents=True, exist_ok=True)
     manifest: dict = {"domains": {}}
+    samples = []
     with tempfile.TemporaryDirectory() as tmp:
         for domain in DOMAINS:
             train, held_out = split_documents(domain_documents(domain, Path(tmp)), TRAIN_CAP_BYTES[domain], EVAL_CAP_BYTES)
+            samples.append(live_sample(train))
             for docs, directory in ((train, train_dir), (held_out, eval_dir)):
                 (directory / f"{domain}.txt").write_text(DOC_SEPARATOR.join(docs) + "\n", encoding="utf-8")
             manifest["domains"][domain] = {
@@ -136,6 +151,7 @@ def build_corpus(train_dir: Path, eval_dir: Path) -> dict:
                 "eval_sha256": sha256_file(eval_dir / f"{domain}.txt"),
             }
     (eval_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    live_path.write_text(DOC_SEPARATOR.join(samples) + "\n", encoding="utf-8")
     return manifest
 
 
@@ -143,8 +159,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Build the multi-domain training and held-out corpus.")
     parser.add_argument("--train-dir", type=Path, default=ROOT / "data/corpus/train")
     parser.add_argument("--eval-dir", type=Path, default=ROOT / "assets/eval")
+    parser.add_argument("--live-sample", type=Path, default=ROOT / "assets/live_sample.txt")
     args = parser.parse_args()
-    manifest = build_corpus(args.train_dir, args.eval_dir)
+    manifest = build_corpus(args.train_dir, args.eval_dir, args.live_sample)
     for domain, info in manifest["domains"].items():
         print(f"{domain:11s} train {info['train_bytes']:>9,d} B ({info['train_documents']} docs)  "
               f"eval {info['eval_bytes']:>7,d} B ({info['eval_documents']} docs)")

@@ -16,6 +16,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from tqdm import tqdm
@@ -43,6 +44,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 1234
     eval_batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.warmup_steps < 1:
+            raise ValueError("steps, batch_size and warmup_steps must be >= 1")
 
 
 def learning_rate(step: int, tc: TrainConfig) -> float:
@@ -75,19 +80,14 @@ def log_row(step: int, lr: float, loss: float, aux: float, z: float, tok_s: floa
     return row
 
 
-def train_model(
-    cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor, out_dir: Path | None = None, progress: bool = True,
-    learned_noise: bool | None = None,
-) -> tuple[Transformer, list[dict]]:
-    """Train from scratch; returns the model (eval mode) and the per-step log rows."""
+def training_steps(cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor) -> Iterator[tuple[Transformer, dict]]:
+    """Train from scratch, yielding (model, log row) after every optimizer step."""
     torch.manual_seed(tc.seed)
     model = Transformer(cfg)
     optimizer = make_optimizer(model, tc)
     sampler = WindowSampler(train_stream, tc.batch_size, cfg.context_length, tc.seed)
-    opts = RoutingOptions(learned_noise=cfg.router == "noisy" if learned_noise is None else learned_noise)
-    rows: list[dict] = []
-    bar = tqdm(range(tc.steps), desc=out_dir.name if out_dir else "train", disable=not progress, mininterval=2)
-    for step in bar:
+    opts = RoutingOptions(learned_noise=cfg.router == "noisy")  # learned noise only while training
+    for step in range(tc.steps):
         start = time.perf_counter()
         batch = sampler.next_batch()  # (B, T+1)
         lr = learning_rate(step, tc)
@@ -104,8 +104,19 @@ def train_model(
             if isinstance(layer.router, BiasBalancedRouter):
                 layer.router.update_bias(trace.expert_counts())
         tok_s = batch[:, :-1].numel() / (time.perf_counter() - start)
-        rows.append(log_row(step, lr, loss.item(), out.aux_loss.item(), out.z_loss.item(), tok_s, out.traces))
-        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tok_s:,.0f}")
+        yield model, log_row(step, lr, loss.item(), out.aux_loss.item(), out.z_loss.item(), tok_s, out.traces)
+
+
+def train_model(
+    cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor, out_dir: Path | None = None, progress: bool = True
+) -> tuple[Transformer, list[dict]]:
+    """Train from scratch with a progress bar; returns the model (eval mode) and the per-step log rows."""
+    rows: list[dict] = []
+    bar = tqdm(training_steps(cfg, tc, train_stream), total=tc.steps, desc=out_dir.name if out_dir else "train",
+               disable=not progress, mininterval=2)
+    for model, row in bar:
+        rows.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:,.0f}")
     model.eval()
     return model, rows
 
@@ -127,8 +138,14 @@ def evaluate(model: Transformer, eval_streams: dict[str, torch.Tensor], batch_si
     return result
 
 
-def write_run(model: Transformer, rows: list[dict], evaluation: dict, tc: TrainConfig, out_dir: Path, seconds: float) -> None:
-    save_checkpoint(model, out_dir, dtype=torch.float16)
+def write_run(model: Transformer, rows: list[dict], evaluation: dict, tc: TrainConfig, out_dir: Path, seconds: float,
+              checkpoint: bool = True) -> None:
+    """train_log.csv and eval.json, and the checkpoint unless checkpoint=False (logs-only runs)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if checkpoint:
+        save_checkpoint(model, out_dir, dtype=torch.float16)
+    else:
+        (out_dir / "config.json").write_text(json.dumps(model.cfg.to_dict(), indent=2) + "\n")
     with open(out_dir / "train_log.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -139,17 +156,22 @@ def write_run(model: Transformer, rows: list[dict], evaluation: dict, tc: TrainC
     (out_dir / "eval.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
-def run(cfg: ModelConfig, tc: TrainConfig, out_dir: Path, train_dir: Path, eval_dir: Path, tokenizer_path: Path) -> dict:
+def load_streams(train_dir: Path, eval_dir: Path, tokenizer_path: Path, vocab_size: int):
+    """-> (training token stream (N,), {domain: held-out stream})."""
     tokenizer = load_tokenizer(tokenizer_path)
-    if tokenizer.get_vocab_size() != cfg.vocab_size:
-        raise ValueError(f"{tokenizer_path} has {tokenizer.get_vocab_size()} tokens, the config {cfg.vocab_size}")
-    train_stream = torch.cat(list(load_domains(train_dir, tokenizer).values()))
-    eval_streams = load_domains(eval_dir, tokenizer)
+    if tokenizer.get_vocab_size() != vocab_size:
+        raise ValueError(f"{tokenizer_path} has {tokenizer.get_vocab_size()} tokens, the config {vocab_size}")
+    return torch.cat(list(load_domains(train_dir, tokenizer).values())), load_domains(eval_dir, tokenizer)
+
+
+def run(cfg: ModelConfig, tc: TrainConfig, out_dir: Path, streams, checkpoint: bool = True) -> dict:
+    """Train, evaluate on the held-out split and write the run; returns the evaluation."""
+    train_stream, eval_streams = streams
     start = time.perf_counter()
     model, rows = train_model(cfg, tc, train_stream, out_dir)
     seconds = time.perf_counter() - start
     evaluation = evaluate(model, eval_streams, tc.eval_batch_size)
-    write_run(model, rows, evaluation, tc, out_dir, seconds)
+    write_run(model, rows, evaluation, tc, out_dir, seconds, checkpoint)
     return evaluation
 
 
@@ -173,8 +195,11 @@ def main() -> None:
         jobs = [(ModelConfig.from_dict(json.loads(args.config.read_text())), args.out)]
     else:
         parser.error("give --config and --out, or --zoo")
+    if not jobs:
+        parser.error(f"--only matches no zoo member ({', '.join(m.name for m in zoo.ZOO)})")
+    streams = load_streams(args.train_dir, args.eval_dir, args.tokenizer, jobs[0][0].vocab_size)
     for cfg, out_dir in jobs:
-        evaluation = run(cfg, tc, out_dir, args.train_dir, args.eval_dir, args.tokenizer)
+        evaluation = run(cfg, tc, out_dir, streams)
         print(f"{out_dir.name}: held-out loss {evaluation['overall']['loss']:.4f}")
 
 

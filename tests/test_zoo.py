@@ -38,3 +38,14 @@ def test_unknown_member_is_a_clear_error():
 def test_shipped_checkpoints_fit_the_budget():
     total = sum((ZOO_DIR / n / "model.safetensors").stat().st_size for n in zoo_names())
     assert total <= 40 * 2**20
+
+
+@pytest.mark.parametrize("name", zoo_names())
+def test_scale_calculator_agrees_with_the_loaded_modules(name):
+    from models.presets import load_preset
+    from models.scale import active_params, breakdown
+
+    spec = load_preset(f"zoo:{name}").spec
+    model = load_member(name).model
+    assert breakdown(spec).total == sum(p.numel() for p in model.parameters())
+    assert active_params(spec, "all") == count_params(model.cfg).active.total

@@ -40,3 +40,25 @@ without the input embedding and the output head), so each convention is shown, a
 used where it is known. The last chart shows why batching erodes MoE's advantage when decoding: with
 more tokens per step, more experts' weights must be read from memory. A model whose architecture was
 never published (GPT-4) is listed as such, with nothing invented."""
+
+PROBLEMS = """### Problems of MoE, reproduced
+Nothing forces a router to share the work. Early in training a few experts get slightly better, the router
+sends them more tokens, they improve further, and the rest starve: **load imbalance**, and at worst
+**expert collapse** (experts that receive almost no tokens and stop learning). The fixes shown here:
+a **load-balancing loss** (penalise uneven load), **noisy routing** (random exploration of other experts),
+the **router z-loss** (keeps router scores small and stable), **bias balancing** (DeepSeek-V3: nudge a
+per-expert bias up when an expert is underused, without a loss), and **capacity limits** (an expert takes
+at most a fixed number of tokens; the overflow is dropped)."""
+
+RECORDED = """**Recorded training runs.** The same 8-expert model, data and seed, trained with each method by
+`python -m models.balancing --train`; the logs ship with the app. The collapse probes remove balancing *and*
+use top-1 routing, the setting where collapse is most likely."""
+
+CAPACITY = """### Capacity limits on your own text
+Each expert takes at most capacity_factor × tokens × K / E tokens of this text (8-expert model); later
+tokens that chose a full expert are **dropped** for that expert (struck out and hatched when all their
+experts were full) and skip the FFN. The chart shows what dropping costs in per-token loss."""
+
+LIVE = """### Watch a router learn (live, on this machine)
+Trains a tiny 8-expert MoE (2 layers, width 64) from scratch on a slice of the training text, for the
+chosen balancing method, and draws each expert's share as it learns (about 20-60 s). Press Stop at any time."""

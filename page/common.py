@@ -1,0 +1,36 @@
+"""What every tab shares: turning backend errors into page messages, the examples, the CSS."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import gradio as gr
+
+from models.analysis import InputError
+from models.architectures import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = {p.stem: p.read_text(encoding="utf-8").strip() for p in sorted((ROOT / "assets/examples").glob("*.txt"))}
+log = logging.getLogger("moe_app")
+
+CSS = """
+.token-strip {font-family: ui-monospace, monospace; line-height: 2.1; white-space: normal}
+.token-strip .tok {display: inline-block; padding: 0 2px; margin: 1px; border-radius: 3px; white-space: pre; line-height: 1.6}
+.strip-legend .legend {padding: 1px 5px; border-radius: 3px; font-size: 0.85em}
+.dropped-legend {background: #fde0e0; color: #000}
+"""
+
+
+def user_error(message: str) -> gr.Error:
+    return gr.Error(message, print_exception=False)
+
+
+def run_backend(fn, *args):
+    """Call the backend; user mistakes become a clear message, anything else a generic one (logged)."""
+    try:
+        return fn(*args)
+    except (InputError, ConfigError, ValueError) as e:
+        raise user_error(str(e)) from None
+    except Exception:
+        log.exception("request failed")
+        raise user_error("Something went wrong on the server; the error was logged.") from None

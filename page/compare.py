@@ -1,0 +1,128 @@
+"""The main tab: paste text, see routing, dense vs MoE side by side, and the JSON API."""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from models.analysis import EXPERT_CHOICES, AnalysisReport, analyze_text, measure_report_latency, validate_settings
+from page.common import EXAMPLES, run_backend, user_error
+from viz import page_text
+from viz.comparison_views import comparison_table, latency_figure, loss_figure, parameters_figure
+from viz.routing_views import expert_load_figure, routing_heatmap, routing_table, token_strip_html
+
+
+def routing_views(report: AnalysisReport, layer: int):
+    layer = max(0, min(int(layer), len(report.routing) - 1))
+    notices = "\n".join(f"> ⚠️ {n}" for n in report.notices)
+    summary = (f"**{len(report.tokens)} tokens** analysed by `{report.moe.name}` with top-{report.settings.top_k}"
+               + ("" if report.settings.capacity_factor is None else f", capacity factor {report.settings.capacity_factor}")
+               + ("" if not report.settings.noise_std else f", router noise std {report.settings.noise_std} (seed {report.settings.noise_seed})"))
+    return (notices + "\n\n" + summary, token_strip_html(report, layer), routing_heatmap(report),
+            expert_load_figure(report, layer))
+
+
+def comparison_views(report: AnalysisReport):
+    return comparison_table(report), parameters_figure(report), latency_figure(report), loss_figure(report)
+
+
+def write_downloads(report: AnalysisReport) -> tuple[str, str]:
+    directory = Path(tempfile.mkdtemp(prefix="moe_report_"))
+    csv_path, json_path = directory / "routing_table.csv", directory / "report.json"
+    routing_table(report).to_csv(csv_path, index=False)
+    json_path.write_text(json.dumps(report.to_dict(), indent=1, default=float))
+    return str(csv_path), str(json_path)
+
+
+def on_analyze(text, n_experts, top_k, capacity_factor, noise_std, noise_seed, layer):
+    settings = run_backend(validate_settings, n_experts, top_k, capacity_factor, noise_std, noise_seed)
+    report = run_backend(analyze_text, text, settings)
+    return (report, *routing_views(report, layer), *comparison_views(report))
+
+
+def on_measure(report: AnalysisReport | None):
+    if report is None:
+        raise user_error("Nothing to time yet: analyse a text first.")
+    report = run_backend(measure_report_latency, report)
+    return (report, *comparison_views(report), *write_downloads(report))
+
+
+def on_layer(report: AnalysisReport | None, layer):
+    if report is None:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    return routing_views(report, layer)
+
+
+def on_experts(n_experts, top_k):
+    return gr.Slider(maximum=int(n_experts), value=min(int(top_k), int(n_experts)))
+
+
+def analyze_api(text: str, n_experts: int = 8, top_k: int = 2, capacity_factor: float = 0.0,
+                noise_std: float = 0.0, noise_seed: int = 0, measure_latency: bool = False) -> dict:
+    """Analyse a text with the chosen MoE and both dense twins; returns the full report as JSON.
+
+    capacity_factor 0 means no capacity limit. measure_latency adds measured prefill/decode timings (slower).
+    """
+    settings = run_backend(validate_settings, n_experts, top_k, capacity_factor, noise_std, noise_seed)
+    report = run_backend(analyze_text, text, settings)
+    if measure_latency:
+        report = run_backend(measure_report_latency, report)
+    return json.loads(json.dumps(report.to_dict(), default=float))
+
+
+def build_tab(demo: gr.Blocks) -> None:
+    report_state = gr.State(None)
+    with gr.Row():
+        with gr.Column(scale=3):
+            text = gr.Textbox(label="Text to analyse", value=EXAMPLES.get("mix", ""), lines=6, max_lines=14,
+                              elem_id="input-text")
+            gr.Examples([[EXAMPLES[k]] for k in ("english", "russian", "python", "mix") if k in EXAMPLES],
+                        inputs=[text], label="Examples: English, Russian, Python code, a mix")
+        with gr.Column(scale=2):
+            n_experts = gr.Radio(list(EXPERT_CHOICES), value=8, label="Number of experts (MoE model)", elem_id="n-experts")
+            top_k = gr.Slider(1, 8, value=2, step=1, label="top-K (experts per token)", elem_id="top-k")
+            capacity = gr.Slider(0, 4, value=0, step=0.25, label="Capacity factor (0 = no limit)", elem_id="capacity")
+            with gr.Row():
+                noise_std = gr.Slider(0, 3, value=0, step=0.1, label="Router noise (std)", elem_id="noise")
+                noise_seed = gr.Number(0, precision=0, minimum=0, label="Noise seed")
+            layer = gr.Slider(0, 3, value=0, step=1, label="Layer to show", elem_id="layer")
+            gr.Markdown(page_text.CONTROLS_HELP)
+    status = gr.Markdown(elem_id="status")
+    gr.Markdown(page_text.ROUTING)
+    strip = gr.HTML(elem_id="token-strip")
+    gr.Markdown(page_text.HEATMAP)
+    heatmap = gr.Plot(label="Routing heatmap")
+    gr.Markdown(page_text.LOAD)
+    load = gr.Plot(label="Expert load")
+    gr.Markdown(page_text.COMPARE)
+    table = gr.Dataframe(label="Dense (compute-matched) | MoE | dense (parameter-matched)", interactive=False,
+                         elem_id="comparison", wrap=True)
+    with gr.Row():
+        params_plot = gr.Plot(label="Parameters")
+        latency_plot = gr.Plot(label="Measured latency")
+    loss_plot = gr.Plot(label="Per-token loss")
+    with gr.Row():
+        csv_file = gr.File(label="Routing table (CSV)")
+        json_file = gr.File(label="Full report (JSON)")
+
+    controls = [text, n_experts, top_k, capacity, noise_std, noise_seed, layer]
+    routing_out = [status, strip, heatmap, load]
+    compare_out = [table, params_plot, latency_plot, loss_plot]
+
+    def analyse_then_measure(event):
+        # analysis is fast and may run beside a timing; timings run one at a time so that they do not
+        # disturb each other (concurrency_id "latency")
+        event(on_analyze, controls, [report_state, *routing_out, *compare_out], show_progress="minimal",
+              trigger_mode="always_last", concurrency_limit=2, concurrency_id="analysis",
+              api_visibility="private").success(
+            on_measure, [report_state], [report_state, *compare_out, csv_file, json_file],
+            show_progress="minimal", concurrency_limit=1, concurrency_id="latency", api_visibility="private")
+
+    analyse_then_measure(text.change)
+    for control in (top_k, capacity, noise_std, noise_seed):
+        analyse_then_measure(control.input)
+    analyse_then_measure(n_experts.change(on_experts, [n_experts, top_k], [top_k], api_visibility="private").then)
+    layer.input(on_layer, [report_state, layer], routing_out, api_visibility="private")
+    analyse_then_measure(demo.load)

@@ -1,0 +1,90 @@
+"""The "Problems of MoE" tab: recorded balancing runs, capacity limits on the user's text, a live run."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import gradio as gr
+
+from models.analysis import analyze_text, validate_settings
+from models.balancing import BY_NAME, final_figures, read_log, recorded_variants
+from models.live_training import MAX_STEPS, METHODS, live_run
+from page.common import EXAMPLES, run_backend, user_error
+from viz import page_text
+from viz.balancing_views import capacity_figure, capacity_summary, curves_figure, final_table, live_figure, load_heatmaps
+from viz.routing_views import token_strip_html
+
+
+def on_recorded(selected, layer):
+    selected = [name for name in selected or [] if name in recorded_variants()]
+    if not selected:
+        raise user_error("Choose at least one recorded variant.")
+    logs = {name: read_log(name) for name in selected}
+    figures = {name: final_figures(name) for name in selected}
+    return (load_heatmaps(logs, int(layer)), curves_figure(logs),
+            final_table(figures, {name: BY_NAME[name].description for name in selected}))
+
+
+def on_capacity(text, capacity_factor, top_k):
+    if not capacity_factor:
+        raise user_error("Choose a capacity factor above 0 to see which tokens it drops.")
+    settings = run_backend(validate_settings, 8, top_k, capacity_factor, 0.0, 0)
+    limited = run_backend(analyze_text, text, settings)
+    unlimited = run_backend(analyze_text, text, replace(settings, capacity_factor=None))
+    strips = "".join(token_strip_html(limited, layer.layer) for layer in limited.routing)
+    return capacity_summary(limited, unlimited), strips, capacity_figure(limited, unlimited)
+
+
+def on_live(method, steps, progress=gr.Progress()):
+    steps = int(steps)
+    rows = []
+    try:
+        for row in live_run(method, steps):
+            rows.append(row)
+            if len(rows) % 10 == 0 or len(rows) == steps:
+                progress(len(rows) / steps, desc=f"step {len(rows)} of {steps}")
+                status = (f"**{method}**: step {len(rows)} of {steps}, loss {row['loss']:.3f} nats/token, "
+                          f"dead experts {sum(row[f'l{i}_dead_experts'] for i in range(2)):.0f} (both layers)")
+                yield status, live_figure(rows, steps)
+    except ValueError as e:
+        raise user_error(str(e)) from None
+
+
+def build_tab(demo: gr.Blocks) -> None:
+    gr.Markdown(page_text.PROBLEMS)
+    recorded = recorded_variants()
+    gr.Markdown(page_text.RECORDED)
+    with gr.Row():
+        variants = gr.CheckboxGroup(recorded, value=[v for v in recorded if not BY_NAME[v].probe], label="Recorded runs",
+                                    elem_id="variants")
+        layer = gr.Slider(0, 3, value=1, step=1, label="Layer")
+    curves = gr.Plot(label="Load CV, dead experts, loss")
+    table = gr.Dataframe(label="Final figures (mean of the last 20 steps)", interactive=False, wrap=True)
+    heatmaps = gr.Plot(label="Expert load over training")
+    if recorded:
+        for trigger in (variants.change, layer.release, demo.load):
+            trigger(on_recorded, [variants, layer], [heatmaps, curves, table], api_visibility="private")
+
+    gr.Markdown(page_text.CAPACITY)
+    with gr.Row():
+        cap_text = gr.Textbox(label="Text", value=EXAMPLES.get("python", ""), lines=4, scale=3)
+        with gr.Column(scale=1):
+            cap_factor = gr.Slider(0.25, 2, value=0.5, step=0.25, label="Capacity factor")
+            cap_k = gr.Radio([1, 2], value=1, label="top-K")
+            cap_button = gr.Button("Apply the capacity limit")
+    cap_summary = gr.Markdown()
+    cap_strips = gr.HTML()
+    cap_plot = gr.Plot(label="Loss with and without the limit")
+    for trigger in (cap_button.click, cap_factor.release, cap_k.change):
+        trigger(on_capacity, [cap_text, cap_factor, cap_k], [cap_summary, cap_strips, cap_plot], api_visibility="private")
+
+    gr.Markdown(page_text.LIVE)
+    with gr.Row():
+        method = gr.Dropdown(list(METHODS), value="none", label="Balancing method")
+        steps = gr.Slider(20, MAX_STEPS, value=150, step=10, label="Training steps")
+        run = gr.Button("Train", variant="primary")
+        stop = gr.Button("Stop")
+    live_status = gr.Markdown()
+    live_plot = gr.Plot(label="Expert load while training")
+    run_event = run.click(on_live, [method, steps], [live_status, live_plot], concurrency_limit=1,
+                          concurrency_id="live", api_visibility="private")
+    stop.click(None, None, None, cancels=[run_event])

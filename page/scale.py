@@ -1,0 +1,39 @@
+"""The "Scale" tab: total vs active parameters, memory and FLOPs of real models and the zoo."""
+from __future__ import annotations
+
+import gradio as gr
+
+from models.presets import preset_names
+from models.scale_report import compare_scale
+from page.common import run_backend
+from viz import page_text
+from viz.scale_views import experts_read_figure, flops_figure, memory_figure, params_figure, scale_table
+
+DEFAULT_PRESETS = ["mixtral-8x7b", "llama-2-70b", "deepseek-v3", "qwen3-30b-a3b", "gpt-oss-120b", "gpt-4", "zoo:moe-8"]
+
+
+def on_scale(selected, pasted, context):
+    reports = run_backend(compare_scale, selected, pasted, context)
+    return (scale_table(reports), params_figure(reports), memory_figure(reports), flops_figure(reports),
+            experts_read_figure(reports))
+
+
+def build_tab(demo: gr.Blocks) -> None:
+    gr.Markdown(page_text.SCALE)
+    choices = preset_names()
+    with gr.Row():
+        presets = gr.CheckboxGroup(choices, value=[p for p in DEFAULT_PRESETS if p in choices], label="Models",
+                                   elem_id="scale-presets")
+        context = gr.Number(4096, precision=0, minimum=1, label="Context length for FLOPs (tokens)")
+    pasted = gr.Code(language="json", label="Or paste any Hugging Face config.json", lines=6)
+    scale_df = gr.Dataframe(label="Scale of each model (computed from its architecture)", interactive=False,
+                            wrap=True, elem_id="scale-table")
+    with gr.Row():
+        scale_params = gr.Plot(label="Total vs active")
+        scale_memory = gr.Plot(label="Memory")
+    with gr.Row():
+        scale_flops = gr.Plot(label="FLOPs per token")
+        scale_experts = gr.Plot(label="Experts read vs batch")
+    outputs = [scale_df, scale_params, scale_memory, scale_flops, scale_experts]
+    for trigger in (presets.change, context.submit, pasted.change, demo.load):
+        trigger(on_scale, [presets, pasted, context], outputs, trigger_mode="always_last", api_visibility="private")

@@ -1,0 +1,138 @@
+"""Views of load-balancing runs: recorded variants (models/balancing.py), the live mini run, and
+capacity limits applied to the user's text. Input: log rows (dicts) and analysis reports."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from models.analysis import AnalysisReport
+from viz.palette import expert_colour
+
+DEAD_NOTE = "dead = share below 10% of uniform"
+
+
+def _layers(row: dict) -> int:
+    return len({k.split("_")[0] for k in row if "_share_e" in k})
+
+
+def _experts(row: dict) -> int:
+    return sum(1 for k in row if k.startswith("l0_share_e"))
+
+
+def _mean_over_layers(row: dict, key: str) -> float:
+    n = _layers(row)
+    return sum(row[f"l{i}_{key}"] for i in range(n)) / n
+
+
+def _smooth(values: list[float], window: int = 10) -> list[float]:
+    out, acc = [], 0.0
+    for i, v in enumerate(values):
+        acc += v - (values[i - window] if i >= window else 0.0)
+        out.append(acc / min(i + 1, window))
+    return out
+
+
+def load_heatmaps(logs: dict[str, list[dict]], layer: int) -> go.Figure:
+    """One heatmap per variant: expert share (% of assignments) over training steps in `layer`."""
+    names = list(logs)
+    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, subplot_titles=names, vertical_spacing=0.04)
+    for i, name in enumerate(names, start=1):
+        log = logs[name]
+        experts = _experts(log[0])
+        z = [[100 * r[f"l{layer}_share_e{e}"] for r in log] for e in range(experts)]
+        fig.add_trace(go.Heatmap(z=z, x=[int(r["step"]) for r in log], y=[f"e{e}" for e in range(experts)],
+                                 zmin=0, zmax=50, colorscale="Viridis", showscale=i == 1,
+                                 colorbar=dict(title="% of tokens"),
+                                 hovertemplate="step %{x}, expert %{y}: %{z:.1f}%<extra>" + name + "</extra>"),
+                      row=i, col=1)
+    fig.update_layout(title=f"Expert load over training, layer {layer} (uniform = {100 / _experts(logs[names[0]][0]):.1f}%)",
+                      height=110 * len(names) + 80, margin=dict(l=60, r=20, t=70, b=40))
+    fig.update_xaxes(title_text="training step", row=len(names), col=1)
+    return fig
+
+
+def curves_figure(logs: dict[str, list[dict]]) -> go.Figure:
+    """Load CV, dead experts and training loss over steps, one line per variant."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=(
+        "load CV (std/mean of expert loads; 0 = even)", f"dead experts (sum over layers; {DEAD_NOTE})",
+        "training loss (nats/token, 10-step mean)"))
+    for name, log in logs.items():
+        steps = [int(r["step"]) for r in log]
+        layers = _layers(log[0])
+        fig.add_trace(go.Scatter(x=steps, y=_smooth([_mean_over_layers(r, "load_cv") for r in log]), name=name,
+                                 legendgroup=name, mode="lines"), row=1, col=1)
+        fig.add_trace(go.Scatter(x=steps, y=[sum(r[f"l{i}_dead_experts"] for i in range(layers)) for r in log],
+                                 name=name, legendgroup=name, mode="lines", showlegend=False), row=1, col=2)
+        fig.add_trace(go.Scatter(x=steps, y=_smooth([r["loss"] for r in log]), name=name, legendgroup=name,
+                                 mode="lines", showlegend=False), row=1, col=3)
+    fig.update_xaxes(title_text="training step")
+    fig.update_layout(height=380, margin=dict(l=50, r=20, t=60, b=40), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def final_table(figures: dict[str, dict], descriptions: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "variant": name, "what changes": descriptions[name],
+        "held-out loss (nats/token)": round(f["held_out_loss"], 3), "final train loss": round(f["train_loss"], 3),
+        "load CV": round(f["load_cv"], 3), "dead experts (max)": int(f["dead_experts"]),
+        "min / max expert share (%)": f"{100 * f['min_share']:.1f} / {100 * f['max_share']:.1f}",
+        "router entropy (nats)": round(f["router_entropy"], 3), "dropped (%)": round(100 * f["dropped_fraction"], 2),
+    } for name, f in figures.items()])
+
+
+def live_figure(rows: list[dict], total_steps: int) -> go.Figure:
+    """Expert shares of every layer as stacked areas over the steps run so far, plus load CV."""
+    if not rows:
+        return go.Figure()
+    layers, experts = _layers(rows[0]), _experts(rows[0])
+    fig = make_subplots(rows=1, cols=layers + 1, subplot_titles=[f"layer {i}: expert shares" for i in range(layers)]
+                        + ["load CV per layer"])
+    steps = [int(r["step"]) for r in rows]
+    for i in range(layers):
+        for e in range(experts):
+            fig.add_trace(go.Scatter(x=steps, y=[100 * r[f"l{i}_share_e{e}"] for r in rows], stackgroup=f"l{i}",
+                                     name=f"expert {e}", legendgroup=f"e{e}", showlegend=i == 0, mode="lines",
+                                     line=dict(width=0.5, color=expert_colour(e))), row=1, col=i + 1)
+        fig.add_trace(go.Scatter(x=steps, y=_smooth([r[f"l{i}_load_cv"] for r in rows]), name=f"CV layer {i}",
+                                 mode="lines"), row=1, col=layers + 1)
+    fig.update_xaxes(range=[0, total_steps], title_text="step")
+    fig.update_yaxes(title_text="% of assignments", range=[0, 100], row=1, col=1)
+    fig.update_layout(height=360, margin=dict(l=50, r=20, t=60, b=40))
+    return fig
+
+
+def capacity_figure(limited: AnalysisReport, unlimited: AnalysisReport) -> go.Figure:
+    """Per-token loss of the MoE with and without the capacity limit; dropped tokens marked."""
+    positions = list(range(len(limited.tokens)))
+    with_cap = limited.moe.token_losses
+    without = unlimited.moe.token_losses
+    dropped_any = [any(all(layer.dropped[t]) for layer in limited.routing) for t in positions]
+    fig = go.Figure([
+        go.Scatter(x=positions, y=without, name="no capacity limit", mode="lines", line=dict(color="#4e79a7"),
+                   customdata=limited.tokens, hovertemplate="token %{x} '%{customdata}': %{y:.2f} nats<extra></extra>"),
+        go.Scatter(x=positions, y=with_cap, name=f"capacity factor {limited.settings.capacity_factor}", mode="lines",
+                   line=dict(color="#e15759"), customdata=limited.tokens,
+                   hovertemplate="token %{x} '%{customdata}': %{y:.2f} nats<extra></extra>"),
+        go.Scatter(x=[t for t in positions if dropped_any[t]], y=[with_cap[t] for t in positions if dropped_any[t]],
+                   mode="markers", name="dropped in some layer", marker=dict(symbol="x", size=8, color="black")),
+    ])
+    fig.update_layout(title="Per-token loss with and without the capacity limit (lower is better)",
+                      xaxis_title="token position", yaxis_title="loss (nats)", height=340,
+                      margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def capacity_summary(limited: AnalysisReport, unlimited: AnalysisReport) -> str:
+    t = len(limited.tokens)
+    lines = [f"Capacity {limited.routing[0].capacity:.0f} assignments per expert for {t} tokens "
+             f"(capacity factor {limited.settings.capacity_factor} × {t} tokens × top-{limited.settings.top_k} / "
+             f"{limited.settings.n_experts} experts)."]
+    for layer in limited.routing:
+        full = sum(all(d) for d in layer.dropped)
+        partial = sum(any(d) and not all(d) for d in layer.dropped)
+        lines.append(f"- layer {layer.layer}: {full} token(s) dropped entirely, {partial} lost one of their experts")
+    a, b = limited.moe.mean_loss, unlimited.moe.mean_loss
+    if a is not None and b is not None:
+        lines.append(f"\nMean loss {a:.3f} nats/token with the limit vs {b:.3f} without ({a - b:+.3f}).")
+    return "\n".join(lines)
