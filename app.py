@@ -14,7 +14,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from models.zoo import load_member, zoo_names  # noqa: E402
-from page import compare, problems, scale  # noqa: E402
+from page import compare, latency, problems, scale, specialisation  # noqa: E402
 from page.common import CSS  # noqa: E402
 from viz import page_text  # noqa: E402
 
@@ -24,8 +24,12 @@ def build_demo() -> gr.Blocks:
         gr.Markdown(page_text.INTRO)
         with gr.Tab("Dense vs MoE on your text"):
             compare.build_tab(demo)
+        with gr.Tab("Latency lab"):
+            latency.build_tab(demo)
         with gr.Tab("Problems of MoE"):
             problems.build_tab(demo)
+        with gr.Tab("Specialisation"):
+            specialisation.build_tab(demo)
         with gr.Tab("Scale: real models"):
             scale.build_tab(demo)
         gr.api(compare.analyze_api, api_name="analyze")

@@ -11,7 +11,9 @@ from models.analysis import EXPERT_CHOICES, AnalysisReport, analyze_text, measur
 from page.common import EXAMPLES, run_backend, user_error
 from viz import page_text
 from viz.comparison_views import comparison_table, latency_figure, loss_figure, parameters_figure
+from models.specialisation import text_specialisation
 from viz.routing_views import expert_load_figure, routing_heatmap, routing_table, token_strip_html
+from viz.specialisation_views import repeat_figure, top_tokens_table
 
 
 def routing_views(report: AnalysisReport, layer: int):
@@ -47,6 +49,13 @@ def on_measure(report: AnalysisReport | None):
         raise user_error("Nothing to time yet: analyse a text first.")
     report = run_backend(measure_report_latency, report)
     return (report, *comparison_views(report), *write_downloads(report))
+
+
+def on_text_specialisation(report: AnalysisReport | None, layer):
+    if report is None:
+        return gr.skip(), gr.skip()
+    stats = run_backend(text_specialisation, report.moe.name, report.token_ids, report.settings.routing()).to_dict()
+    return repeat_figure(stats, layer), top_tokens_table(stats, layer)
 
 
 def on_layer(report: AnalysisReport | None, layer):
@@ -103,6 +112,10 @@ def build_tab(demo: gr.Blocks) -> None:
         params_plot = gr.Plot(label="Parameters")
         latency_plot = gr.Plot(label="Measured latency")
     loss_plot = gr.Plot(label="Per-token loss")
+    with gr.Accordion("Specialisation on this text", open=False):
+        gr.Markdown(page_text.TEXT_SPECIALISATION)
+        spec_repeats = gr.Plot(label="Neighbouring tokens")
+        spec_tokens = gr.Dataframe(label="Each expert's most frequent tokens in this text", interactive=False, wrap=True)
     with gr.Row():
         csv_file = gr.File(label="Routing table (CSV)")
         json_file = gr.File(label="Full report (JSON)")
@@ -117,6 +130,8 @@ def build_tab(demo: gr.Blocks) -> None:
         event(on_analyze, controls, [report_state, *routing_out, *compare_out], show_progress="minimal",
               trigger_mode="always_last", concurrency_limit=2, concurrency_id="analysis",
               api_visibility="private").success(
+            on_text_specialisation, [report_state, layer], [spec_repeats, spec_tokens], show_progress="minimal",
+            concurrency_limit=2, concurrency_id="analysis", api_visibility="private").success(
             on_measure, [report_state], [report_state, *compare_out, csv_file, json_file],
             show_progress="minimal", concurrency_limit=1, concurrency_id="latency", api_visibility="private")
 
@@ -124,5 +139,6 @@ def build_tab(demo: gr.Blocks) -> None:
     for control in (top_k, capacity, noise_std, noise_seed):
         analyse_then_measure(control.input)
     analyse_then_measure(n_experts.change(on_experts, [n_experts, top_k], [top_k], api_visibility="private").then)
-    layer.input(on_layer, [report_state, layer], routing_out, api_visibility="private")
+    layer.input(on_layer, [report_state, layer], routing_out, api_visibility="private").then(
+        on_text_specialisation, [report_state, layer], [spec_repeats, spec_tokens], api_visibility="private")
     analyse_then_measure(demo.load)

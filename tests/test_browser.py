@@ -68,3 +68,14 @@ def test_paste_text_change_top_k_and_experts(page, tmp_path):
     assert page.locator(".token-strip .tok").count() == tokens_before  # same text, same tokens
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     assert (tmp_path / "page.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("tab,expect", [
+    ("Scale: real models", "46.70 B"),  # Mixtral's total, computed from its config
+    ("Specialisation", "tokens most often routed here"),
+    ("Problems of MoE", "held-out loss"),
+])
+def test_other_tabs_render_their_results(page, tab, expect):
+    page.get_by_role("tab", name=tab).click()
+    page.wait_for_function("(text) => document.body.innerText.includes(text)", arg=expect, timeout=TIMEOUT_MS)
+    assert page.locator(".toast-body").count() == 0  # no error message shown

@@ -62,3 +62,23 @@ experts were full) and skip the FFN. The chart shows what dropping costs in per-
 LIVE = """### Watch a router learn (live, on this machine)
 Trains a tiny 8-expert MoE (2 layers, width 64) from scratch on a slice of the training text, for the
 chosen balancing method, and draws each expert's share as it learns (about 20-60 s). Press Stop at any time."""
+
+SPECIALISATION = """### What do the experts specialise in?
+Computed on the held-out text of each domain (never trained on). Every statistic stands beside a
+baseline, because a number alone can mislead: an expert that gets 30% of the Russian tokens matters only
+if uniform routing would give it 12.5%; neighbouring tokens that share an expert tell us about context
+only if shuffling the same tokens breaks the pattern. **Load-implied** = the repeat rate if every token
+picked its expert independently from the measured loads (Σp²)."""
+
+TEXT_SPECIALISATION = """**Specialisation on this text** (the chosen MoE): neighbouring tokens sharing an expert
+vs the baselines, and the tokens each expert took most often in the chosen layer."""
+
+LATENCY = """### Latency lab: why can more parameters run faster?
+Decoding one token at a time is limited by **reading weights from memory**, not by arithmetic. A dense
+layer reads all of its weights for every step; an MoE layer reads only the K experts the router chose.
+So at batch 1 an MoE with E experts can be up to E/K times faster than a dense layer of the same total size.
+With more sequences decoded together, their tokens pick different experts, more of them must be read,
+and the advantage shrinks toward 1: the dashed line is the expected number of experts read,
+E·(1-((E-K)/E)^B). Measure it here (a few seconds to a minute, depending on the scale)."""
+
+LATENCY_SHIPPED = """#### The last full benchmark run (`python -m benchmarks.latency`)"""

@@ -1,0 +1,232 @@
+"""The latency lab: why an MoE layer runs faster than a dense layer of the same total size, and when
+it stops, measured side by side on random weights at a chosen scale.
+
+Variants timed on the same inputs, interleaved (each repetition runs every variant once, in rotating
+order), after warm-up; medians with the interquartile range:
+- dense-active:  SwiGLU FFN of width K*F (the MoE's active width: compute-matched)
+- dense-total:   SwiGLU FFN of width E*F (the MoE's total width: parameter-matched)
+- moe-<backend>: the MoE layer with each dispatch backend (loop, grouped, gather)
+- hf-mixtral:    Hugging Face transformers' MixtralSparseMoeBlock with the same weights (eager experts),
+                 checked equal to ours before timing; left out when transformers is not installed.
+Ideals: the FLOP ratio, and for memory-bound decoding the expected number of distinct experts read per
+layer at batch B, E(1 - ((E-K)/E)^B), so the ideal speedup over dense-total is E / that number.
+Shapes: N tokens, D model width, F expert width, E experts, K experts per token.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+
+import torch
+
+from models.config import ModelConfig
+from models.experts import DenseFFN
+from models.moe import MoELayer
+from models.scale import expected_experts_read
+from routing.options import RoutingOptions
+
+BACKENDS = ("loop", "grouped", "gather")
+
+
+@dataclass(frozen=True)
+class LabScale:
+    d_model: int = 1024
+    d_expert: int = 1024
+    n_experts: int = 8
+    top_k: int = 2
+
+    def __post_init__(self) -> None:
+        if not (16 <= self.d_model <= 8192 and 16 <= self.d_expert <= 16384 and 1 <= self.top_k <= self.n_experts <= 64):
+            raise ValueError("scale out of range: d_model 16-8192, d_expert 16-16384, 1 <= top_k <= experts <= 64")
+
+    def moe_config(self) -> ModelConfig:
+        return ModelConfig(vocab_size=16, d_model=self.d_model, n_layers=1, n_heads=1, ffn_kind="moe", d_ff=self.d_expert,
+                           n_experts=self.n_experts, top_k=self.top_k, context_length=16)
+
+    def weight_mb(self) -> dict[str, float]:
+        expert = 3 * self.d_model * self.d_expert * 4 / 1e6
+        return {"dense-active": expert * self.top_k, "dense-total": expert * self.n_experts, "moe (all experts)": expert * self.n_experts}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    phase: str  # prefill (N tokens of one sequence) | decode (one token for each of B sequences)
+    tokens: int  # N for prefill, B for decode: the tokens one call of the layer processes
+    variant: str
+    median_ms: float
+    q25_ms: float
+    q75_ms: float
+    flops: float  # forward FLOPs of one call (active weights only)
+    gflop_per_s: float
+
+
+def build_variants(scale: LabScale, seed: int = 0, with_peer: bool = True,
+                   device: str = "cpu") -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """name -> function of x (N, D) -> (N, D), all from the same random MoE weights, on `device`."""
+    torch.manual_seed(seed)
+    moe = MoELayer(scale.moe_config(), 0).eval()
+    d, f, e, k = scale.d_model, scale.d_expert, scale.n_experts, scale.top_k
+    dense_active, dense_total = DenseFFN(d, k * f).eval(), DenseFFN(d, e * f).eval()
+    with torch.no_grad():  # the dense twins reuse expert weights, so all variants read the same values
+        for dense, n in ((dense_active, k), (dense_total, e)):
+            dense.w_gate.copy_(moe.experts.w_gate[:n].permute(1, 0, 2).reshape(d, n * f))
+            dense.w_up.copy_(moe.experts.w_up[:n].permute(1, 0, 2).reshape(d, n * f))
+            dense.w_down.copy_(moe.experts.w_down[:n].reshape(n * f, d))
+
+    def moe_fn(backend: str):
+        opts = RoutingOptions(dispatch=backend)
+        return lambda x: moe(x[None], opts, None, False)[0][0]
+
+    peer = mixtral_peer(moe) if with_peer else None
+    for module in (moe, dense_active, dense_total, peer):
+        if module is not None:
+            module.to(device)
+    variants = {"dense-active": dense_active, "dense-total": dense_total}
+    variants |= {f"moe-{b}": moe_fn(b) for b in BACKENDS}
+    if peer is not None:
+        variants["hf-mixtral"] = lambda x: peer(x[None])[0]
+    return variants
+
+
+def mixtral_peer(moe: MoELayer):
+    """transformers' MixtralSparseMoeBlock holding `moe`'s weights (eager experts), or None if unavailable."""
+    try:
+        from transformers import MixtralConfig
+        from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock
+    except ImportError:
+        return None
+    e, d, f = moe.experts.w_gate.shape
+    config = MixtralConfig(hidden_size=d, intermediate_size=f, num_local_experts=e, num_experts_per_tok=moe.default_top_k)
+    if hasattr(config, "_experts_implementation"):
+        config._experts_implementation = "eager"
+    block = MixtralSparseMoeBlock(config).eval()
+    with torch.no_grad():
+        block.gate.weight.copy_(moe.router.gate.weight)
+        block.experts.gate_up_proj.copy_(torch.cat([moe.experts.w_gate, moe.experts.w_up], dim=2).transpose(1, 2))
+        block.experts.down_proj.copy_(moe.experts.w_down.transpose(1, 2))
+    return block
+
+
+def check_equal(variants: dict, x: torch.Tensor) -> float:
+    """Max |difference| between every MoE variant (ours and the peer) and moe-loop on x."""
+    with torch.no_grad():
+        ref = variants["moe-loop"](x)
+        return max(float((variants[n](x) - ref).abs().max()) for n in variants if n.startswith(("moe", "hf")))
+
+
+def call_flops(scale: LabScale, variant: str, tokens: int) -> float:
+    d, f, e, k = scale.d_model, scale.d_expert, scale.n_experts, scale.top_k
+    width = {"dense-active": k * f, "dense-total": e * f}.get(variant, k * f)
+    router = 0 if variant.startswith("dense") else 2 * d * e
+    return tokens * (2 * 3 * d * width + router)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def time_interleaved(fns: dict[str, Callable], x: torch.Tensor, repeats: int, warmup: int) -> dict[str, list[float]]:
+    names = list(fns)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for rep in range(warmup + repeats):
+        for name in names[rep % len(names):] + names[: rep % len(names)]:
+            _synchronize(x.device)
+            start = time.perf_counter()
+            fns[name](x)
+            _synchronize(x.device)
+            elapsed = time.perf_counter() - start
+            if rep >= warmup:
+                times[name].append(elapsed)
+    return times
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], statistics.median(values), q[2]
+
+
+def sweep(scale: LabScale, phase: str, sizes: list[int], repeats: int = 7, warmup: int = 2, with_peer: bool = True,
+          seed: int = 0, device: str = "cpu") -> Iterator[Measurement]:
+    """Time every variant at every size; yields as it goes (for progress bars)."""
+    variants = build_variants(scale, seed, with_peer, device)
+    gen = torch.Generator().manual_seed(seed)
+    for n in sizes:
+        x = torch.randn(n, scale.d_model, generator=gen).to(device)
+        for name, samples in time_interleaved(variants, x, repeats, warmup).items():
+            q25, med, q75 = _quartiles(samples)
+            flops = call_flops(scale, name, n)
+            yield Measurement(phase, n, name, med * 1e3, q25 * 1e3, q75 * 1e3, flops, flops / med / 1e9)
+
+
+def matmul_ceiling(n: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
+    """The machine's fp32 matmul FLOP/s (median over repeats of an n x n x n product)."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        _synchronize(a.device)
+        start = time.perf_counter()
+        a @ b
+        _synchronize(a.device)
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times)
+
+
+def ideal_decode_speedup(scale: LabScale, batch: int) -> float:
+    """Memory-bound ideal for dense-total / MoE at batch B: expert weights read, E / E(1-((E-K)/E)^B)."""
+    return scale.n_experts / expected_experts_read(scale.n_experts, scale.top_k, batch)
+
+
+def as_dict(m: Measurement) -> dict:
+    return asdict(m)
+
+
+def build_models(scale: LabScale, layers: int, seed: int = 0) -> dict:
+    """Whole models on the shared backbone (random weights): dense-active, dense-total and the MoE."""
+    from models.transformer import Transformer
+
+    base = ModelConfig(vocab_size=4096, d_model=scale.d_model, n_layers=layers, n_heads=max(1, scale.d_model // 64),
+                       context_length=4096 + 64)
+    torch.manual_seed(seed)
+    return {
+        "dense-active": Transformer(base.replace(d_ff=scale.top_k * scale.d_expert)).eval(),
+        "dense-total": Transformer(base.replace(d_ff=scale.n_experts * scale.d_expert)).eval(),
+        "moe": Transformer(base.replace(ffn_kind="moe", d_ff=scale.d_expert, n_experts=scale.n_experts,
+                                        top_k=scale.top_k)).eval(),
+    }
+
+
+def model_sweep(scale: LabScale, layers: int, phase: str, sizes: list[int], repeats: int = 5, warmup: int = 1,
+                prefix: int = 32, seed: int = 0) -> Iterator[Measurement]:
+    """Whole-model timings: prefill of N tokens (batch 1), or one decode step for B sequences whose KV
+    cache already holds `prefix` tokens."""
+    models = build_models(scale, layers, seed)
+    gen = torch.Generator().manual_seed(seed)
+    for n in sizes:
+        if phase == "prefill":
+            ids = torch.randint(0, 4096, (1, n), generator=gen)
+            fns = {name: (lambda m: lambda _: m(ids))(m) for name, m in models.items()}
+        else:
+            ids = torch.randint(0, 4096, (n, prefix + 1), generator=gen)
+            fns = {}
+            for name, m in models.items():
+                cache = m.new_cache(n, prefix + 1)
+                with torch.no_grad():
+                    m(ids[:, :prefix], cache=cache)
+
+                def step(_, m=m, cache=cache):
+                    cache.length = prefix  # every timed call decodes the same position
+                    return m(ids[:, prefix:], cache=cache)
+                fns[name] = step
+        for name, samples in time_interleaved(fns, ids, repeats, warmup).items():
+            q25, med, q75 = _quartiles(samples)
+            per_layer = call_flops(scale, "moe-grouped" if name == "moe" else name, n)
+            attention = 4 * scale.d_model * scale.d_model * 2 * n
+            flops = layers * (per_layer + attention)
+            yield Measurement(f"model-{phase}", n, name, med * 1e3, q25 * 1e3, q75 * 1e3, flops, flops / med / 1e9)

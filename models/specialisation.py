@@ -1,0 +1,131 @@
+"""What do the experts specialise in? Routing statistics of the zoo's MoE models on the held-out
+split (per domain) or on a user's text, each beside its baseline (routing/specialisation.py).
+
+The shuffled baseline runs the same model on the same tokens in a random order (seeded): repeats
+that survive shuffling come from the tokens themselves, repeats that vanish come from context.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from models.data import eval_windows, load_domains
+from models.tokenizer import token_label
+from models.zoo import load_member
+from routing.options import RoutingOptions
+from routing.specialisation import (coactivation, confidence, expert_shares, load_first_baseline, repeat_rates,
+                                    top_tokens, uniform_any_baseline, uniform_first_baseline)
+
+ROOT = Path(__file__).resolve().parents[1]
+HIST_BINS = 20
+
+
+@dataclass(frozen=True)
+class RepeatRates:
+    first: float  # token t and t+1 share their first-choice expert
+    any: float  # ... share any of their top-K experts
+    shuffled_first: float
+    shuffled_any: float
+    load_first: float  # sum p_i^2 from the measured first-choice loads
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    layer: int
+    shares: dict[str, list[float]]  # group -> (E,) share of assignments
+    repeats: dict[str, RepeatRates]
+    uniform_first: float
+    uniform_any: float
+    coactivation: list[list[float]]  # (E, E) share of tokens that chose both i and j
+    top_tokens: list[list[tuple[str, int, float]]]  # per expert: (token, count, share of its routings)
+    top1_hist: dict[str, list[float]]  # group -> HIST_BINS shares of tokens, top-1 probability in [0, 1]
+    entropy_hist: dict[str, list[float]]  # group -> HIST_BINS shares of tokens, entropy in [0, ln E]
+    mean_top1: dict[str, float]
+    mean_entropy: dict[str, float]
+
+
+@dataclass(frozen=True)
+class SpecialisationReport:
+    model: str
+    n_experts: int
+    top_k: int
+    tokens: dict[str, int]  # group -> tokens analysed
+    layers: list[LayerStats]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.no_grad()
+def _route(model, windows: torch.Tensor, routing: RoutingOptions, batch: int = 16):
+    """windows (W, T) -> per layer (expert_idx (W, T, K), probs (W, T, E))."""
+    per_layer: list[list] = []
+    for i in range(0, len(windows), batch):
+        traces = model(windows[i : i + batch], routing=routing, trace=True).traces
+        if not per_layer:
+            per_layer = [[] for _ in traces]
+        for store, t in zip(per_layer, traces):
+            store.append((t.expert_idx, t.probs))
+    return [(torch.cat([a for a, _ in s]), torch.cat([b for _, b in s])) for s in per_layer]
+
+
+def _histogram(values: torch.Tensor, high: float) -> list[float]:
+    counts = torch.histc(values.float(), bins=HIST_BINS, min=0.0, max=high)
+    return (counts / counts.sum().clamp_min(1)).tolist()
+
+
+def _mean_repeats(idx: torch.Tensor) -> tuple[float, float]:
+    """idx (W, T, K): repeat rates pooled over the windows' neighbour pairs (pairs never cross windows)."""
+    rates = [repeat_rates(w) for w in idx]
+    return sum(r[0] for r in rates) / len(rates), sum(r[1] for r in rates) / len(rates)
+
+
+def analyse_groups(name: str, groups: dict[str, torch.Tensor], seed: int = 0, min_count: int = 5,
+                   routing: RoutingOptions = RoutingOptions()) -> SpecialisationReport:
+    """groups: name -> (W, T) token windows (e.g. one group per domain, or one for a user's text).
+    min_count: a token must occur this often to be listed among an expert's top tokens."""
+    member = load_member(name)
+    cfg = member.model.cfg
+    e, k = cfg.n_experts, routing.resolve_top_k(cfg.top_k, cfg.n_experts)
+    gen = torch.Generator().manual_seed(seed)
+    routed = {g: _route(member.model, w, routing) for g, w in groups.items()}
+    shuffled_windows = {g: torch.stack([w[torch.randperm(w.numel(), generator=gen)] for w in ws]) for g, ws in groups.items()}
+    shuffled = {g: _route(member.model, w, routing) for g, w in shuffled_windows.items()}
+    layers = []
+    for layer in range(cfg.n_layers):
+        shares, repeats, top1_hist, entropy_hist, mean_top1, mean_entropy = {}, {}, {}, {}, {}, {}
+        all_idx, all_ids = [], []
+        for g, windows in groups.items():
+            idx, probs = routed[g][layer]
+            flat_idx = idx.reshape(-1, k)
+            shares[g] = expert_shares(flat_idx, e).tolist()
+            first, any_ = _mean_repeats(idx)
+            s_first, s_any = _mean_repeats(shuffled[g][layer][0])
+            repeats[g] = RepeatRates(first, any_, s_first, s_any, load_first_baseline(flat_idx, e))
+            top1, entropy = confidence(probs.reshape(-1, e))
+            top1_hist[g], entropy_hist[g] = _histogram(top1, 1.0), _histogram(entropy, float(torch.log(torch.tensor(e))))
+            mean_top1[g], mean_entropy[g] = float(top1.mean()), float(entropy.mean())
+            all_idx.append(flat_idx)
+            all_ids.append(windows.reshape(-1))
+        idx_all, ids_all = torch.cat(all_idx), torch.cat(all_ids)
+        co = coactivation(idx_all, e) / idx_all.shape[0]
+        labels = [[(token_label(member.tokenizer, t), c, s) for t, c, s in top_tokens(ids_all, idx_all, x, min_count=min_count)] for x in range(e)]
+        layers.append(LayerStats(layer, shares, repeats, uniform_first_baseline(e), uniform_any_baseline(e, k),
+                                 co.tolist(), labels, top1_hist, entropy_hist, mean_top1, mean_entropy))
+    return SpecialisationReport(name, e, k, {g: int(w.numel()) for g, w in groups.items()}, layers)
+
+
+def held_out_groups(max_windows: int = 32) -> dict[str, torch.Tensor]:
+    """The held-out split per domain as (W, T) windows of the zoo's context length (inputs only)."""
+    member = load_member("moe-8")
+    streams = load_domains(ROOT / "assets/eval", member.tokenizer)
+    ctx = member.model.cfg.context_length
+    return {d: eval_windows(s, ctx)[:max_windows, :-1] for d, s in streams.items()}
+
+
+def text_specialisation(name: str, token_ids: list[int], routing: RoutingOptions) -> SpecialisationReport:
+    """The same statistics for one text under the user's routing settings (a single window; tokens seen
+    twice count as top tokens)."""
+    return analyse_groups(name, {"your text": torch.tensor([token_ids])}, min_count=2, routing=routing)

@@ -1,0 +1,86 @@
+"""The "Latency lab" tab: run the single-layer latency sweep at a chosen scale on this machine, and see
+the last full benchmark run (`python -m benchmarks.latency`)."""
+from __future__ import annotations
+
+import functools
+import json
+
+import gradio as gr
+import torch
+
+from models.latency_lab import LabScale, as_dict, matmul_ceiling, sweep
+from page.common import ROOT, run_backend, user_error
+from viz import page_text
+from viz.latency_views import roofline_figure, speedup_figure, times_figure
+
+SHIPPED = ROOT / "benchmarks/results/latency.json"
+BATCHES = [1, 2, 4, 8, 16, 32, 64]
+TOKENS = [1, 16, 64, 256, 1024]
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_result() -> dict | None:
+    return json.loads(SHIPPED.read_text()) if SHIPPED.is_file() else None
+
+
+def devices() -> list[str]:
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def lab_figures(rows: list[dict], scale: LabScale, ceiling_gflops: float):
+    return (speedup_figure(rows, scale), times_figure(rows, "decode", "Decode step: ms per call", "batch size"),
+            times_figure(rows, "prefill", "Prefill: ms per call", "tokens"), roofline_figure(rows, ceiling_gflops))
+
+
+def on_run(d_model, d_expert, n_experts, top_k, batches, tokens, device, progress=gr.Progress()):
+    if not batches or not tokens:
+        raise user_error("Choose at least one batch size and one token count.")
+    if device not in devices():
+        raise user_error(f"device must be one of {', '.join(devices())}")
+    scale = run_backend(LabScale, int(d_model), int(d_expert), int(n_experts), int(top_k))
+    ceiling = matmul_ceiling(1024, 3, device) / 1e9
+    rows, total = [], len(batches) + len(tokens)
+    for phase, sizes in (("decode", sorted(int(b) for b in batches)), ("prefill", sorted(int(t) for t in tokens))):
+        for size in sizes:
+            progress(len({(r["phase"], r["tokens"]) for r in rows}) / total, desc=f"{phase}, {size} tokens")
+            rows += [as_dict(m) for m in sweep(scale, phase, [size], repeats=5, warmup=1, device=device)]
+    note = (f"Measured on {device}, {torch.get_num_threads()} CPU threads, 5 interleaved repetitions after 1 warm-up; "
+            f"weights: dense-total {scale.weight_mb()['dense-total']:.0f} MB, the MoE's active experts "
+            f"{scale.weight_mb()['dense-active']:.0f} MB. Matmul ceiling {ceiling:.0f} GFLOP/s.")
+    return (note, *lab_figures(rows, scale, ceiling))
+
+
+def build_tab(demo: gr.Blocks) -> None:
+    gr.Markdown(page_text.LATENCY)
+    with gr.Row():
+        d_model = gr.Slider(128, 2048, value=1024, step=128, label="d_model")
+        d_expert = gr.Slider(128, 4096, value=1024, step=128, label="expert width F")
+        n_experts = gr.Slider(2, 32, value=8, step=1, label="experts E")
+        top_k = gr.Slider(1, 8, value=2, step=1, label="top-K")
+    with gr.Row():
+        batches = gr.CheckboxGroup(BATCHES, value=[1, 4, 16, 64], label="decode batch sizes")
+        tokens = gr.CheckboxGroup(TOKENS, value=[16, 256, 1024], label="prefill token counts")
+        device = gr.Radio(devices(), value="cpu", label="device")
+        run = gr.Button("Measure", variant="primary")
+    note = gr.Markdown()
+    with gr.Row():
+        speedup = gr.Plot(label="Speedup vs ideal")
+        decode = gr.Plot(label="Decode")
+    with gr.Row():
+        prefill = gr.Plot(label="Prefill")
+        roofline = gr.Plot(label="Roofline")
+    run.click(on_run, [d_model, d_expert, n_experts, top_k, batches, tokens, device], [note, speedup, decode, prefill, roofline],
+              concurrency_limit=1, concurrency_id="latency", api_visibility="private")
+    shipped = shipped_result()
+    if shipped:
+        gr.Markdown(page_text.LATENCY_SHIPPED + "\n\n" + "\n".join(
+            f"- {'✅' if t['holds'] else '❌'} {t['target']}: {t['measured']}" for t in shipped["targets"]))
+        scale = LabScale(**shipped["scale"])
+        figs = lab_figures(shipped["rows"], scale, shipped["ceiling_gflops"])
+        with gr.Row():
+            gr.Plot(figs[0], label="Shipped: speedup vs ideal")
+            gr.Plot(figs[1], label="Shipped: decode")
+        with gr.Row():
+            gr.Plot(figs[2], label="Shipped: prefill")
+            gr.Plot(figs[3], label="Shipped: roofline")
+        gr.Plot(times_figure(shipped["rows"], "model-decode", "Whole models: decode step", "batch size"), label="Shipped: models")

@@ -1,0 +1,54 @@
+"""The "Specialisation" tab: what the zoo's experts specialise in, from the shipped routing analysis
+(`python -m benchmarks.routing_analysis`), with the baselines beside every statistic."""
+from __future__ import annotations
+
+import functools
+import json
+
+import gradio as gr
+
+from page.common import ROOT, user_error
+from viz import page_text
+from viz.specialisation_views import (confidence_figure, coactivation_figure, domain_figure, repeat_figure,
+                                      top_tokens_table)
+
+RESULTS = ROOT / "benchmarks/results/routing_analysis.json"
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_reports() -> dict[str, dict]:
+    if not RESULTS.is_file():
+        return {}
+    return {r["model"]: r for r in json.loads(RESULTS.read_text())}
+
+
+def specialisation_views(report: dict, layer):
+    return (domain_figure(report, layer), repeat_figure(report, layer), coactivation_figure(report, layer),
+            confidence_figure(report, layer), top_tokens_table(report, layer))
+
+
+def on_show(model, layer):
+    reports = shipped_reports()
+    if model not in reports:
+        raise user_error(f"No routing analysis for {model}; run `python -m benchmarks.routing_analysis`.")
+    return specialisation_views(reports[model], layer)
+
+
+def build_tab(demo: gr.Blocks) -> None:
+    gr.Markdown(page_text.SPECIALISATION)
+    reports = shipped_reports()
+    if not reports:
+        gr.Markdown("No routing analysis ships with this copy: run `python -m benchmarks.routing_analysis`.")
+        return
+    with gr.Row():
+        model = gr.Radio(list(reports), value="moe-8" if "moe-8" in reports else next(iter(reports)), label="Model")
+        layer = gr.Slider(0, 3, value=3, step=1, label="Layer")
+    domains = gr.Plot(label="Domains")
+    repeats = gr.Plot(label="Neighbouring tokens")
+    with gr.Row():
+        coactivation = gr.Plot(label="Co-activation")
+        confidence = gr.Plot(label="Router confidence")
+    tokens = gr.Dataframe(label="Each expert's most frequent tokens", interactive=False, wrap=True)
+    outputs = [domains, repeats, coactivation, confidence, tokens]
+    for trigger in (model.change, layer.release, demo.load):
+        trigger(on_show, [model, layer], outputs, api_visibility="private")

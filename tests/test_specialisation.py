@@ -1,0 +1,61 @@
+"""Specialisation statistics on hand-built routing traces with known answers."""
+import math
+import random
+
+import pytest
+import torch
+
+from routing.specialisation import (coactivation, confidence, expert_shares, load_first_baseline, repeat_rates,
+                                    top_tokens, uniform_any_baseline, uniform_first_baseline)
+
+IDX = torch.tensor([[0, 1], [0, 2], [3, 1], [3, 0]])  # (T=4, K=2), E=4
+
+
+def test_expert_shares():
+    assert expert_shares(IDX, 4).tolist() == [3 / 8, 2 / 8, 1 / 8, 2 / 8]
+
+
+def test_repeat_rates_on_known_sequence():
+    first, shared = repeat_rates(IDX)
+    # first choices 0,0,3,3: pairs (0,0) (0,3) (3,3) -> 2/3; any overlap: {0,1}{0,2} yes, {0,2}{3,1} no, {3,1}{3,0} yes
+    assert first == pytest.approx(2 / 3) and shared == pytest.approx(2 / 3)
+    assert all(math.isnan(r) for r in repeat_rates(IDX[:1]))
+
+
+def test_uniform_baselines_closed_form_and_simulation():
+    assert uniform_first_baseline(8) == 1 / 8
+    assert uniform_any_baseline(8, 2) == pytest.approx(1 - 15 / 28)
+    assert uniform_any_baseline(4, 3) == 1.0 and uniform_any_baseline(8, 1) == pytest.approx(1 / 8)
+    rng = random.Random(1)
+    hits = sum(bool(set(rng.sample(range(16), 4)) & set(rng.sample(range(16), 4))) for _ in range(20000))
+    assert hits / 20000 == pytest.approx(uniform_any_baseline(16, 4), abs=0.01)
+
+
+def test_load_baseline_is_sum_of_squared_first_choice_shares():
+    assert load_first_baseline(IDX, 4) == pytest.approx(0.5**2 + 0.5**2)
+    assert load_first_baseline(torch.tensor([[0], [0], [0], [1]]), 2) == pytest.approx(0.625)
+    # an independent random sequence with those loads repeats at that rate
+    g = torch.Generator().manual_seed(0)
+    seq = torch.multinomial(torch.tensor([0.7, 0.2, 0.1]), 20000, replacement=True, generator=g)[:, None]
+    assert repeat_rates(seq)[0] == pytest.approx(load_first_baseline(seq, 3), abs=0.01)
+
+
+def test_coactivation_counts_pairs_within_a_token():
+    co = coactivation(IDX, 4)
+    assert co[0, 1] == co[1, 0] == 1 and co[0, 2] == 1 and co[3, 1] == 1 and co[3, 0] == 1 and co[1, 2] == 0
+    assert torch.diagonal(co).tolist() == [3, 2, 1, 2]
+
+
+def test_top_tokens_counts_and_shares():
+    ids = torch.tensor([7, 7, 7, 7, 7, 9, 9, 9, 9, 9, 5])
+    idx = torch.tensor([[1], [1], [1], [0], [1], [1], [0], [0], [0], [0], [1]])
+    assert top_tokens(ids, idx, expert=1, min_count=5) == [(7, 4, 0.8), (9, 1, 0.2)]  # token 5 too rare
+    assert top_tokens(ids, idx, expert=0, n=1, min_count=1) == [(9, 4, 0.8)]
+
+
+def test_confidence_on_uniform_and_certain_routers():
+    top1, entropy = confidence(torch.full((3, 8), 1 / 8))
+    assert torch.allclose(top1, torch.full((3,), 1 / 8, dtype=torch.float64))
+    assert torch.allclose(entropy, torch.full((3,), math.log(8), dtype=torch.float64))
+    top1, entropy = confidence(torch.tensor([[1.0, 0.0, 0.0]]))
+    assert top1.item() == 1.0 and entropy.item() == pytest.approx(0.0, abs=1e-9)
