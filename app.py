@@ -36,10 +36,20 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Serve the dense-vs-MoE page.")
     parser.add_argument("--host", default=os.environ.get("MOE_APP_HOST", "127.0.0.1"), help="bind address (env MOE_APP_HOST)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("MOE_APP_PORT", "7860")), help="port (env MOE_APP_PORT)")
+    parser.add_argument("--port", type=int, default=env_int("MOE_APP_PORT", 7860), help="port (env MOE_APP_PORT)")
+    parser.add_argument("--queue-size", type=int, default=env_int("MOE_APP_QUEUE_SIZE", 64),
+                        help="requests waiting beyond this are refused with 'queue full, retry' (env MOE_APP_QUEUE_SIZE)")
+    parser.add_argument("--concurrency", type=int, default=env_int("MOE_APP_CONCURRENCY", 2),
+                        help="analyses (and API calls) served at once (env MOE_APP_CONCURRENCY)")
+    parser.add_argument("--share", action="store_true", help="ask Gradio for a public share link (off unless asked)")
     return parser.parse_args(argv)
 
 
@@ -49,4 +59,5 @@ if __name__ == "__main__":
     args = parse_args()
     for name in zoo_names():  # load every model before the first request
         load_member(name)
-    demo.queue(default_concurrency_limit=1).launch(server_name=args.host, server_port=args.port, share=False, css=CSS)
+    demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency).launch(
+        server_name=args.host, server_port=args.port, share=args.share, css=CSS)

@@ -10,6 +10,7 @@ Shapes: T tokens, E experts, K experts per token.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field, replace
 
@@ -25,7 +26,7 @@ from routing.options import RoutingOptions
 EXPERT_CHOICES = (4, 8, 16)
 COMPUTE_MATCHED, PARAM_MATCHED = "dense", "dense-wide"
 MAX_NOISE_STD = 10.0
-MAX_INPUT_CHARS = 1_000_000  # longer input is refused; the models only read the first tokens anyway
+MAX_INPUT_CHARS = 2_000_000  # longer input is refused; the models only read the first tokens anyway
 TOKENIZE_CHARS = 65_536  # a prefix this long always holds more than a context's worth of tokens
 
 
@@ -126,6 +127,9 @@ class AnalysisReport:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
 
 
 def tokenize(text: str, member: LoadedModel) -> tuple[list[int], int, list[str]]:

@@ -8,10 +8,10 @@ from pathlib import Path
 import gradio as gr
 
 from models.analysis import EXPERT_CHOICES, AnalysisReport, analyze_text, measure_report_latency, validate_settings
+from models.specialisation import text_specialisation
 from page.common import EXAMPLES, run_backend, user_error
 from viz import page_text
 from viz.comparison_views import comparison_table, latency_figure, loss_figure, parameters_figure
-from models.specialisation import text_specialisation
 from viz.routing_views import expert_load_figure, routing_heatmap, routing_table, token_strip_html
 from viz.specialisation_views import repeat_figure, top_tokens_table
 
@@ -34,7 +34,7 @@ def write_downloads(report: AnalysisReport) -> tuple[str, str]:
     directory = Path(tempfile.mkdtemp(prefix="moe_report_"))
     csv_path, json_path = directory / "routing_table.csv", directory / "report.json"
     routing_table(report).to_csv(csv_path, index=False)
-    json_path.write_text(json.dumps(report.to_dict(), indent=1, default=float))
+    json_path.write_text(report.to_json())
     return str(csv_path), str(json_path)
 
 
@@ -78,7 +78,7 @@ def analyze_api(text: str, n_experts: int = 8, top_k: int = 2, capacity_factor: 
     report = run_backend(analyze_text, text, settings)
     if measure_latency:
         report = run_backend(measure_report_latency, report)
-    return json.loads(json.dumps(report.to_dict(), default=float))
+    return json.loads(report.to_json())
 
 
 def build_tab(demo: gr.Blocks) -> None:
@@ -128,10 +128,10 @@ def build_tab(demo: gr.Blocks) -> None:
         # analysis is fast and may run beside a timing; timings run one at a time so that they do not
         # disturb each other (concurrency_id "latency")
         event(on_analyze, controls, [report_state, *routing_out, *compare_out], show_progress="minimal",
-              trigger_mode="always_last", concurrency_limit=2, concurrency_id="analysis",
+              trigger_mode="always_last", concurrency_limit="default", concurrency_id="analysis",
               api_visibility="private").success(
             on_text_specialisation, [report_state, layer], [spec_repeats, spec_tokens], show_progress="minimal",
-            concurrency_limit=2, concurrency_id="analysis", api_visibility="private").success(
+            concurrency_limit="default", concurrency_id="analysis", api_visibility="private").success(
             on_measure, [report_state], [report_state, *compare_out, csv_file, json_file],
             show_progress="minimal", concurrency_limit=1, concurrency_id="latency", api_visibility="private")
 

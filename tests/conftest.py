@@ -34,8 +34,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url():
-    """`python app.py` launched as a user would, on a free local port; yields its URL."""
+def app_server():
+    """`python app.py` launched as a user would, on a free local port; yields (URL, process)."""
     import subprocess
     import time
     import urllib.request
@@ -60,6 +60,11 @@ def app_url():
             proc.kill()
             raise RuntimeError("app.py did not serve within 120 s")
         time.sleep(0.5)
-    yield url
+    yield url, proc
     proc.terminate()
     proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def app_url(app_server):
+    return app_server[0]

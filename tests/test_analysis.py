@@ -75,7 +75,7 @@ def test_long_odd_and_empty_text():
         with pytest.raises(InputError):
             analyze_text(bad, Settings())
     with pytest.raises(InputError, match="limit"):
-        analyze_text("x" * 1_000_001, Settings())
+        analyze_text("x" * 2_000_001, Settings())
 
 
 @pytest.mark.parametrize(
