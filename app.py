@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -57,7 +58,7 @@ demo = build_demo()
 
 if __name__ == "__main__":
     args = parse_args()
-    for name in zoo_names():  # load every model before the first request
-        load_member(name)
+    # load every model while the server starts, so the first request finds them ready
+    threading.Thread(target=lambda: [load_member(name) for name in zoo_names()], daemon=True).start()
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency).launch(
         server_name=args.host, server_port=args.port, share=args.share, css=CSS)

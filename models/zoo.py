@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +64,8 @@ def shared_tokenizer(path: Path = TOKENIZER_PATH) -> Tokenizer:
     return load_tokenizer(path)
 
 
-@functools.lru_cache(maxsize=None)
-def load_member(name: str, zoo_dir: Path = ZOO_DIR) -> LoadedModel:
+def read_member(name: str, zoo_dir: Path = ZOO_DIR) -> LoadedModel:
+    """Load a member from disk (uncached); ValueError / CheckpointError name the bad file."""
     if name not in SPECS:
         raise ValueError(f"unknown model '{name}'; the zoo has: {', '.join(zoo_names())}")
     model = load_checkpoint(zoo_dir / name)
@@ -75,3 +76,17 @@ def load_member(name: str, zoo_dir: Path = ZOO_DIR) -> LoadedModel:
             f"expects {model.cfg.vocab_size}: the tokenizer does not match the model"
         )
     return LoadedModel(SPECS[name], model, tokenizer)
+
+
+_LOADING = threading.Lock()
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_member(name: str, zoo_dir: Path) -> LoadedModel:
+    return read_member(name, zoo_dir)
+
+
+def load_member(name: str, zoo_dir: Path = ZOO_DIR) -> LoadedModel:
+    """The shared, read-only loaded member; loaded once per process even when requests race."""
+    with _LOADING:
+        return _cached_member(name, zoo_dir)

@@ -8,7 +8,7 @@ from benchmarks.robustness import flood, run_attacks, soak
 from models.checkpoint import CheckpointError
 from models.presets import load_preset
 from models.architectures import ConfigError
-from models.zoo import ZOO_DIR, load_member
+from models.zoo import ZOO_DIR, load_member, read_member
 
 
 def test_every_attack_gets_a_clear_answer_and_the_server_stays_up(app_url):
@@ -47,16 +47,16 @@ def test_broken_zoo_files_give_messages_naming_the_file(tmp_path):
     weights = tmp_path / "dense/model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="dense/model.safetensors: cannot read weights"):
-        load_member.__wrapped__("dense", tmp_path)
+        read_member("dense", tmp_path)
     (tmp_path / "dense/model.safetensors").unlink()
     with pytest.raises(CheckpointError, match="model.safetensors: weights file is missing"):
-        load_member.__wrapped__("dense", tmp_path)
+        read_member("dense", tmp_path)
     shutil.rmtree(tmp_path / "dense")
     shutil.copytree(ZOO_DIR / "dense", tmp_path / "dense")
     config = json.loads((tmp_path / "dense/config.json").read_text())
     (tmp_path / "dense/config.json").write_text(json.dumps({**config, "vocab_size": 5000}))
     with pytest.raises(CheckpointError, match="tensor 'embed.weight' has shape"):
-        load_member.__wrapped__("dense", tmp_path)
+        read_member("dense", tmp_path)
 
 
 def test_a_tokenizer_that_does_not_match_the_model_is_named(tmp_path, monkeypatch):
@@ -66,7 +66,7 @@ def test_a_tokenizer_that_does_not_match_the_model_is_named(tmp_path, monkeypatc
 
     save_checkpoint(Transformer(zoo.SPECS["dense"].config.replace(vocab_size=100)), tmp_path / "dense")
     with pytest.raises(ValueError, match="tokenizer does not match the model"):
-        load_member.__wrapped__("dense", tmp_path)
+        read_member("dense", tmp_path)
 
 
 def test_no_code_path_unpickles_anything():

@@ -1,6 +1,7 @@
 """Side-by-side views of the three models in a report: numbers table, parameters, latency, loss."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -79,11 +80,13 @@ def latency_figure(report: AnalysisReport) -> go.Figure:
 def loss_figure(report: AnalysisReport) -> go.Figure:
     """Per-token loss of the three models along the text."""
     fig = go.Figure()
-    positions = list(range(len(report.tokens)))
+    positions = np.arange(len(report.tokens))
+    tokens = np.array(report.tokens)
     for m in report.models:
+        losses = np.array([np.nan if x is None else x for x in m.token_losses])  # numpy: validated in one step
         fig.add_trace(go.Scatter(
-            x=positions, y=m.token_losses, mode="lines+markers", name=m.name, line=dict(color=model_colour(m.name)),
-            marker=dict(size=4), customdata=report.tokens,
+            x=positions, y=losses, mode="lines+markers", name=m.name, line=dict(color=model_colour(m.name)),
+            marker=dict(size=4), customdata=tokens,
             hovertemplate="token %{x} '%{customdata}': %{y:.2f} nats<extra>" + m.name + "</extra>"))
     fig.update_layout(title="How surprised each model is by each token (lower is better)",
                       xaxis_title="token position", yaxis_title="loss (nats)", height=330,
