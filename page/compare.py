@@ -124,16 +124,19 @@ def build_tab(demo: gr.Blocks) -> None:
     routing_out = [status, strip, heatmap, load]
     compare_out = [table, params_plot, latency_plot, loss_plot]
 
+    followups = []  # specialisation panels and timings in flight; a new analysis makes them stale
+
     def analyse_then_measure(event):
         # analysis is fast and may run beside a timing; timings run one at a time so that they do not
         # disturb each other (concurrency_id "latency")
-        event(on_analyze, controls, [report_state, *routing_out, *compare_out], show_progress="minimal",
-              trigger_mode="always_last", concurrency_limit="default", concurrency_id="analysis",
-              api_visibility="private").success(
+        panel = event(on_analyze, controls, [report_state, *routing_out, *compare_out], show_progress="minimal",
+                      trigger_mode="always_last", concurrency_limit="default", concurrency_id="analysis",
+                      api_visibility="private").success(
             on_text_specialisation, [report_state, layer], [spec_repeats, spec_tokens], show_progress="minimal",
-            concurrency_limit="default", concurrency_id="analysis", api_visibility="private").success(
+            concurrency_limit="default", concurrency_id="analysis", api_visibility="private")
+        followups.extend([panel, panel.success(
             on_measure, [report_state], [report_state, *compare_out, csv_file, json_file],
-            show_progress="minimal", concurrency_limit=1, concurrency_id="latency", api_visibility="private")
+            show_progress="minimal", concurrency_limit=1, concurrency_id="latency", api_visibility="private")])
 
     analyse_then_measure(text.change)
     for control in (top_k, capacity, noise_std, noise_seed):
@@ -142,3 +145,6 @@ def build_tab(demo: gr.Blocks) -> None:
     layer.input(on_layer, [report_state, layer], routing_out, api_visibility="private").then(
         on_text_specialisation, [report_state, layer], [spec_repeats, spec_tokens], api_visibility="private")
     analyse_then_measure(demo.load)
+    # a stale timing must not overwrite a newer analysis: every change cancels the follow-ups in flight
+    for trigger in (text.change, top_k.input, capacity.input, noise_std.input, noise_seed.input, n_experts.change):
+        trigger(None, None, None, cancels=followups, api_visibility="private")
