@@ -74,7 +74,7 @@ def build_tab(demo: gr.Blocks) -> None:
     shipped = shipped_result()
     if shipped:
         gr.Markdown(page_text.LATENCY_SHIPPED + "\n\n" + "\n".join(
-            f"- {'✅' if t['holds'] else '❌'} {t['target']}: {t['measured']}" for t in shipped["targets"]))
+            f"- **{'met' if t['holds'] else 'missed'}**: {t['target']}: {t['measured']}" for t in shipped["targets"]))
         scale = LabScale(**shipped["scale"])
         figs = lab_figures(shipped["rows"], scale, shipped["ceiling_gflops"])
         with gr.Row():

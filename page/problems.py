@@ -74,7 +74,7 @@ def build_tab(demo: gr.Blocks) -> None:
     cap_summary = gr.Markdown()
     cap_strips = gr.HTML()
     cap_plot = gr.Plot(label="Loss with and without the limit")
-    for trigger in (cap_button.click, cap_factor.release, cap_k.change):
+    for trigger in (cap_button.click, cap_factor.release, cap_k.change, demo.load):
         trigger(on_capacity, [cap_text, cap_factor, cap_k], [cap_summary, cap_strips, cap_plot], api_visibility="private")
 
     gr.Markdown(page_text.LIVE)

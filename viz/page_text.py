@@ -27,7 +27,10 @@ The MoE stores many experts but each token runs through only K of them, so its *
 Latency is **measured here, on this machine**, on your text: prefill is one forward pass over the text,
 decode generates tokens one at a time with a KV cache. Decoding a single sequence reads only the
 chosen experts' weights, which is why an MoE can run faster than a dense model of the same total size.
-Perplexity is exp(mean loss) on this text: lower means the model predicted it better."""
+At the zoo's tiny size (1.6 M active parameters) the router's bookkeeping costs more than the weights it
+saves reading, so here the MoE is usually *slower*: the **Latency lab** tab measures the same layers at
+realistic widths, where the saving wins. Perplexity is exp(mean loss) on this text: lower means the model
+predicted it better."""
 
 CONTROLS_HELP = """**top-K**: experts per token (the models were trained with 2). **Capacity factor**: 0 = no limit;
 small values drop tokens. **Router noise**: Gaussian noise (this std) added to the router's scores,
@@ -61,7 +64,8 @@ experts were full) and skip the FFN. The chart shows what dropping costs in per-
 
 LIVE = """### Watch a router learn (live, on this machine)
 Trains a tiny 8-expert MoE (2 layers, width 64) from scratch on a slice of the training text, for the
-chosen balancing method, and draws each expert's share as it learns (about 20-60 s). Press Stop at any time."""
+chosen balancing method, and draws each expert's share as it learns (150 steps take about 10 s, 400 about 20 s
+on this 2-core machine). Press Stop at any time."""
 
 SPECIALISATION = """### What do the experts specialise in?
 Computed on the held-out text of each domain (never trained on). Every statistic stands beside a
