@@ -5,13 +5,15 @@ What is timed, per model and repetition:
 - decode: `decode_tokens` greedy steps of one token each with the KV cache, after an untimed
   prefill, reported as tokens per second.
 Warm-up repetitions run first and are discarded; then the models take turns within every
-repetition (the order rotates), so a slow moment of the machine hits all of them alike. Medians
+repetition (the order rotates, see `time_interleaved`, which the latency lab shares), so a slow
+moment of the machine hits all of them alike. Medians
 are reported with the min-max spread. Nothing here is estimated.
 """
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -53,21 +55,41 @@ class LatencyReport:
         return asdict(self)
 
 
-@torch.no_grad()
-def _prefill_seconds(model: Transformer, ids: torch.Tensor, routing: RoutingOptions) -> float:
-    start = time.perf_counter()
-    model(ids, routing=routing)
-    return time.perf_counter() - start
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 @torch.no_grad()
-def _decode_seconds(model: Transformer, ids: torch.Tensor, routing: RoutingOptions, steps: int) -> float:
-    cache = model.new_cache(1, ids.shape[1] + steps)
-    nxt = model(ids, routing=routing, cache=cache).logits[:, -1:].argmax(-1)  # (1, 1), untimed prefill
-    start = time.perf_counter()
-    for _ in range(steps):
-        nxt = model(nxt, routing=routing, cache=cache).logits[:, -1:].argmax(-1)
-    return time.perf_counter() - start
+def time_interleaved(fns: dict[str, Callable], x: torch.Tensor, repeats: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds per call of every fns[name](x): each repetition runs every function once, in an order that
+    rotates, after `warmup` discarded repetitions."""
+    names = list(fns)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for rep in range(warmup + repeats):
+        for name in names[rep % len(names):] + names[: rep % len(names)]:
+            synchronize(x.device)
+            start = time.perf_counter()
+            fns[name](x)
+            synchronize(x.device)
+            elapsed = time.perf_counter() - start
+            if rep >= warmup:
+                times[name].append(elapsed)
+    return times
+
+
+@torch.no_grad()
+def greedy_decoder(model: Transformer, prompt: torch.Tensor, routing: RoutingOptions, steps: int) -> Callable:
+    """A function that decodes `steps` greedy tokens after `prompt`, whose KV cache is filled once, untimed."""
+    cache = model.new_cache(prompt.shape[0], prompt.shape[1] + steps)
+    first = model(prompt, routing=routing, cache=cache).logits[:, -1:].argmax(-1)  # (B, 1)
+
+    def decode(_) -> None:
+        cache.length = prompt.shape[1]  # every call decodes the same positions
+        nxt = first
+        for _ in range(steps):
+            nxt = model(nxt, routing=routing, cache=cache).logits[:, -1:].argmax(-1)
+    return decode
 
 
 def measure_latency(
@@ -81,21 +103,14 @@ def measure_latency(
     context = min(m.cfg.context_length for m, _ in models.values())
     decode_tokens = max(1, min(decode_tokens, context - 1))
     prompt = ids[:, : context - decode_tokens]
-    names = list(models)
-    prefill: dict[str, list[float]] = {n: [] for n in names}
-    decode: dict[str, list[float]] = {n: [] for n in names}
-    for rep in range(warmup + repeats):
-        order = names[rep % len(names) :] + names[: rep % len(names)]
-        for name in order:
-            model, routing = models[name]
-            p = _prefill_seconds(model, prompt, routing)
-            d = _decode_seconds(model, prompt, routing, decode_tokens)
-            if rep >= warmup:
-                prefill[name].append(p * 1000)
-                decode[name].append(decode_tokens / d)
+    prefill = time_interleaved({n: (lambda m, r: lambda x: m(x, routing=r))(m, r) for n, (m, r) in models.items()},
+                               prompt, repeats, warmup)
+    decode = time_interleaved({n: greedy_decoder(m, prompt, r, decode_tokens) for n, (m, r) in models.items()},
+                              prompt, repeats, warmup)
     threads = torch.get_num_threads()
     return LatencyReport(
-        models={n: ModelLatency(Timing.of(prefill[n]), Timing.of(decode[n])) for n in names},
+        models={n: ModelLatency(Timing.of([1000 * t for t in prefill[n]]), Timing.of([decode_tokens / t for t in decode[n]]))
+                for n in models},
         prompt_tokens=prompt.shape[1],
         decode_tokens=decode_tokens,
         repeats=repeats,

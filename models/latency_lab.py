@@ -24,6 +24,7 @@ import torch
 
 from models.config import ModelConfig
 from models.experts import DenseFFN
+from models.latency import greedy_decoder, synchronize, time_interleaved
 from models.moe import MoELayer
 from models.scale import expected_experts_read
 from routing.options import RoutingOptions
@@ -125,27 +126,6 @@ def call_flops(scale: LabScale, variant: str, tokens: int) -> float:
     return tokens * (2 * 3 * d * width + router)
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-@torch.no_grad()
-def time_interleaved(fns: dict[str, Callable], x: torch.Tensor, repeats: int, warmup: int) -> dict[str, list[float]]:
-    names = list(fns)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for rep in range(warmup + repeats):
-        for name in names[rep % len(names):] + names[: rep % len(names)]:
-            _synchronize(x.device)
-            start = time.perf_counter()
-            fns[name](x)
-            _synchronize(x.device)
-            elapsed = time.perf_counter() - start
-            if rep >= warmup:
-                times[name].append(elapsed)
-    return times
-
-
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
     if len(values) < 2:
         return values[0], values[0], values[0]
@@ -173,10 +153,10 @@ def matmul_ceiling(n: int = 2048, repeats: int = 5, device: str = "cpu") -> floa
     a @ b
     times = []
     for _ in range(repeats):
-        _synchronize(a.device)
+        synchronize(a.device)
         start = time.perf_counter()
         a @ b
-        _synchronize(a.device)
+        synchronize(a.device)
         times.append(time.perf_counter() - start)
     return 2 * n**3 / statistics.median(times)
 
@@ -216,17 +196,8 @@ def model_sweep(scale: LabScale, layers: int, phase: str, sizes: list[int], repe
             ids = torch.randint(0, 4096, (1, n), generator=gen)
             fns = {name: (lambda m: lambda _: m(ids))(m) for name, m in models.items()}
         else:
-            ids = torch.randint(0, 4096, (n, prefix + 1), generator=gen)
-            fns = {}
-            for name, m in models.items():
-                cache = m.new_cache(n, prefix + 1)
-                with torch.no_grad():
-                    m(ids[:, :prefix], cache=cache)
-
-                def step(_, m=m, cache=cache):
-                    cache.length = prefix  # every timed call decodes the same position
-                    return m(ids[:, prefix:], cache=cache)
-                fns[name] = step
+            ids = torch.randint(0, 4096, (n, prefix), generator=gen)
+            fns = {name: greedy_decoder(m, ids, RoutingOptions(), steps=1) for name, m in models.items()}
         for name, samples in time_interleaved(fns, ids, repeats, warmup).items():
             q25, med, q75 = _quartiles(samples)
             per_layer = call_flops(scale, "moe-grouped" if name == "moe" else name, n)
