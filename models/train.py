@@ -21,6 +21,7 @@ from typing import Iterator
 import torch
 from tqdm import tqdm
 
+from models import zoo
 from models.checkpoint import save_checkpoint
 from models.config import ModelConfig
 from models.data import WindowSampler, eval_windows, load_domains
@@ -176,8 +177,6 @@ def run(cfg: ModelConfig, tc: TrainConfig, out_dir: Path, streams, checkpoint: b
 
 
 def main() -> None:
-    from models import zoo  # the zoo's specs use this module's TrainConfig
-
     parser = argparse.ArgumentParser(description="Train a model (or the whole zoo) on the corpus.")
     parser.add_argument("--config", type=Path, help="a ModelConfig JSON file")
     parser.add_argument("--out", type=Path, help="checkpoint directory for --config")
