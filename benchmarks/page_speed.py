@@ -13,15 +13,13 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import torch
+
+from benchmarks.server import launch, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks/results"
@@ -60,25 +58,10 @@ def reanalysis_ms(runs: int = 30) -> tuple[list[float], list[float]]:
 def startup_seconds(launches: int = 3) -> list[float]:
     times = []
     for _ in range(launches):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "MOE_APP_PORT": str(port)}
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        try:
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    time.sleep(0.05)
-            times.append(time.perf_counter() - start)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+        proc, _ = launch(poll=0.05)
+        times.append(time.perf_counter() - start)
+        stop(proc)
     return times
 
 

@@ -13,11 +13,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -25,6 +21,8 @@ import urllib.request
 from pathlib import Path
 
 from gradio_client import Client
+
+from benchmarks.server import launch, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks/results"
@@ -64,31 +62,6 @@ MALFORMED = {
     "too few arguments": (json.dumps({"data": ["hi"]}).encode(), "event-error"),
     "wrong types": (json.dumps({"data": [1, "eight", {}, [], None, "x", "y"]}).encode(), "event-error"),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch(extra_env: dict | None = None, args: list[str] | None = None) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "MOE_APP_PORT": str(port), **(extra_env or {})}
-    proc = subprocess.Popen([sys.executable, "app.py", *(args or [])], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return proc, url
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("app.py exited during start-up") from None
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("app.py did not start within 120 s")
 
 
 def request(client: Client, **changes):
@@ -194,7 +167,7 @@ def soak(url: str, clients: int, seconds: float, pid: int | None = None) -> dict
 
 def flood(requests: int = 24) -> dict:
     """A server with queue size 2 and one worker, hit by `requests` requests at once."""
-    proc, url = launch(args=["--queue-size", "2", "--concurrency", "1"])
+    proc, url = launch(["--queue-size", "2", "--concurrency", "1"])
     try:
         def one(i: int) -> str:
             try:
@@ -207,8 +180,7 @@ def flood(requests: int = 24) -> dict:
             outcomes = list(pool.map(one, range(requests)))
         after = request(Client(url, verbose=False))["models"][1]["name"] == "moe-8"
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
     return {"requests": requests, "served": outcomes.count("served"), "told_queue_full": outcomes.count("queue full"),
             "other": [o for o in outcomes if o.startswith("other")], "server_alive_after": after}
 
@@ -245,8 +217,7 @@ def main() -> None:
     try:
         result = {"attacks": run_attacks(url), "soak": soak(url, args.clients, args.seconds, proc.pid)}
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
     result["flood"] = flood()
     print(write_report(result))
 

@@ -25,44 +25,16 @@ def _seed():
     torch.manual_seed(0)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def app_server():
     """`python app.py` launched as a user would, on a free local port; yields (URL, process)."""
-    import subprocess
-    import time
-    import urllib.request
+    from benchmarks.server import launch, stop
 
-    port = free_port()
     root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "MOE_APP_PORT": str(port)}
-    log = open(root / ".pytest_cache" / "app_server.log", "w") if (root / ".pytest_cache").is_dir() else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited with code {proc.returncode}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("app.py did not serve within 120 s")
-        time.sleep(0.5)
+    log = open(root / ".pytest_cache" / "app_server.log", "w") if (root / ".pytest_cache").is_dir() else None
+    proc, url = launch(log=log)
     yield url, proc
-    proc.terminate()
-    proc.wait(timeout=30)
+    stop(proc)
 
 
 @pytest.fixture(scope="session")
