@@ -77,7 +77,12 @@ def read_log(name: str) -> list[dict[str, float]]:
 
 
 def layer_count(row: dict) -> int:
-    return len({k.split("_")[0] for k in row if k.startswith("l") and "_share_" in k})
+    """MoE layers in a train_log.csv row (columns l<i>_share_e<j>)."""
+    return len({k.split("_")[0] for k in row if "_share_e" in k})
+
+
+def expert_count(row: dict) -> int:
+    return sum(1 for k in row if k.startswith("l0_share_e"))
 
 
 def final_figures(name: str) -> dict:
@@ -85,7 +90,7 @@ def final_figures(name: str) -> dict:
     log = read_log(name)
     tail = log[-TAIL_STEPS:]
     layers = range(layer_count(log[0]))
-    n_experts = sum(1 for k in log[0] if k.startswith("l0_share_"))
+    n_experts = expert_count(log[0])
 
     def mean_over(key: str) -> float:
         return statistics.mean(r[f"l{i}_{key}"] for r in tail for i in layers)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
+from routing.specialisation import confidence
 from routing.trace import RoutingTrace
 
 DEAD_SHARE_OF_UNIFORM = 0.1  # an expert is "dead" when its share is below 10% of the uniform share 1/E
@@ -29,8 +30,7 @@ def load_stats(trace: RoutingTrace) -> LoadStats:
     shares = counts / total if total > 0 else torch.zeros_like(counts)
     mean = counts.mean()
     cv = float(counts.std(unbiased=False) / mean) if mean > 0 else 0.0
-    probs = trace.probs.double().clamp_min(1e-12)
-    entropy = float(-(probs * probs.log()).sum(-1).mean())
+    entropy = float(confidence(trace.probs.reshape(-1, e))[1].mean())
     return LoadStats(
         shares=shares.tolist(),
         load_cv=cv,

@@ -7,21 +7,14 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from models.analysis import AnalysisReport
+from models.balancing import expert_count, layer_count
 from viz.palette import expert_colour
 
 DEAD_NOTE = "dead = share below 10% of uniform"
 
 
-def _layers(row: dict) -> int:
-    return len({k.split("_")[0] for k in row if "_share_e" in k})
-
-
-def _experts(row: dict) -> int:
-    return sum(1 for k in row if k.startswith("l0_share_e"))
-
-
 def _mean_over_layers(row: dict, key: str) -> float:
-    n = _layers(row)
+    n = layer_count(row)
     return sum(row[f"l{i}_{key}"] for i in range(n)) / n
 
 
@@ -39,14 +32,14 @@ def load_heatmaps(logs: dict[str, list[dict]], layer: int) -> go.Figure:
     fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, subplot_titles=names, vertical_spacing=0.04)
     for i, name in enumerate(names, start=1):
         log = logs[name]
-        experts = _experts(log[0])
+        experts = expert_count(log[0])
         z = [[100 * r[f"l{layer}_share_e{e}"] for r in log] for e in range(experts)]
         fig.add_trace(go.Heatmap(z=z, x=[int(r["step"]) for r in log], y=[f"e{e}" for e in range(experts)],
                                  zmin=0, zmax=50, colorscale="Viridis", showscale=i == 1,
                                  colorbar=dict(title="% of tokens"),
                                  hovertemplate="step %{x}, expert %{y}: %{z:.1f}%<extra>" + name + "</extra>"),
                       row=i, col=1)
-    fig.update_layout(title=f"Expert load over training, layer {layer} (uniform = {100 / _experts(logs[names[0]][0]):.1f}%)",
+    fig.update_layout(title=f"Expert load over training, layer {layer} (uniform = {100 / expert_count(logs[names[0]][0]):.1f}%)",
                       height=110 * len(names) + 80, margin=dict(l=60, r=20, t=70, b=40))
     fig.update_xaxes(title_text="training step", row=len(names), col=1)
     return fig
@@ -59,7 +52,7 @@ def curves_figure(logs: dict[str, list[dict]]) -> go.Figure:
         "training loss (nats/token, 10-step mean)"))
     for name, log in logs.items():
         steps = [int(r["step"]) for r in log]
-        layers = _layers(log[0])
+        layers = layer_count(log[0])
         fig.add_trace(go.Scatter(x=steps, y=_smooth([_mean_over_layers(r, "load_cv") for r in log]), name=name,
                                  legendgroup=name, mode="lines"), row=1, col=1)
         fig.add_trace(go.Scatter(x=steps, y=[sum(r[f"l{i}_dead_experts"] for i in range(layers)) for r in log],
@@ -85,7 +78,7 @@ def live_figure(rows: list[dict], total_steps: int) -> go.Figure:
     """Expert shares of every layer as stacked areas over the steps run so far, plus load CV."""
     if not rows:
         return go.Figure()
-    layers, experts = _layers(rows[0]), _experts(rows[0])
+    layers, experts = layer_count(rows[0]), expert_count(rows[0])
     fig = make_subplots(rows=1, cols=layers + 1, subplot_titles=[f"layer {i}: expert shares" for i in range(layers)]
                         + ["load CV per layer"])
     steps = [int(r["step"]) for r in rows]
