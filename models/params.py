@@ -65,16 +65,13 @@ def count_params(cfg: ModelConfig, top_k: int | None = None) -> ParamReport:
 
 
 def flops_per_token(cfg: ModelConfig, context: int, top_k: int | None = None) -> int:
-    """Forward FLOPs for one token at the given context length (2 per multiply-add).
+    """Forward FLOPs for one token at the given context length: the scale calculator's formula
+    (models/scale.py, Kaplan et al. 2020) applied to this config."""
+    from models.architectures import parse_project_config
+    from models.scale import flops_per_token as spec_flops
 
-    Matmuls with active non-embedding weights, the output head (V x D, tied or not), and attention
-    scores and values over `context` positions (2 * 2 * L * context * D), as in Kaplan et al. 2020.
-    Norms, activations, softmax and the router's softmax/top-k are left out (negligible).
-    """
-    report = count_params(cfg, top_k)
-    head_matmul = cfg.vocab_size * cfg.d_model
-    weights = report.active_non_embedding - report.active.norms + head_matmul
-    return 2 * weights + 4 * cfg.n_layers * context * cfg.d_model
+    count_params(cfg, top_k)  # validates top_k
+    return spec_flops(parse_project_config(cfg.to_dict()), context, top_k)
 
 
 def main(argv: list[str] | None = None) -> None:
