@@ -11,10 +11,12 @@ are reported with the min-max spread. Nothing here is estimated.
 """
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
@@ -60,14 +62,35 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def last_level_cache_bytes(device: torch.device) -> int:
+    """The largest cache between this device and its memory (CPU: from sysfs; 32 MiB if unknown)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).L2_cache_size
+    sizes = []
+    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        text = entry.read_text().strip()
+        sizes.append(int(text[:-1]) * {"K": 2**10, "M": 2**20}[text[-1]] if text[-1] in "KM" else int(text))
+    return max(sizes, default=32 * 2**20)
+
+
+@functools.lru_cache(maxsize=4)
+def _cache_flusher(device: torch.device) -> torch.Tensor:
+    return torch.zeros(2 * last_level_cache_bytes(device) // 4, device=device)  # twice the cache, fp32
+
+
 @torch.no_grad()
-def time_interleaved(fns: dict[str, Callable], x: torch.Tensor, repeats: int, warmup: int) -> dict[str, list[float]]:
+def time_interleaved(fns: dict[str, Callable], x: torch.Tensor, repeats: int, warmup: int,
+                     flush_cache: bool = False) -> dict[str, list[float]]:
     """Seconds per call of every fns[name](x): each repetition runs every function once, in an order that
-    rotates, after `warmup` discarded repetitions."""
+    rotates, after `warmup` discarded repetitions. flush_cache: before each call (untimed), write a buffer
+    twice the size of the last-level cache, so that no function finds weights another one just read (as in
+    a real model, where the other layers' weights pass through the cache between two calls of one layer)."""
     names = list(fns)
     times: dict[str, list[float]] = {n: [] for n in names}
     for rep in range(warmup + repeats):
         for name in names[rep % len(names):] + names[: rep % len(names)]:
+            if flush_cache:
+                _cache_flusher(x.device).add_(1.0)
             synchronize(x.device)
             start = time.perf_counter()
             fns[name](x)

@@ -2,15 +2,16 @@
 it stops, measured side by side on random weights at a chosen scale.
 
 Variants timed on the same inputs, interleaved (each repetition runs every variant once, in rotating
-order), after warm-up; medians with the interquartile range:
+order), after warm-up, with the caches flushed before every call (no variant finds weights another just
+read); medians with the interquartile range:
 - dense-active:  SwiGLU FFN of width K*F (the MoE's active width: compute-matched)
 - dense-total:   SwiGLU FFN of width E*F (the MoE's total width: parameter-matched)
-- moe-<backend>: the MoE layer with each dispatch backend (loop, grouped, gather; gather copies K expert
-                 matrices per token, so it is timed only up to GATHER_MAX_ASSIGNMENTS token-expert pairs)
+- moe-<backend>: the MoE layer with each dispatch backend of models/experts.py (loop, sorted, grouped)
 - hf-mixtral:    Hugging Face transformers' MixtralSparseMoeBlock with the same weights (eager experts),
                  checked equal to ours before timing; left out when transformers is not installed.
 Ideals: the FLOP ratio, and for memory-bound decoding the expected number of distinct experts read per
-layer at batch B, E(1 - ((E-K)/E)^B), so the ideal speedup over dense-total is E / that number.
+layer at batch B, E(1 - ((E-K)/E)^B), so the ideal speedup over dense-total is E / that number; and a
+roofline model that adds the FLOP limit, with the bandwidth and FLOP/s measured on the machine.
 Shapes: N tokens, D model width, F expert width, E experts, K experts per token.
 """
 from __future__ import annotations
@@ -21,16 +22,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 
 from models.config import ModelConfig
-from models.experts import DenseFFN
-from models.latency import greedy_decoder, synchronize, time_interleaved
+from models.experts import BACKENDS, DenseFFN, linear
+from models.latency import greedy_decoder, last_level_cache_bytes, synchronize, time_interleaved
 from models.moe import MoELayer
 from models.scale import expected_experts_read
 from routing.options import RoutingOptions
-
-BACKENDS = ("loop", "grouped", "gather")
-GATHER_MAX_ASSIGNMENTS = 128  # gather copies K expert matrices per token: timed only for small calls
 
 
 @dataclass(frozen=True)
@@ -48,8 +47,13 @@ class LabScale:
         return ModelConfig(vocab_size=16, d_model=self.d_model, n_layers=1, n_heads=1, ffn_kind="moe", d_ff=self.d_expert,
                            n_experts=self.n_experts, top_k=self.top_k, context_length=16)
 
+    @property
+    def expert_bytes(self) -> int:
+        """fp32 weights of one expert (gate, up, down)."""
+        return 3 * self.d_model * self.d_expert * 4
+
     def weight_mb(self) -> dict[str, float]:
-        expert = 3 * self.d_model * self.d_expert * 4 / 1e6
+        expert = self.expert_bytes / 1e6
         return {"dense-active": expert * self.top_k, "dense-total": expert * self.n_experts, "moe (all experts)": expert * self.n_experts}
 
 
@@ -74,9 +78,9 @@ def build_variants(scale: LabScale, seed: int = 0, with_peer: bool = True,
     dense_active, dense_total = DenseFFN(d, k * f).eval(), DenseFFN(d, e * f).eval()
     with torch.no_grad():  # the dense twins reuse expert weights, so all variants read the same values
         for dense, n in ((dense_active, k), (dense_total, e)):
-            dense.w_gate.copy_(moe.experts.w_gate[:n].permute(1, 0, 2).reshape(d, n * f))
-            dense.w_up.copy_(moe.experts.w_up[:n].permute(1, 0, 2).reshape(d, n * f))
-            dense.w_down.copy_(moe.experts.w_down[:n].reshape(n * f, d))
+            dense.w_gate.copy_(moe.experts.w_gate[:n].reshape(n * f, d))
+            dense.w_up.copy_(moe.experts.w_up[:n].reshape(n * f, d))
+            dense.w_down.copy_(moe.experts.w_down[:n].permute(1, 0, 2).reshape(d, n * f))
 
     def moe_fn(backend: str):
         opts = RoutingOptions(dispatch=backend)
@@ -100,15 +104,15 @@ def mixtral_peer(moe: MoELayer):
         from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock
     except ImportError:
         return None
-    e, d, f = moe.experts.w_gate.shape
+    e, f, d = moe.experts.w_gate.shape
     config = MixtralConfig(hidden_size=d, intermediate_size=f, num_local_experts=e, num_experts_per_tok=moe.default_top_k)
     if hasattr(config, "_experts_implementation"):
         config._experts_implementation = "eager"
     block = MixtralSparseMoeBlock(config).eval()
     with torch.no_grad():
         block.gate.weight.copy_(moe.router.gate.weight)
-        block.experts.gate_up_proj.copy_(torch.cat([moe.experts.w_gate, moe.experts.w_up], dim=2).transpose(1, 2))
-        block.experts.down_proj.copy_(moe.experts.w_down.transpose(1, 2))
+        block.experts.gate_up_proj.copy_(torch.cat([moe.experts.w_gate, moe.experts.w_up], dim=1))  # (E, 2F, D)
+        block.experts.down_proj.copy_(moe.experts.w_down)  # (E, D, F)
     return block
 
 
@@ -140,30 +144,97 @@ def sweep(scale: LabScale, phase: str, sizes: list[int], repeats: int = 7, warmu
     gen = torch.Generator().manual_seed(seed)
     for n in sizes:
         x = torch.randn(n, scale.d_model, generator=gen).to(device)
-        fns = {k: v for k, v in variants.items() if k != "moe-gather" or n * scale.top_k <= GATHER_MAX_ASSIGNMENTS}
-        for name, samples in time_interleaved(fns, x, repeats, warmup).items():
+        for name, samples in time_interleaved(variants, x, repeats, warmup, flush_cache=True).items():
             q25, med, q75 = _quartiles(samples)
             flops = call_flops(scale, name, n)
             yield Measurement(phase, n, name, med * 1e3, q25 * 1e3, q75 * 1e3, flops, flops / med / 1e9)
 
 
-def matmul_ceiling(n: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
-    """The machine's fp32 matmul FLOP/s (median over repeats of an n x n x n product)."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    a @ b
+def orientation_sweep(scale: LabScale, sizes: list[int], repeats: int = 7, seed: int = 0) -> list[dict]:
+    """One expert's gate product x w^T, w (F, D), timed three ways per row count M (caches flushed):
+    F.linear (x w^T, as transformers does), weight-stationary (w x^T)^T, and models.experts.linear,
+    which picks by M. The measurement behind that choice."""
+    gen = torch.Generator().manual_seed(seed)
+    w = torch.randn(scale.d_expert, scale.d_model, generator=gen)
+    out = []
+    for m in sizes:
+        fns = {"x_wT_ms": lambda x: F.linear(x, w), "w_xT_ms": lambda x: (w @ x.t()).t(), "chosen_ms": lambda x: linear(x, w)}
+        samples = time_interleaved(fns, torch.randn(m, scale.d_model, generator=gen), repeats, 2, flush_cache=True)
+        out.append({"rows": m} | {name: 1e3 * statistics.median(t) for name, t in samples.items()})
+    return out
+
+
+def _median_seconds(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
+    fn()
     times = []
     for _ in range(repeats):
-        synchronize(a.device)
+        synchronize(device)
         start = time.perf_counter()
-        a @ b
-        synchronize(a.device)
+        fn()
+        synchronize(device)
         times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times)
+    return statistics.median(times)
+
+
+def matmul_ceiling(sizes: tuple[int, ...] = (1024, 2048, 4096), repeats: int = 5, device: str = "cpu") -> float:
+    """The machine's fp32 matmul FLOP/s: the best over `sizes` of the median over repeats of an n x n x n product."""
+    def flops_per_s(n: int) -> float:
+        a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+        return 2 * n**3 / _median_seconds(lambda: a @ b, repeats, a.device)
+
+    return max(flops_per_s(n) for n in sizes)
+
+
+def memory_bandwidth(repeats: int = 5, device: str = "cpu") -> float:
+    """The machine's read bandwidth in bytes/s: the sum of an fp32 buffer eight times the last-level cache."""
+    buf = torch.ones(8 * last_level_cache_bytes(torch.device(device)) // 4, device=device)
+    return buf.numel() * 4 / _median_seconds(buf.sum, repeats, buf.device)
 
 
 def ideal_decode_speedup(scale: LabScale, batch: int) -> float:
     """Memory-bound ideal for dense-total / MoE at batch B: expert weights read, E / E(1-((E-K)/E)^B)."""
     return scale.n_experts / expected_experts_read(scale.n_experts, scale.top_k, batch)
+
+
+def roofline_decode_speedup(scale: LabScale, batch: int, bandwidth: float, ceiling: float) -> float:
+    """dense-total / MoE time at batch B when each call takes the longer of reading its weights and doing
+    its FLOPs, max(bytes / bandwidth, FLOPs / ceiling): the MoE reads E(1-((E-K)/E)^B) experts and does
+    K/E of the FLOPs. Memory-bound at small B (= the ideal above); once the dense layer turns
+    compute-bound the speedup climbs back toward the FLOP ratio E/K."""
+    def seconds(experts_read: float, flops: float) -> float:
+        return max(experts_read * scale.expert_bytes / bandwidth, flops / ceiling)
+
+    dense = seconds(scale.n_experts, call_flops(scale, "dense-total", batch))
+    moe = seconds(expected_experts_read(scale.n_experts, scale.top_k, batch), call_flops(scale, "moe", batch))
+    return dense / moe
+
+
+def best_moe(rows: list[dict], phase: str) -> dict[int, dict]:
+    """tokens -> the row of the fastest of our MoE backends at that size."""
+    best: dict[int, dict] = {}
+    for r in rows:
+        if r["phase"] == phase and r["variant"].startswith("moe"):
+            if r["tokens"] not in best or r["median_ms"] < best[r["tokens"]]["median_ms"]:
+                best[r["tokens"]] = r
+    return best
+
+
+def decode_models(rows: list[dict], scale: LabScale, bandwidth: float, ceiling: float) -> list[dict]:
+    """Per decode batch size: the measured speedup of the fastest MoE backend over dense-total next to the
+    memory-bound ideal and the roofline model; the MoE's time above K/E of dense-total's (its fixed cost);
+    and the rate (GB/s) at which each streams the weights it must read (the MoE: E(1-((E-K)/E)^B) experts)."""
+    dense = {r["tokens"]: r for r in rows if r["phase"] == "decode" and r["variant"] == "dense-total"}
+    best = best_moe(rows, "decode")
+    out = []
+    for b in sorted(set(dense) & set(best)):
+        dense_s, moe_s = dense[b]["median_ms"] / 1e3, best[b]["median_ms"] / 1e3
+        read = expected_experts_read(scale.n_experts, scale.top_k, b)
+        out.append({"batch": b, "measured": dense_s / moe_s, "backend": best[b]["variant"],
+                    "memory_bound": ideal_decode_speedup(scale, b), "roofline": roofline_decode_speedup(scale, b, bandwidth, ceiling),
+                    "moe_excess_ms": 1e3 * (moe_s - scale.top_k / scale.n_experts * dense_s), "experts_read": read,
+                    "dense_gbs": scale.n_experts * scale.expert_bytes / dense_s / 1e9,
+                    "moe_gbs": read * scale.expert_bytes / moe_s / 1e9})
+    return out
 
 
 def as_dict(m: Measurement) -> dict:
@@ -198,7 +269,7 @@ def model_sweep(scale: LabScale, layers: int, phase: str, sizes: list[int], repe
         else:
             ids = torch.randint(0, 4096, (n, prefix), generator=gen)
             fns = {name: greedy_decoder(m, ids, RoutingOptions(), steps=1) for name, m in models.items()}
-        for name, samples in time_interleaved(fns, ids, repeats, warmup).items():
+        for name, samples in time_interleaved(fns, ids, repeats, warmup, flush_cache=True).items():
             q25, med, q75 = _quartiles(samples)
             per_layer = call_flops(scale, "moe-grouped" if name == "moe" else name, n)
             attention = 4 * scale.d_model * scale.d_model * 2 * n

@@ -5,6 +5,8 @@ Every per-call setting arrives in `RoutingOptions`; the layer keeps no per-call 
 """
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 import torch
@@ -15,15 +17,26 @@ from models.experts import FusedExperts
 from routing.capacity import capacity_drop_mask, expert_capacity
 from routing.losses import load_balancing_loss, router_z_loss
 from routing.options import RoutingOptions
-from routing.routers import build_router
+from routing.routers import RouterDecision, build_router
 from routing.trace import RoutingTrace
 
 
 @dataclass(frozen=True)
 class MoEAux:
-    aux_loss: torch.Tensor  # scalar load-balancing loss (1.0 = uniform), unweighted
-    z_loss: torch.Tensor  # scalar router z-loss, unweighted
+    """What a layer reports besides its output. The losses are computed when first read, so inference,
+    which never reads them, does not pay for them."""
+    decision: RouterDecision
     trace: RoutingTrace | None
+
+    @functools.cached_property
+    def aux_loss(self) -> torch.Tensor:
+        """Scalar load-balancing loss (1.0 = uniform), unweighted."""
+        return load_balancing_loss(self.decision.probs, self.decision.expert_idx)
+
+    @functools.cached_property
+    def z_loss(self) -> torch.Tensor:
+        """Scalar router z-loss, unweighted."""
+        return router_z_loss(self.decision.logits)
 
 
 class MoELayer(nn.Module):
@@ -44,16 +57,13 @@ class MoELayer(nn.Module):
         k = opts.resolve_top_k(self.default_top_k, n_experts)
         decision = self.router(flat, k, opts, generator)
         capacity = expert_capacity(opts.resolve_capacity(self.default_capacity), b * t, k, n_experts)
-        dropped = capacity_drop_mask(decision.expert_idx, n_experts, capacity)  # (N, K)
+        dropped = None if math.isinf(capacity) else capacity_drop_mask(decision.expert_idx, n_experts, capacity)  # (N, K)
         out = self.experts(flat, decision.expert_idx, decision.gate_weights, dropped, opts.dispatch)
-        aux = MoEAux(
-            aux_loss=load_balancing_loss(decision.probs, decision.expert_idx),
-            z_loss=router_z_loss(decision.logits),
-            trace=self._trace(decision, dropped, capacity, b, t) if trace else None,
-        )
-        return out.view(b, t, d), aux
+        return out.reshape(b, t, d), MoEAux(decision, self._trace(decision, dropped, capacity, b, t) if trace else None)
 
-    def _trace(self, decision, dropped: torch.Tensor, capacity: float, b: int, t: int) -> RoutingTrace:
+    def _trace(self, decision, dropped: torch.Tensor | None, capacity: float, b: int, t: int) -> RoutingTrace:
+        if dropped is None:
+            dropped = torch.zeros_like(decision.expert_idx, dtype=torch.bool)
         def shaped(v: torch.Tensor) -> torch.Tensor:
             return v.detach().reshape(b, t, -1)
 

@@ -29,9 +29,22 @@ DEFAULT_ROUTING = RoutingOptions()
 @dataclass(frozen=True)
 class ModelOutput:
     logits: torch.Tensor  # (B, T, V)
-    aux_loss: torch.Tensor  # scalar, sum over MoE layers of the load-balancing loss (0 for dense)
-    z_loss: torch.Tensor  # scalar, sum over MoE layers of the router z-loss (0 for dense)
-    traces: tuple[RoutingTrace, ...]  # one per MoE layer when trace=True, else empty
+    moe: tuple[MoEAux, ...]  # one per MoE layer
+
+    @property
+    def aux_loss(self) -> torch.Tensor:
+        """Scalar, sum over MoE layers of the load-balancing loss (0 for dense); computed when read."""
+        return sum((a.aux_loss for a in self.moe), self.logits.new_zeros(()))
+
+    @property
+    def z_loss(self) -> torch.Tensor:
+        """Scalar, sum over MoE layers of the router z-loss (0 for dense); computed when read."""
+        return sum((a.z_loss for a in self.moe), self.logits.new_zeros(()))
+
+    @property
+    def traces(self) -> tuple[RoutingTrace, ...]:
+        """One per MoE layer when the forward ran with trace=True, else empty."""
+        return tuple(a.trace for a in self.moe if a.trace is not None)
 
 
 class Block(nn.Module):
@@ -99,13 +112,7 @@ class Transformer(nn.Module):
             cache.length += t
         x = self.norm(x)
         logits = self.head(x) if self.head is not None else x @ self.embed.weight.t()  # (B, T, V)
-        zero = logits.new_zeros(())
-        return ModelOutput(
-            logits=logits,
-            aux_loss=sum((a.aux_loss for a in auxes), zero),
-            z_loss=sum((a.z_loss for a in auxes), zero),
-            traces=tuple(a.trace for a in auxes if a.trace is not None),
-        )
+        return ModelOutput(logits, tuple(auxes))
 
     def moe_layers(self) -> list[MoELayer]:
         return [b.ffn for b in self.blocks if isinstance(b.ffn, MoELayer)]

@@ -8,10 +8,10 @@ import json
 import gradio as gr
 import torch
 
-from models.latency_lab import LabScale, as_dict, matmul_ceiling, sweep
+from models.latency_lab import LabScale, as_dict, decode_models, matmul_ceiling, memory_bandwidth, sweep
 from page.common import ROOT, run_backend, user_error
 from viz import page_text
-from viz.latency_views import roofline_figure, speedup_figure, times_figure
+from viz.latency_views import departure_text, roofline_figure, speedup_figure, times_figure
 
 SHIPPED = ROOT / "benchmarks/results/latency.json"
 BATCHES = [1, 2, 4, 8, 16, 32, 64]
@@ -27,8 +27,11 @@ def devices() -> list[str]:
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-def lab_figures(rows: list[dict], scale: LabScale, ceiling_gflops: float):
-    return (speedup_figure(rows, scale), times_figure(rows, "decode", "Decode step: ms per call", "batch size"),
+def lab_views(rows: list[dict], scale: LabScale, ceiling_gflops: float, bandwidth_gbs: float):
+    """The departures from the decode models (markdown, empty without decode rows) and the four charts."""
+    models = decode_models(rows, scale, bandwidth_gbs * 1e9, ceiling_gflops * 1e9)
+    text = departure_text(models, rows, scale, bandwidth_gbs * 1e9, ceiling_gflops * 1e9) if models else ""
+    return (text, speedup_figure(models, scale), times_figure(rows, "decode", "Decode step: ms per call", "batch size"),
             times_figure(rows, "prefill", "Prefill: ms per call", "tokens"), roofline_figure(rows, ceiling_gflops))
 
 
@@ -38,16 +41,18 @@ def on_run(d_model, d_expert, n_experts, top_k, batches, tokens, device, progres
     if device not in devices():
         raise user_error(f"device must be one of {', '.join(devices())}")
     scale = run_backend(LabScale, int(d_model), int(d_expert), int(n_experts), int(top_k))
-    ceiling = matmul_ceiling(1024, 3, device) / 1e9
+    ceiling, bandwidth = matmul_ceiling((1024,), 3, device) / 1e9, memory_bandwidth(3, device) / 1e9
     rows, total = [], len(batches) + len(tokens)
     for phase, sizes in (("decode", sorted(int(b) for b in batches)), ("prefill", sorted(int(t) for t in tokens))):
         for size in sizes:
             progress(len({(r["phase"], r["tokens"]) for r in rows}) / total, desc=f"{phase}, {size} tokens")
             rows += [as_dict(m) for m in sweep(scale, phase, [size], repeats=5, warmup=1, device=device)]
-    note = (f"Measured on {device}, {torch.get_num_threads()} CPU threads, 5 interleaved repetitions after 1 warm-up; "
-            f"weights: dense-total {scale.weight_mb()['dense-total']:.0f} MB, the MoE's active experts "
-            f"{scale.weight_mb()['dense-active']:.0f} MB. Matmul ceiling {ceiling:.0f} GFLOP/s.")
-    return (note, *lab_figures(rows, scale, ceiling))
+    note = (f"Measured on {device}, {torch.get_num_threads()} CPU threads, 5 interleaved repetitions after 1 warm-up, "
+            f"caches flushed before every call; weights: dense-total {scale.weight_mb()['dense-total']:.0f} MB, the MoE's "
+            f"active experts {scale.weight_mb()['dense-active']:.0f} MB. Matmul ceiling {ceiling:.0f} GFLOP/s, read "
+            f"bandwidth {bandwidth:.0f} GB/s.")
+    departures, *figures = lab_views(rows, scale, ceiling, bandwidth)
+    return (note + "\n\n" + departures, *figures)
 
 
 def build_tab(demo: gr.Blocks) -> None:
@@ -73,10 +78,11 @@ def build_tab(demo: gr.Blocks) -> None:
               concurrency_limit=1, concurrency_id="latency", api_visibility="private")
     shipped = shipped_result()
     if shipped:
-        gr.Markdown(page_text.LATENCY_SHIPPED + "\n\n" + "\n".join(
-            f"- **{'met' if t['holds'] else 'missed'}**: {t['target']}: {t['measured']}" for t in shipped["targets"]))
         scale = LabScale(**shipped["scale"])
-        figs = lab_figures(shipped["rows"], scale, shipped["ceiling_gflops"])
+        departures, *figs = lab_views(shipped["rows"], scale, shipped["ceiling_gflops"], shipped["bandwidth_gbs"])
+        gr.Markdown(page_text.LATENCY_SHIPPED + "\n\n" + "\n".join(
+            f"- **{'met' if t['holds'] else 'missed'}**: {t['target']}: {t['measured']}" for t in shipped["targets"])
+            + "\n\n**Where the decode curve departs from the memory-bound model, and why**\n\n" + departures)
         with gr.Row():
             gr.Plot(figs[0], label="Shipped: speedup vs ideal")
             gr.Plot(figs[1], label="Shipped: decode")

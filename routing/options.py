@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-DISPATCH_BACKENDS = ("auto", "loop", "grouped", "gather")
+DISPATCH_BACKENDS = ("auto", "loop", "sorted", "grouped")
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class RoutingOptions:
     noise_std:        std of extra Gaussian noise added to router logits (0 = none), for exploration.
     noise_seed:       seed for every random draw of this call (extra and learned noise); None = global RNG.
     learned_noise:    apply a noisy router's learned noise (Shazeer 2017). Only training asks for it.
-    dispatch:         expert dispatch backend: auto | loop | grouped | gather (same numbers, different speed).
+    dispatch:         expert dispatch backend: auto | loop | sorted | grouped (same numbers, different speed).
     """
 
     top_k: int | None = None

@@ -41,7 +41,7 @@ def test_broken_checkpoints_name_the_problem(tmp_path):
     weights.write_bytes(good)
     config = json.loads((tmp_path / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**config, "d_ff": 50}))
-    with pytest.raises(CheckpointError, match=r"tensor 'blocks.0.ffn.w_gate' has shape \(32, 48\), config needs \(32, 50\)"):
+    with pytest.raises(CheckpointError, match=r"tensor 'blocks.0.ffn.w_gate' has shape \(48, 32\), config needs \(50, 32\)"):
         load_checkpoint(tmp_path)
 
     (tmp_path / "config.json").write_text(json.dumps({**config, "n_layers": 3}))

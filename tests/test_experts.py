@@ -9,9 +9,10 @@ from routing.options import RoutingOptions
 
 
 def _random_assignments(n, k, e, drop_rate=0.2):
+    """drop_rate None: nothing dropped, passed as dropped=None (the layer's no-capacity case)."""
     idx = torch.stack([torch.randperm(e)[:k] for _ in range(n)])  # (N, K) distinct experts per token
     weights = torch.rand(n, k)
-    dropped = torch.rand(n, k) < drop_rate
+    dropped = None if drop_rate is None else torch.rand(n, k) < drop_rate
     return idx, weights, dropped
 
 
@@ -20,21 +21,22 @@ def _reference(experts, x, idx, weights, dropped):
     out = torch.zeros_like(x)
     for t in range(x.shape[0]):
         for s in range(idx.shape[1]):
-            if not dropped[t, s]:
+            if dropped is None or not dropped[t, s]:
                 e = idx[t, s]
-                h = torch.nn.functional.silu(x[t] @ experts.w_gate[e]) * (x[t] @ experts.w_up[e])
-                out[t] += weights[t, s] * (h @ experts.w_down[e])
+                h = torch.nn.functional.silu(experts.w_gate[e] @ x[t]) * (experts.w_up[e] @ x[t])  # (F,)
+                out[t] += weights[t, s] * (experts.w_down[e] @ h)
     return out
 
 
-@pytest.mark.parametrize("n,k,e", [(37, 2, 8), (5, 1, 4), (64, 3, 6), (1, 2, 16)])
-def test_backends_agree_with_the_definition(n, k, e):
+@pytest.mark.parametrize("drop_rate", [0.2, None])
+@pytest.mark.parametrize("n,k,e", [(37, 2, 8), (5, 1, 4), (64, 3, 6), (1, 2, 16), (1, 1, 1)])
+def test_backends_agree_with_the_definition(n, k, e, drop_rate):
     experts = FusedExperts(e, 24, 40)
     x = torch.randn(n, 24)
-    idx, weights, dropped = _random_assignments(n, k, e)
+    idx, weights, dropped = _random_assignments(n, k, e, drop_rate)
     with torch.no_grad():
         ref = _reference(experts, x, idx, weights, dropped)
-        for backend in ("loop", "grouped", "gather", "auto"):
+        for backend in ("loop", "sorted", "grouped", "auto"):
             torch.testing.assert_close(experts(x, idx, weights, dropped, backend), ref, atol=1e-5, rtol=1e-5)
 
 
@@ -45,17 +47,18 @@ def test_grouped_backend_uses_grouped_mm_for_inference_when_torch_has_it():
     assert supported == hasattr(torch.nn.functional, "grouped_mm")  # CPU forward exists in torch 2.13
 
 
-def test_backend_gradients_agree():
+@pytest.mark.parametrize("n,drop_rate", [(30, 0.2), (1, None)])  # (1, None): the single-token path
+def test_backend_gradients_agree(n, drop_rate):
     experts = FusedExperts(4, 16, 24)
-    x = torch.randn(30, 16)
-    idx, weights, dropped = _random_assignments(30, 2, 4)
+    x = torch.randn(n, 16)
+    idx, weights, dropped = _random_assignments(n, 2, 4, drop_rate)
     grads = {}
-    for backend in ("loop", "grouped", "gather"):
+    for backend in ("loop", "sorted", "grouped"):
         experts.zero_grad()
         w = weights.clone().requires_grad_(True)
         experts(x, idx, w, dropped, backend).pow(2).sum().backward()
         grads[backend] = (w.grad.clone(), experts.w_up.grad.clone())
-    for backend in ("grouped", "gather"):
+    for backend in ("sorted", "grouped"):
         for a, b in zip(grads[backend], grads["loop"]):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 

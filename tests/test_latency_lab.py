@@ -4,8 +4,11 @@ import pytest
 import torch
 
 from benchmarks.latency import targets
-from models.latency_lab import (LabScale, build_variants, call_flops, check_equal, ideal_decode_speedup, model_sweep,
-                                sweep)
+from models.experts import WEIGHT_STATIONARY_MAX_ROWS, linear
+from models.latency import last_level_cache_bytes
+from models.latency_lab import (LabScale, build_variants, call_flops, check_equal, decode_models, ideal_decode_speedup,
+                                memory_bandwidth, model_sweep, orientation_sweep, roofline_decode_speedup, sweep)
+from viz.latency_views import departure_text
 
 SCALE = LabScale(d_model=64, d_expert=96, n_experts=8, top_k=2)
 
@@ -19,8 +22,8 @@ def test_moe_backends_and_transformers_peer_agree():
 
 def test_dense_twins_have_the_active_and_total_widths():
     variants = build_variants(SCALE, with_peer=False)
-    assert variants["dense-active"].w_up.shape == (64, 2 * 96)
-    assert variants["dense-total"].w_up.shape == (64, 8 * 96)
+    assert variants["dense-active"].w_up.shape == (2 * 96, 64)
+    assert variants["dense-total"].w_up.shape == (8 * 96, 64)
     assert call_flops(SCALE, "dense-total", 10) == 10 * 2 * 3 * 64 * 768
     assert call_flops(SCALE, "moe-grouped", 10) == 10 * (2 * 3 * 64 * 192 + 2 * 64 * 8)
 
@@ -44,10 +47,50 @@ def test_targets_are_judged_from_the_rows():
         return {"phase": phase, "tokens": n, "variant": variant, "median_ms": ms, "gflop_per_s": gflops}
 
     rows = [row("prefill", 1024, "moe-grouped", 1.0, 90.0), row("prefill", 1024, "hf-mixtral", 1.5),
-            row("prefill", 1, "moe-gather", 1.0), row("prefill", 1, "hf-mixtral", 0.9),
-            row("decode", 1, "dense-total", 4.0), row("decode", 1, "moe-gather", 1.0)]
-    result = {t["target"][:20]: t["holds"] for t in targets(rows, SCALE, ceiling=100e9)}
+            row("prefill", 1, "moe-sorted", 1.0), row("prefill", 1, "hf-mixtral", 0.9),
+            row("decode", 1, "dense-total", 4.0), row("decode", 1, "moe-sorted", 1.0)]
+    decode = decode_models(rows, SCALE, bandwidth=10e9, ceiling=100e9)
+    result = {t["target"][:20]: t["holds"] for t in targets(rows, decode, SCALE, ceiling=100e9)}
     assert result["best MoE backend no "] is False  # slower than the peer at 1 token
     assert result[">= 1.3x faster than "] is True
     assert result["prefill at 1024+ tok"] is True  # 90% of the ceiling
     assert result["batch-1 decode speed"] is True  # 4.0x >= 0.8 * 4
+
+
+def test_roofline_model_is_memory_bound_for_one_token_and_returns_to_the_flop_ratio():
+    bandwidth, ceiling = 20e9, 200e9
+    assert roofline_decode_speedup(SCALE, 1, bandwidth, ceiling) == pytest.approx(4.0)  # both read weights: E/K
+    # far past the turn both are compute-bound: the FLOP ratio, less the router's few FLOPs
+    flop_ratio = call_flops(SCALE, "dense-total", 1) / call_flops(SCALE, "moe", 1)
+    assert roofline_decode_speedup(SCALE, 100_000, bandwidth, ceiling) == pytest.approx(flop_ratio)
+    # at the dense layer's turn (B = 2 x ceiling / bandwidth = 20) the MoE reads nearly all experts: about 1
+    assert roofline_decode_speedup(SCALE, 20, bandwidth, ceiling) == pytest.approx(8 / (8 * (1 - 0.75**20)), rel=1e-6)
+
+
+def test_decode_models_and_the_departure_text_come_from_the_rows():
+    def row(n, variant, ms):
+        return {"phase": "decode", "tokens": n, "variant": variant, "median_ms": ms, "gflop_per_s": 1.0}
+
+    rows = [row(1, "dense-total", 4.0), row(1, "moe-sorted", 1.25), row(1, "moe-loop", 2.0),
+            row(64, "dense-total", 4.0), row(64, "moe-grouped", 2.0)]
+    one, many = decode_models(rows, SCALE, bandwidth=10e9, ceiling=100e9)
+    assert (one["measured"], one["backend"], one["moe_excess_ms"]) == (pytest.approx(3.2), "moe-sorted", pytest.approx(0.25))
+    assert one["dense_gbs"] == pytest.approx(8 * SCALE.expert_bytes / 4e-3 / 1e9)
+    assert many["measured"] == pytest.approx(2.0) and many["memory_bound"] == pytest.approx(1.0, abs=1e-6)
+    text = departure_text([one, many], rows, SCALE, 10e9, 100e9)
+    assert "80% of the memory-bound ideal 4.00x" in text and "0.25 ms longer" in text
+    assert "batch 64: 2.00x measured vs 1.00x memory-bound" in text  # a departure of more than 25%
+
+
+@pytest.mark.parametrize("rows", [1, 2, 37, WEIGHT_STATIONARY_MAX_ROWS + 1])
+def test_linear_equals_f_linear_in_every_orientation(rows):
+    x, w = torch.randn(rows, 48), torch.randn(80, 48)
+    torch.testing.assert_close(linear(x, w), torch.nn.functional.linear(x, w), atol=1e-5, rtol=1e-5)
+
+
+def test_machine_measurements_are_plausible():
+    assert last_level_cache_bytes(torch.device("cpu")) >= 2**20
+    assert 1e9 < memory_bandwidth(repeats=2) < 1e13  # 1 GB/s .. 10 TB/s
+    timings = orientation_sweep(SCALE, [1, 8], repeats=2)
+    assert [t["rows"] for t in timings] == [1, 8]
+    assert all(t[k] > 0 for t in timings for k in ("x_wT_ms", "w_xT_ms", "chosen_ms"))

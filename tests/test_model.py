@@ -35,10 +35,13 @@ def test_moe_with_one_expert_equals_dense_with_same_weights():
     ids = torch.randint(0, 97, (3, 30))
     with torch.no_grad():
         reference = dense(ids).logits
-        for backend in ("loop", "grouped", "auto"):  # the same matmuls in the same order: bit for bit
+        one_token = dense(ids[:1, :1]).logits
+        for backend in ("loop", "sorted", "auto"):  # the same matmuls in the same order: bit for bit
             assert torch.equal(moe(ids, RoutingOptions(dispatch=backend)).logits, reference), backend
-        # per-token batched matmuls sum in another order: equal to float rounding
-        torch.testing.assert_close(moe(ids, RoutingOptions(dispatch="gather")).logits, reference, atol=1e-6, rtol=1e-5)
+            assert torch.equal(moe(ids[:1, :1], RoutingOptions(dispatch=backend)).logits, one_token), backend
+        # grouped_mm is a kernel of its own: equal to float rounding
+        torch.testing.assert_close(moe(ids, RoutingOptions(dispatch="grouped")).logits, reference, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(moe(ids[:1, :1], RoutingOptions(dispatch="grouped")).logits, one_token, atol=1e-6, rtol=1e-5)
 
 
 def test_context_limit_is_enforced_with_clear_message():

@@ -83,6 +83,10 @@ layer reads all of its weights for every step; an MoE layer reads only the K exp
 So at batch 1 an MoE with E experts can be up to E/K times faster than a dense layer of the same total size.
 With more sequences decoded together, their tokens pick different experts, more of them must be read,
 and the advantage shrinks toward 1: the dashed line is the expected number of experts read,
-E·(1-((E-K)/E)^B). Measure it here (a few seconds to a minute, depending on the scale)."""
+E·(1-((E-K)/E)^B). With still more tokens per call the dense layer stops waiting for memory and waits
+for arithmetic instead; then the MoE's advantage climbs back toward the FLOP ratio E/K (the dash-dotted
+roofline: each call takes the longer of reading its weights and doing its FLOPs, with the bandwidth and
+FLOP/s measured on this machine). Measure it here (a few seconds to a minute, depending on the scale);
+caches are flushed before every call, as in a real model where other layers' weights pass through them."""
 
 LATENCY_SHIPPED = """#### The last full benchmark run (`python -m benchmarks.latency`)"""
