@@ -25,13 +25,13 @@ from models.scale import expected_experts_read
 from viz.latency_views import departure_text, roofline_figure, speedup_figure, times_figure
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks/results"
-# Full: one expert is 25 MB of fp32 weights, so the K=2 experts a token reads (50 MB) and the dense layers
-# (50 / 201 MB) all exceed this machine's 32 MB last-level cache.
-FULL = dict(scale=LabScale(2048, 1024, 8, 2), prefill=[1, 4, 16, 64, 256, 1024, 4096], decode=[1, 2, 4, 8, 16, 32, 64],
-            layers=4, model_prefill=[16, 256, 1024], model_decode=[1, 8, 64], repeats=7,
-            orientation=[1, 2, 4, 16, 64, 256, 1024, 4096])
+# Full: one expert is 50 MB of fp32 weights, so the K=2 experts a token reads (100 MB) and the dense layers
+# (100 / 403 MB) all exceed this machine's 32 MB last-level cache several times over.
+FULL = dict(scale=LabScale(4096, 1024, 8, 2), prefill=[1, 4, 16, 64, 256, 1024, 4096], decode=[1, 2, 4, 8, 16, 32, 64],
+            layers=2, model_prefill=[16, 256, 1024], model_decode=[1, 8, 64], repeats=7,
+            orientation=[1, 2, 4, 16, 64, 128, 256, 1024])
 QUICK = dict(scale=FULL["scale"], prefill=[1, 64, 1024], decode=[1, 8, 64], layers=2,
-             model_prefill=[256], model_decode=[1, 16], repeats=5, orientation=[1, 16, 256])
+             model_prefill=[256], model_decode=[1, 16], repeats=5, orientation=[1, 16, 128, 256])
 
 
 def targets(rows: list[dict], decode: list[dict], scale: LabScale, ceiling: float) -> list[dict]:
@@ -134,7 +134,7 @@ def summary(result: dict) -> str:
               "|---:|---:|---|---:|---:|---:|"]
     lines += [f"| {m['batch']} | {m['measured']:.2f}x | {m['backend']} | {m['memory_bound']:.2f}x | {m['roofline']:.2f}x | "
               f"{m['moe_excess_ms']:.2f} |" for m in result["decode_models"]]
-    lines += ["", result["departures"], "", "## Product orientation (one expert's gate product, caches flushed)", "",
+    lines += ["", result["departures"], "", "## Product orientation (one expert's work in the sorted dispatch: SwiGLU + index_add_, caches flushed)", "",
               "| rows | x w^T (F.linear) ms | (w x^T)^T ms | models.experts.linear ms |", "|---:|---:|---:|---:|"]
     lines += [f"| {o['rows']} | {o['x_wT_ms']:.3f} | {o['w_xT_ms']:.3f} | {o['chosen_ms']:.3f} |" for o in result["orientation"]]
     return "\n".join(lines)

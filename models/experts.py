@@ -19,35 +19,41 @@ loops over the experts itself, empty ones included).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 BACKENDS = ("loop", "sorted", "grouped")
-WEIGHT_STATIONARY_MAX_ROWS = 512
+WEIGHT_STATIONARY_MAX_ROWS = 128
 
 
 def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """x (M, D), w (F, D) -> x w^T (M, F), in the orientation that reads w fastest for M rows.
+    """x (M, D), w (F, D) contiguous -> x w^T (M, F), computed the way that runs fastest for M rows.
 
-    With few rows the product is bound by reading w. On this project's CPU (MKL on AMD EPYC, measured
-    with caches flushed) the weight-stationary form (w x^T)^T reads it 1.2-1.9x faster than x w^T for
-    2-256 rows, and a single row is fastest given twice: MKL's matrix-vector kernel is slower than its
-    matrix-matrix one, and the second column costs nothing when memory-bound. From
-    WEIGHT_STATIONARY_MAX_ROWS rows on, x w^T (F.linear) is the faster kernel. The result may be a
-    transposed view; elementwise ops keep that layout, so the next product gets a contiguous operand."""
+    Few rows make the product bound by reading w. On this project's CPU (MKL on AMD EPYC, caches flushed;
+    the `orientation` table in benchmarks/results/latency.md times one expert's work each way):
+    - one row: MKL's matrix-vector product runs on one thread and streams w at about half the machine's
+      bandwidth, so w's rows are split into blocks and one batched product spreads them over the threads;
+    - up to WEIGHT_STATIONARY_MAX_ROWS rows: the weight-stationary form (w x^T)^T, faster than x w^T;
+    - more rows: x w^T (F.linear), whose row-major result is also cheaper for the rows that read it next.
+    The result may be a transposed view; elementwise ops keep that layout, so the next product gets a
+    contiguous operand."""
     rows = x.shape[0]
     if rows == 1:
-        return (w @ torch.cat([x, x]).t())[:, :1].t()
+        blocks = math.gcd(w.shape[0], 2 * torch.get_num_threads())
+        return torch.bmm(w.view(blocks, -1, w.shape[1]), x.t().expand(blocks, -1, -1)).reshape(1, -1)
     if rows <= WEIGHT_STATIONARY_MAX_ROWS:
         return (w @ x.t()).t()
     return F.linear(x, w)
 
 
-def swiglu(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor) -> torch.Tensor:
-    """x (M, D) with w_gate, w_up (F, D) and w_down (D, F) -> (M, D)."""
-    return linear(F.silu(linear(x, w_gate)) * linear(x, w_up), w_down)
+def swiglu(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor,
+           product: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = linear) -> torch.Tensor:
+    """x (M, D) with w_gate, w_up (F, D) and w_down (D, F) -> (M, D). product(x, w) computes x w^T (the
+    latency lab swaps it to compare orientations)."""
+    return product(F.silu(product(x, w_gate)) * product(x, w_up), w_down)
 
 
 def _init_(tensor: torch.Tensor, fan_in: int) -> None:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from models.config import ModelConfig
-from models.experts import BACKENDS, DenseFFN, linear
+from models.experts import BACKENDS, DenseFFN, linear, swiglu
 from models.latency import greedy_decoder, last_level_cache_bytes, synchronize, time_interleaved
 from models.moe import MoELayer
 from models.scale import expected_experts_read
@@ -151,15 +151,20 @@ def sweep(scale: LabScale, phase: str, sizes: list[int], repeats: int = 7, warmu
 
 
 def orientation_sweep(scale: LabScale, sizes: list[int], repeats: int = 7, seed: int = 0) -> list[dict]:
-    """One expert's gate product x w^T, w (F, D), timed three ways per row count M (caches flushed):
-    F.linear (x w^T, as transformers does), weight-stationary (w x^T)^T, and models.experts.linear,
-    which picks by M. The measurement behind that choice."""
+    """One expert's share of the sorted dispatch for M rows (SwiGLU, then index_add_ into the layer's
+    output), with every product computed as x w^T (F.linear, as transformers does), as (w x^T)^T
+    (weight-stationary), and as models.experts.linear chooses by M; caches flushed before every call.
+    The measurement behind that choice."""
     gen = torch.Generator().manual_seed(seed)
-    w = torch.randn(scale.d_expert, scale.d_model, generator=gen)
+    d, f = scale.d_model, scale.d_expert
+    weights = (torch.randn(f, d, generator=gen), torch.randn(f, d, generator=gen), torch.randn(d, f, generator=gen))
+    products = {"x_wT_ms": F.linear, "w_xT_ms": lambda x, w: (w @ x.t()).t(), "chosen_ms": linear}
     out = []
     for m in sizes:
-        fns = {"x_wT_ms": lambda x: F.linear(x, w), "w_xT_ms": lambda x: (w @ x.t()).t(), "chosen_ms": lambda x: linear(x, w)}
-        samples = time_interleaved(fns, torch.randn(m, scale.d_model, generator=gen), repeats, 2, flush_cache=True)
+        rows = torch.arange(m)
+        fns = {name: (lambda p: lambda x: torch.zeros_like(x).index_add_(0, rows, swiglu(x, *weights, product=p)))(p)
+               for name, p in products.items()}
+        samples = time_interleaved(fns, torch.randn(m, d, generator=gen), repeats, 2, flush_cache=True)
         out.append({"rows": m} | {name: 1e3 * statistics.median(t) for name, t in samples.items()})
     return out
 
@@ -185,7 +190,7 @@ def matmul_ceiling(sizes: tuple[int, ...] = (1024, 2048, 4096), repeats: int = 5
     return max(flops_per_s(n) for n in sizes)
 
 
-def memory_bandwidth(repeats: int = 5, device: str = "cpu") -> float:
+def memory_bandwidth(repeats: int = 9, device: str = "cpu") -> float:
     """The machine's read bandwidth in bytes/s: the sum of an fp32 buffer eight times the last-level cache."""
     buf = torch.ones(8 * last_level_cache_bytes(torch.device(device)) // 4, device=device)
     return buf.numel() * 4 / _median_seconds(buf.sum, repeats, buf.device)

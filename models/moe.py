@@ -64,6 +64,7 @@ class MoELayer(nn.Module):
     def _trace(self, decision, dropped: torch.Tensor | None, capacity: float, b: int, t: int) -> RoutingTrace:
         if dropped is None:
             dropped = torch.zeros_like(decision.expert_idx, dtype=torch.bool)
+
         def shaped(v: torch.Tensor) -> torch.Tensor:
             return v.detach().reshape(b, t, -1)
 

@@ -5,6 +5,7 @@ import torch
 from conftest import tiny_config
 from models.generate import generate, sample_next
 from models.transformer import Transformer
+from routing.losses import load_balancing_loss
 from routing.options import RoutingOptions
 
 
@@ -74,3 +75,12 @@ def test_top_p_keeps_the_smallest_prefix_reaching_the_mass():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     draws = {int(sample_next(logits, 1.0, 0.75, torch.Generator().manual_seed(s))) for s in range(200)}
     assert draws == {0, 1}
+
+
+def test_balancing_losses_are_computed_only_when_read():
+    model = Transformer(tiny_config(ffn_kind="moe")).eval()
+    out = model(torch.randint(0, 97, (2, 12)), trace=True)
+    assert all("aux_loss" not in a.__dict__ and "z_loss" not in a.__dict__ for a in out.moe)  # inference skips them
+    expected = sum(load_balancing_loss(t.probs.flatten(0, 1), t.expert_idx.flatten(0, 1)) for t in out.traces)
+    torch.testing.assert_close(out.aux_loss, expected)
+    assert all("aux_loss" in a.__dict__ for a in out.moe)
