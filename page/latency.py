@@ -58,13 +58,13 @@ def on_run(d_model, d_expert, n_experts, top_k, batches, tokens, device, progres
 def build_tab(demo: gr.Blocks) -> None:
     gr.Markdown(page_text.LATENCY)
     with gr.Row():
-        d_model = gr.Slider(128, 2048, value=1024, step=128, label="d_model")
+        d_model = gr.Slider(128, 4096, value=2048, step=128, label="d_model")
         d_expert = gr.Slider(128, 4096, value=1024, step=128, label="expert width F")
         n_experts = gr.Slider(2, 32, value=8, step=1, label="experts E")
         top_k = gr.Slider(1, 8, value=2, step=1, label="top-K")
     with gr.Row():
-        batches = gr.CheckboxGroup(BATCHES, value=[1, 4, 16, 64], label="decode batch sizes")
-        tokens = gr.CheckboxGroup(TOKENS, value=[16, 256, 1024], label="prefill token counts")
+        batches = gr.CheckboxGroup(BATCHES, value=[1, 4, 16, 64], label="decode batch sizes", elem_id="lab-batches")
+        tokens = gr.CheckboxGroup(TOKENS, value=[16, 256, 1024], label="prefill token counts", elem_id="lab-tokens")
         device = gr.Radio(devices(), value="cpu", label="device")
         run = gr.Button("Measure", variant="primary")
     note = gr.Markdown()

@@ -79,3 +79,16 @@ def test_other_tabs_render_their_results(page, tab, expect):
     page.get_by_role("tab", name=tab).click()
     page.wait_for_function("(text) => document.body.innerText.includes(text)", arg=expect, timeout=TIMEOUT_MS)
     assert page.locator(".toast-body").count() == 0  # no error message shown
+
+
+def test_latency_lab_shows_the_shipped_run_and_measures_here(page):
+    page.get_by_role("tab", name="Latency lab").click()
+    expect = "Where the decode curve departs from the memory-bound model"
+    page.wait_for_function("(text) => document.body.innerText.includes(text)", arg=expect, timeout=TIMEOUT_MS)
+    for group, labels in (("#lab-batches", ("4", "16", "64")), ("#lab-tokens", ("256", "1024"))):
+        for label in labels:  # keep batch 1 and 16 tokens: a measurement of a few seconds
+            page.locator(group).get_by_label(label, exact=True).uncheck()
+    page.get_by_role("button", name="Measure").click()
+    page.wait_for_function("() => document.body.innerText.includes('Measured on cpu')", timeout=TIMEOUT_MS)
+    assert "**Batch 1**" not in page.inner_text("body") and "Batch 1" in page.inner_text("body")  # rendered markdown
+    assert page.locator(".toast-body").count() == 0
