@@ -17,7 +17,6 @@ Shapes: N tokens, D model width, F expert width, E experts, K experts per token.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
@@ -26,7 +25,7 @@ import torch.nn.functional as F
 
 from models.config import ModelConfig
 from models.experts import BACKENDS, DenseFFN, linear, swiglu
-from models.latency import greedy_decoder, last_level_cache_bytes, synchronize, time_interleaved
+from models.latency import greedy_decoder, last_level_cache_bytes, time_interleaved
 from models.moe import MoELayer
 from models.scale import expected_experts_read
 from routing.options import RoutingOptions
@@ -169,23 +168,16 @@ def orientation_sweep(scale: LabScale, sizes: list[int], repeats: int = 7, seed:
     return out
 
 
-def _median_seconds(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _median_seconds(fn: Callable[[], object], repeats: int, on: torch.Tensor) -> float:
+    """Median seconds of fn() over repeats after one warm-up, synchronised with on's device."""
+    return statistics.median(time_interleaved({"fn": lambda _: fn()}, on, repeats, warmup=1)["fn"])
 
 
 def matmul_ceiling(sizes: tuple[int, ...] = (1024, 2048, 4096), repeats: int = 5, device: str = "cpu") -> float:
     """The machine's fp32 matmul FLOP/s: the best over `sizes` of the median over repeats of an n x n x n product."""
     def flops_per_s(n: int) -> float:
         a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-        return 2 * n**3 / _median_seconds(lambda: a @ b, repeats, a.device)
+        return 2 * n**3 / _median_seconds(lambda: a @ b, repeats, a)
 
     return max(flops_per_s(n) for n in sizes)
 
@@ -193,7 +185,7 @@ def matmul_ceiling(sizes: tuple[int, ...] = (1024, 2048, 4096), repeats: int = 5
 def memory_bandwidth(repeats: int = 9, device: str = "cpu") -> float:
     """The machine's read bandwidth in bytes/s: the sum of an fp32 buffer eight times the last-level cache."""
     buf = torch.ones(8 * last_level_cache_bytes(torch.device(device)) // 4, device=device)
-    return buf.numel() * 4 / _median_seconds(buf.sum, repeats, buf.device)
+    return buf.numel() * 4 / _median_seconds(buf.sum, repeats, buf)
 
 
 def ideal_decode_speedup(scale: LabScale, batch: int) -> float:
