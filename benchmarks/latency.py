@@ -41,15 +41,19 @@ def targets(rows: list[dict], decode: list[dict], scale: LabScale, ceiling: floa
     peer = {r["tokens"]: r for r in rows if r["phase"] == "prefill" and r["variant"] == "hf-mixtral"}
     if peer:
         ratios = {n: peer[n]["median_ms"] / best_pre[n]["median_ms"] for n in peer if n in best_pre}
+
+        def ratio(n: int) -> str:  # a slower median whose interquartile range meets the peer's is noted as such
+            overlap = ratios[n] < 1 and best_pre[n]["q25_ms"] <= peer[n]["q75_ms"]
+            return f"{n}: {ratios[n]:.2f}x" + (" (interquartile ranges overlap)" if overlap else "")
+
         out.append({"target": "best MoE backend no slower than the transformers peer at every token count",
-                    "measured": ", ".join(f"{n}: {v:.2f}x" for n, v in sorted(ratios.items())),
-                    "holds": all(v >= 1.0 for v in ratios.values())})
+                    "measured": ", ".join(ratio(n) for n in sorted(ratios)), "holds": all(v >= 1.0 for v in ratios.values())})
         big = [v for n, v in ratios.items() if n >= 1024]
         out.append({"target": ">= 1.3x faster than the peer at 1024+ tokens", "measured": ", ".join(f"{v:.2f}x" for v in big),
                     "holds": bool(big) and all(v >= 1.3 for v in big)})
     fractions = {n: r["gflop_per_s"] * 1e9 / ceiling for n, r in best_pre.items() if n >= 1024}
     out.append({"target": "prefill at 1024+ tokens reaches >= 80% of the matmul ceiling on active FLOPs",
-                "measured": ", ".join(f"{n}: {100 * v:.0f}%" for n, v in sorted(fractions.items())),
+                "measured": ", ".join(f"{n}: {100 * v:.1f}%" for n, v in sorted(fractions.items())),
                 "holds": bool(fractions) and all(v >= 0.8 for v in fractions.values())})
     batch_one = [m for m in decode if m["batch"] == 1]
     if batch_one:
