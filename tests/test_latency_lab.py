@@ -44,13 +44,16 @@ def test_sweeps_measure_every_variant_and_size():
 
 def test_targets_are_judged_from_the_rows():
     def row(phase, n, variant, ms, gflops=1.0):
-        return {"phase": phase, "tokens": n, "variant": variant, "median_ms": ms, "gflop_per_s": gflops}
+        return {"phase": phase, "tokens": n, "variant": variant, "median_ms": ms, "q25_ms": 0.9 * ms, "q75_ms": 1.1 * ms,
+                "gflop_per_s": gflops}
 
     rows = [row("prefill", 1024, "moe-grouped", 1.0, 90.0), row("prefill", 1024, "hf-mixtral", 1.5),
             row("prefill", 1, "moe-sorted", 1.0), row("prefill", 1, "hf-mixtral", 0.9),
             row("decode", 1, "dense-total", 4.0), row("decode", 1, "moe-sorted", 1.0)]
     decode = decode_models(rows, SCALE, bandwidth=10e9, ceiling=100e9)
-    result = {t["target"][:20]: t["holds"] for t in targets(rows, decode, SCALE, ceiling=100e9)}
+    judged = targets(rows, decode, SCALE, ceiling=100e9)
+    result = {t["target"][:20]: t["holds"] for t in judged}
+    assert judged[0]["measured"] == "1: 0.90x (interquartile ranges overlap), 1024: 1.50x"  # 0.9 ms <= 0.99 ms
     assert result["best MoE backend no "] is False  # slower than the peer at 1 token
     assert result[">= 1.3x faster than "] is True
     assert result["prefill at 1024+ tok"] is True  # 90% of the ceiling
