@@ -31,6 +31,9 @@ from models.scale import expected_experts_read
 from routing.options import RoutingOptions
 
 
+MAX_MOE_BYTES = 2**30  # fp32 weights of all experts; the variants hold about three times this
+
+
 @dataclass(frozen=True)
 class LabScale:
     d_model: int = 1024
@@ -41,6 +44,9 @@ class LabScale:
     def __post_init__(self) -> None:
         if not (16 <= self.d_model <= 8192 and 16 <= self.d_expert <= 16384 and 1 <= self.top_k <= self.n_experts <= 64):
             raise ValueError("scale out of range: d_model 16-8192, d_expert 16-16384, 1 <= top_k <= experts <= 64")
+        if self.n_experts * self.expert_bytes > MAX_MOE_BYTES:  # dense-total and the peer hold as much again
+            raise ValueError(f"the MoE's weights would take {self.n_experts * self.expert_bytes / 1e9:.1f} GB; "
+                             f"this lab keeps them under {MAX_MOE_BYTES / 1e9:.0f} GB (fewer experts or narrower layers)")
 
     def moe_config(self) -> ModelConfig:
         return ModelConfig(vocab_size=16, d_model=self.d_model, n_layers=1, n_heads=1, ffn_kind="moe", d_ff=self.d_expert,

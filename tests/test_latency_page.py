@@ -24,6 +24,7 @@ def test_a_small_measurement_returns_the_note_the_departures_and_four_charts():
     ((128, 128, 4, 2, [1], [16], "tpu"), "device must be one of"),
     ((128, 128, 4, 5, [1], [16], "cpu"), "top_k <= experts"),
     ((8, 128, 4, 2, [1], [16], "cpu"), "d_model 16-8192"),
+    ((4096, 4096, 32, 2, [1], [16], "cpu"), "would take 6.4 GB"),  # refused before any weight is allocated
 ])
 def test_bad_settings_get_a_clear_message(args, message):
     with pytest.raises(gr.Error, match=message):
