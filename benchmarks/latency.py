@@ -28,7 +28,7 @@ RESULTS = Path(__file__).resolve().parents[1] / "benchmarks/results"
 # Full: one expert is 50 MB of fp32 weights, so the K=2 experts a token reads (100 MB) and the dense layers
 # (100 / 403 MB) all exceed this machine's 32 MB last-level cache several times over.
 FULL = dict(scale=LabScale(4096, 1024, 8, 2), prefill=[1, 4, 16, 64, 256, 1024, 4096], decode=[1, 2, 4, 8, 16, 32, 64],
-            layers=2, model_prefill=[16, 256, 1024], model_decode=[1, 8, 64], repeats=7,
+            layers=2, model_prefill=[16, 256, 1024], model_decode=[1, 8, 64], repeats=11,
             orientation=[1, 2, 4, 16, 64, 128, 256, 1024])
 QUICK = dict(scale=FULL["scale"], prefill=[1, 64, 1024], decode=[1, 8, 64], layers=2,
              model_prefill=[256], model_decode=[1, 16], repeats=5, orientation=[1, 16, 128, 256])
