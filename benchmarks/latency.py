@@ -1,9 +1,10 @@
 """`python -m benchmarks.latency [--quick]`: why MoE runs faster with more parameters, and when it stops.
 
 One run measures, interleaved and on the same inputs, the single-layer variants of models/latency_lab.py
-(prefill over token counts, decode over batch sizes), whole models on the shared backbone, and the
-machine's fp32 matmul ceiling; it checks the MoE backends and the transformers peer against each other
-first. Writes benchmarks/results/latency{,_quick}.{csv,json,html} and prints a summary with the targets.
+(prefill over token counts, decode over batch sizes), whole models on the shared backbone, the product
+orientations of models.experts.linear, and the machine's fp32 matmul ceiling and read bandwidth; it checks
+the MoE backends and the transformers peer against each other first. Writes
+benchmarks/results/latency{,_quick}.{md,csv,json,html} and prints the markdown report.
 """
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import argparse
 import csv
 import json
 import platform
-from html import escape
 from dataclasses import asdict
+from html import escape
 from pathlib import Path
 
 import torch
@@ -92,7 +93,8 @@ def run(config: dict, with_peer: bool = True) -> dict:
         "max_abs_diff_between_moe_variants": check, "threads": torch.get_num_threads(),
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
         "expected_experts_read": {b: expected_experts_read(scale.n_experts, scale.top_k, b) for b in config["decode"]},
-        "rows": rows, "decode_models": decode, "orientation": orientation_sweep(scale, config["orientation"]), "targets": targets(rows, decode, scale, ceiling),
+        "rows": rows, "decode_models": decode, "orientation": orientation_sweep(scale, config["orientation"]),
+        "targets": targets(rows, decode, scale, ceiling),
         "departures": departure_text(decode, rows, scale, bandwidth, ceiling),
     }
 

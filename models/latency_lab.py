@@ -274,7 +274,7 @@ def model_sweep(scale: LabScale, layers: int, phase: str, sizes: list[int], repe
             fns = {name: greedy_decoder(m, ids, RoutingOptions(), steps=1) for name, m in models.items()}
         for name, samples in time_interleaved(fns, ids, repeats, warmup, flush_cache=True).items():
             q25, med, q75 = _quartiles(samples)
-            per_layer = call_flops(scale, "moe-grouped" if name == "moe" else name, n)
+            per_layer = call_flops(scale, name, n)
             attention = 4 * scale.d_model * scale.d_model * 2 * n
             flops = layers * (per_layer + attention)
             yield Measurement(f"model-{phase}", n, name, med * 1e3, q25 * 1e3, q75 * 1e3, flops, flops / med / 1e9)
