@@ -1,6 +1,6 @@
 """The web page. `python app.py` serves it on 127.0.0.1 (flags and environment variables: --help).
 
-The tabs (page/) wire controls to the shared backend (models/) and draw its results with the pure views
+The tabs (page/) wire controls to the backend (backend/, lab/, scale/, training/) and draw results with the pure views
 in viz/; nothing here does model math. Every request carries its own settings; the loaded models are
 shared read-only, so users never see each other's settings.
 """

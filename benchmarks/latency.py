@@ -1,9 +1,10 @@
 """`python -m benchmarks.latency [--quick]`: why MoE runs faster with more parameters, and when it stops.
 
-One run measures, interleaved and on the same inputs, the single-layer variants of models/latency_lab.py
-(prefill over token counts, decode over batch sizes), whole models on the shared backbone, the product
-orientations of models.experts.linear, and the machine's fp32 matmul ceiling and read bandwidth; it checks
-the MoE backends and the transformers peer against each other first. Writes
+Runs the latency lab's FULL or QUICK plan (lab/run.py, the same entry the Latency lab tab uses): the
+single-layer variants (prefill over token counts, decode over batch sizes), whole models on the shared
+backbone, the product orientations of models/products.py, and the machine's fp32 matmul ceiling and read
+bandwidth, after checking the MoE backends and the transformers peer against each other. Adds the
+targets and the departures from the decode models, and writes
 benchmarks/results/latency{,_quick}.{md,csv,json,html} and prints the markdown report.
 """
 from __future__ import annotations
@@ -11,28 +12,16 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import platform
-from dataclasses import asdict
+from dataclasses import replace
 from html import escape
-from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
-from models.latency import last_level_cache_bytes
-from models.latency_lab import (LabScale, as_dict, best_moe, build_variants, check_equal, decode_models, matmul_ceiling,
-                                memory_bandwidth, model_sweep, orientation_sweep, sweep)
-from models.scale import expected_experts_read
+from lab.roofline import best_moe
+from lab.run import FULL, QUICK, run
+from lab.variants import LabScale
+from paths import RESULTS
 from viz.latency_views import departure_text, roofline_figure, speedup_figure, times_figure
-
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks/results"
-# Full: one expert is 50 MB of fp32 weights, so the K=2 experts a token reads (100 MB) and the dense layers
-# (100 / 403 MB) all exceed this machine's 32 MB last-level cache several times over.
-FULL = dict(scale=LabScale(4096, 1024, 8, 2), prefill=[1, 4, 16, 64, 256, 1024, 4096], decode=[1, 2, 4, 8, 16, 32, 64],
-            layers=2, model_prefill=[16, 256, 1024], model_decode=[1, 8, 64], repeats=11,
-            orientation=[1, 2, 4, 16, 64, 128, 256, 1024])
-QUICK = dict(scale=FULL["scale"], prefill=[1, 64, 1024], decode=[1, 8, 64], layers=2,
-             model_prefill=[256], model_decode=[1, 16], repeats=5, orientation=[1, 16, 128, 256])
 
 
 def targets(rows: list[dict], decode: list[dict], scale: LabScale, ceiling: float) -> list[dict]:
@@ -65,38 +54,18 @@ def targets(rows: list[dict], decode: list[dict], scale: LabScale, ceiling: floa
     return out
 
 
-def run(config: dict, with_peer: bool = True) -> dict:
-    scale = config["scale"]
-    torch.manual_seed(0)
-    check = check_equal(build_variants(scale, 0, with_peer), torch.randn(64, scale.d_model))
-    if check > 1e-3:
-        raise RuntimeError(f"MoE variants disagree (max |diff| {check:.2e}); not timing")
-    ceiling, bandwidth = matmul_ceiling(), memory_bandwidth()
-    rows = []
-    jobs = [("prefill", config["prefill"]), ("decode", config["decode"])]
-    total = sum(len(s) for _, s in jobs) + len(config["model_prefill"]) + len(config["model_decode"])
-    with tqdm(total=total, desc="latency") as bar:
-        for phase, sizes in jobs:
-            for m in sweep(scale, phase, sizes, repeats=config["repeats"], with_peer=with_peer):
-                rows.append(as_dict(m))
-                bar.n = len({(r["phase"], r["tokens"]) for r in rows})
-                bar.refresh()
-        for phase, key in (("prefill", "model_prefill"), ("decode", "model_decode")):
-            for size in config[key]:
-                rows += [as_dict(m) for m in model_sweep(scale, config["layers"], phase, [size], repeats=config["repeats"])]
-                bar.update(1)
-    decode = decode_models(rows, scale, bandwidth, ceiling)
-    return {
-        "scale": asdict(scale), "weights_mb": scale.weight_mb(), "layers": config["layers"], "repeats": config["repeats"],
-        "ceiling_gflops": ceiling / 1e9, "bandwidth_gbs": bandwidth / 1e9,
-        "last_level_cache_mb": last_level_cache_bytes(torch.device("cpu")) / 2**20,
-        "max_abs_diff_between_moe_variants": check, "threads": torch.get_num_threads(),
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-        "expected_experts_read": {b: expected_experts_read(scale.n_experts, scale.top_k, b) for b in config["decode"]},
-        "rows": rows, "decode_models": decode, "orientation": orientation_sweep(scale, config["orientation"]),
-        "targets": targets(rows, decode, scale, ceiling),
-        "departures": departure_text(decode, rows, scale, bandwidth, ceiling),
-    }
+def measure(quick: bool, with_peer: bool) -> dict:
+    """The lab's run of the FULL or QUICK plan with a progress bar, plus targets and departures."""
+    with tqdm(total=100, desc="latency") as bar:
+        def progress(fraction: float, desc: str) -> None:
+            bar.n = round(100 * fraction)
+            bar.set_postfix_str(desc)  # refreshes the bar
+
+        result = run(replace(QUICK if quick else FULL, with_peer=with_peer), progress)
+    scale = LabScale(**result["scale"])
+    bandwidth, ceiling = result["bandwidth_gbs"] * 1e9, result["ceiling_gflops"] * 1e9
+    return result | {"targets": targets(result["rows"], result["decode_models"], scale, ceiling),
+                     "departures": departure_text(result["decode_models"], result["rows"], scale, bandwidth, ceiling)}
 
 
 def write(result: dict, name: str) -> None:
@@ -141,7 +110,7 @@ def summary(result: dict) -> str:
     lines += [f"| {m['batch']} | {m['measured']:.2f}x | {m['backend']} | {m['memory_bound']:.2f}x | {m['roofline']:.2f}x | "
               f"{m['moe_excess_ms']:.2f} |" for m in result["decode_models"]]
     lines += ["", result["departures"], "", "## Product orientation (one expert's work in the sorted dispatch: SwiGLU + index_add_, caches flushed)", "",
-              "| rows | x w^T (F.linear) ms | (w x^T)^T ms | models.experts.linear ms |", "|---:|---:|---:|---:|"]
+              "| rows | x w^T (F.linear) ms | (w x^T)^T ms | models.products.linear ms |", "|---:|---:|---:|---:|"]
     lines += [f"| {o['rows']} | {o['x_wT_ms']:.3f} | {o['w_xT_ms']:.3f} | {o['chosen_ms']:.3f} |" for o in result["orientation"]]
     return "\n".join(lines)
 
@@ -151,7 +120,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smaller grid (under 2 minutes)")
     parser.add_argument("--no-peer", action="store_true", help="leave out the transformers peer")
     args = parser.parse_args()
-    result = run(QUICK if args.quick else FULL, with_peer=not args.no_peer)
+    result = measure(args.quick, with_peer=not args.no_peer)
     write(result, "latency_quick" if args.quick else "latency")
     print(summary(result))
 

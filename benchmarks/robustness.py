@@ -18,14 +18,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from gradio_client import Client
 
 from benchmarks.server import launch, stop
-
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks/results"
+from paths import RESULTS
 OK_TEXT = "def f(x):\n    return x + 1  # прибавить один"
 DEFAULTS = dict(text=OK_TEXT, n_experts=8, top_k=2, capacity=0.0, noise=0.0, seed=0, latency=False)
 # name -> (changes to the default request, expected: None = a correct result, else a substring of the error)
@@ -39,8 +36,8 @@ ATTACKS = {
     "right-to-left": (dict(text="שלום עולם مرحبا بالعالم"), None),
     "zero-width characters": (dict(text="a\u200bb\u200cc\u200dd\ufeff"), None),
     "NUL and control characters": (dict(text="a\x00b\x01\x07\x1b[31mc\x7f"), None),
-    "top-K 0": (dict(top_k=0), "top-K must be between 1"),
-    "top-K above E": (dict(top_k=9), "top-K must be between 1"),
+    "top-K 0": (dict(top_k=0), "top-K must be an integer between 1"),
+    "top-K above E": (dict(top_k=9), "top-K must be an integer between 1"),
     "top-K as text": (dict(top_k="2"), "integer"),
     "top-K fractional": (dict(top_k=1.5), "integer"),
     "negative capacity": (dict(capacity=-1.0), "capacity factor must be positive"),

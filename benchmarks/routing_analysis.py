@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
-
 from tqdm import tqdm
 
-from models.specialisation import analyse_groups, held_out_groups
-
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks/results"
+from backend.specialisation import analyse_groups, held_out_groups
+from paths import RESULTS
 MODELS = ("moe-4", "moe-8", "moe-16")
 
 

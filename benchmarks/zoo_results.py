@@ -10,13 +10,11 @@ import json
 import statistics
 import subprocess
 import sys
-from pathlib import Path
-
 from models.params import count_params
-from models.zoo import ZOO, ZOO_DIR, load_member
+from models.zoo import ZOO, load_member
+from paths import RESULTS, ROOT, zoo_dir
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks/results/zoo.md"
+OUT = RESULTS / "zoo.md"
 LOAD_SNIPPET = (
     "import time; t=time.perf_counter(); from models.zoo import zoo_names, load_member; "
     "[load_member(n) for n in zoo_names()]; print(time.perf_counter()-t)"
@@ -35,7 +33,7 @@ def table() -> str:
     domains = None
     lines = []
     for spec in ZOO:
-        info = json.loads((ZOO_DIR / spec.name / "eval.json").read_text())
+        info = json.loads((zoo_dir() / spec.name / "eval.json").read_text())
         held_out = info["held_out"]
         if domains is None:
             domains = [d for d in held_out if d != "overall"]

@@ -12,8 +12,10 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from routing.options import check_top_k
+from routing.routers import ROUTER_KINDS
+
 FFN_KINDS = ("dense", "moe")
-ROUTER_KINDS = ("softmax", "noisy", "capacity", "bias")
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class ModelConfig:
 
     d_ff is the width of the dense FFN, or of each expert for an MoE.
     router: softmax (Mixtral top-k), noisy (Shazeer 2017 learned noise), capacity (Switch: top-1 with a
-    capacity factor, token dropping), bias (DeepSeek-V3 aux-loss-free bias-balanced selection).
+    capacity factor, token dropping; its gate is the raw probability whatever normalize_topk says), bias (DeepSeek-V3 aux-loss-free bias-balanced selection).
     capacity_factor: None = unlimited (any router may still be given a capacity per call).
     """
 
@@ -71,8 +73,7 @@ class ModelConfig:
             raise ValueError(f"config field 'router' must be one of {ROUTER_KINDS}, got {self.router!r}")
         if self.ffn_kind == "dense" and (self.n_experts != 1 or self.top_k != 1):
             raise ValueError("a dense config has n_experts = 1 and top_k = 1")
-        if not 1 <= self.top_k <= self.n_experts:
-            raise ValueError(f"config field 'top_k' must be between 1 and n_experts ({self.n_experts}), got {self.top_k}")
+        check_top_k(self.top_k, self.n_experts, "config field 'top_k'")
         if self.router == "capacity" and (self.top_k != 1 or self.capacity_factor is None):
             raise ValueError("router 'capacity' is top-1 with a capacity: set top_k = 1 and a capacity_factor")
         if self.capacity_factor is not None and not (self.capacity_factor > 0 and not math.isnan(self.capacity_factor)):

@@ -4,17 +4,22 @@ Shapes: N tokens, D model width, F FFN/expert width, E experts, K experts per to
 A kept (token, expert) assignments (A <= N*K).
 
 Weights use nn.Linear's (out, in) layout, as transformers' Mixtral does: w_gate, w_up (F, D) and w_down
-(D, F), stacked over experts as (E, F, D) / (E, D, F). `linear` picks the product's orientation by the
-number of rows (see there). The backends compute exactly the same function, sum over a token's kept
-assignments of weight * expert(x), and differ only in how:
+(D, F), stacked over experts as (E, F, D) / (E, D, F). Every product goes through models/products.py
+(the one place that tunes products for the CPU).
+
+The dispatch backends are sibling functions with one signature,
+    dispatch(x, w_gate, w_up, w_down, expert_idx, gate_weights, dropped) -> (N, D),
+that compute exactly the same function, the sum over a token's kept assignments of weight * expert(x),
+and differ only in how (as torchtitan keeps its for-loop and grouped-mm paths side by side):
 - loop:    a readable per-expert loop over a boolean mask (the reference);
 - sorted:  assignments sorted by expert once, then one matmul per expert that has tokens, on views of
            its weights: only the chosen experts' weights are read and nothing is copied. A single token
            (batch-1 decoding) skips the sort and runs its K experts directly;
 - grouped: the same sort, then one `torch.nn.functional.grouped_mm` per weight matrix (one kernel for
-           all experts) where the running torch supports it for this device/dtype/shape, else `sorted`.
-"auto" takes `grouped` where grouped_mm runs on an accelerator, `sorted` elsewhere (on CPU grouped_mm
-loops over the experts itself, empty ones included).
+           all experts). Where the running torch cannot run it for this device, dtype and shape (torch
+           2.13 has no CPU backward), it raises `DispatchUnavailable`; it never falls back silently.
+"auto" (`resolve_backend`) takes `grouped` where grouped_mm runs on an accelerator, `sorted` elsewhere
+(on CPU grouped_mm loops over the experts itself, empty ones included).
 """
 from __future__ import annotations
 
@@ -25,28 +30,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.products import linear
+
 BACKENDS = ("loop", "sorted", "grouped")
-WEIGHT_STATIONARY_MAX_ROWS = 128
 
 
-def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """x (M, D), w (F, D) contiguous -> x w^T (M, F), computed the way that runs fastest for M rows.
-
-    Few rows make the product bound by reading w. On this project's CPU (MKL on AMD EPYC, caches flushed;
-    the `orientation` table in benchmarks/results/latency.md times one expert's work each way):
-    - one row: MKL's matrix-vector product runs on one thread and streams w at about half the machine's
-      bandwidth, so w's rows are split into blocks and one batched product spreads them over the threads;
-    - up to WEIGHT_STATIONARY_MAX_ROWS rows: the weight-stationary form (w x^T)^T, faster than x w^T;
-    - more rows: x w^T (F.linear), whose row-major result is also cheaper for the rows that read it next.
-    The result may be a transposed view; elementwise ops keep that layout, so the next product gets a
-    contiguous operand."""
-    rows = x.shape[0]
-    if rows == 1:
-        blocks = math.gcd(w.shape[0], 2 * torch.get_num_threads())
-        return torch.bmm(w.view(blocks, -1, w.shape[1]), x.t().expand(blocks, -1, -1)).reshape(1, -1)
-    if rows <= WEIGHT_STATIONARY_MAX_ROWS:
-        return (w @ x.t()).t()
-    return F.linear(x, w)
+class DispatchUnavailable(RuntimeError):
+    """The requested dispatch backend cannot run on this device, dtype or shape."""
 
 
 def swiglu(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor,
@@ -86,48 +76,67 @@ class FusedExperts(nn.Module):
         for w in (self.w_gate, self.w_up, self.w_down):
             _init_(w, w.shape[2])
 
-    def expert(self, x: torch.Tensor, e: int) -> torch.Tensor:
-        """x (M, D) through expert e -> (M, D), on views of its weights."""
-        return swiglu(x, self.w_gate[e], self.w_up[e], self.w_down[e])
-
     def forward(self, x: torch.Tensor, expert_idx: torch.Tensor, gate_weights: torch.Tensor,
                 dropped: torch.Tensor | None, backend: str) -> torch.Tensor:
         """x (N, D), expert_idx / gate_weights / dropped (N, K) -> (N, D). Dropped slots add nothing;
         dropped=None means none are."""
-        if backend == "auto":
-            backend = "grouped" if x.device.type != "cpu" and grouped_mm_supported(x, self.w_gate, self.w_down) else "sorted"
-        if backend == "loop":
-            return self._loop(x, expert_idx, gate_weights, dropped)
-        if backend == "sorted" and x.shape[0] == 1 and dropped is None:
-            return self._single_token(x, expert_idx[0], gate_weights[0])
-        token_ids, weights, counts = sort_by_expert(expert_idx, gate_weights, dropped, self.n_experts)
-        xs = x[token_ids]  # (A, D), grouped by expert
-        out = torch.zeros_like(x)
-        if backend == "grouped" and grouped_mm_supported(xs, self.w_gate, self.w_down):
-            offs = counts.cumsum(0).to(torch.int32)
-            w_gate, w_up, w_down = (w.transpose(1, 2) for w in (self.w_gate, self.w_up, self.w_down))  # (E, in, out)
-            h = F.silu(F.grouped_mm(xs, w_gate, offs=offs)) * F.grouped_mm(xs, w_up, offs=offs)  # (A, F)
-            return out.index_add_(0, token_ids, F.grouped_mm(h, w_down, offs=offs) * weights.unsqueeze(-1))
-        sizes = counts.tolist()
-        for e, (rows, tokens, w) in enumerate(zip(*(torch.split(t, sizes) for t in (xs, token_ids, weights)))):
-            if len(tokens):  # each expert's share is added while it is still in cache
-                out.index_add_(0, tokens, self.expert(rows, e) * w.unsqueeze(-1))
-        return out
+        backend = resolve_backend(backend, x, self.w_gate, self.w_down)
+        return DISPATCH[backend](x, self.w_gate, self.w_up, self.w_down, expert_idx, gate_weights, dropped)
 
-    def _loop(self, x: torch.Tensor, expert_idx: torch.Tensor, gate_weights: torch.Tensor,
-              dropped: torch.Tensor | None) -> torch.Tensor:
-        """The reference: for each expert, the kept (token, slot) pairs routed to it."""
-        kept = torch.ones_like(expert_idx, dtype=torch.bool) if dropped is None else ~dropped  # (N, K)
-        out = torch.zeros_like(x)
-        for e in range(self.n_experts):
-            tokens, slots = ((expert_idx == e) & kept).nonzero(as_tuple=True)  # (n_e,), (n_e,)
-            if tokens.numel():
-                out.index_add_(0, tokens, gate_weights[tokens, slots, None] * self.expert(x[tokens], e))
-        return out
 
-    def _single_token(self, x: torch.Tensor, experts: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """x (1, D), experts / weights (K,): the token's K experts, one after the other."""
-        return sum((w * self.expert(x, e) for e, w in zip(experts.tolist(), weights.unbind())), torch.zeros_like(x))
+def loop_dispatch(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor,
+                  expert_idx: torch.Tensor, gate_weights: torch.Tensor, dropped: torch.Tensor | None) -> torch.Tensor:
+    """The reference: for each expert, the kept (token, slot) pairs routed to it."""
+    kept = torch.ones_like(expert_idx, dtype=torch.bool) if dropped is None else ~dropped  # (N, K)
+    out = torch.zeros_like(x)
+    for e in range(w_gate.shape[0]):
+        tokens, slots = ((expert_idx == e) & kept).nonzero(as_tuple=True)  # (n_e,), (n_e,)
+        if tokens.numel():
+            out.index_add_(0, tokens, gate_weights[tokens, slots, None] * swiglu(x[tokens], w_gate[e], w_up[e], w_down[e]))
+    return out
+
+
+def sorted_dispatch(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor,
+                    expert_idx: torch.Tensor, gate_weights: torch.Tensor, dropped: torch.Tensor | None) -> torch.Tensor:
+    """One sort by expert, then each expert's rows through views of its weights; a single token runs its
+    K experts one after the other."""
+    if x.shape[0] == 1 and dropped is None:
+        return sum((w * swiglu(x, w_gate[e], w_up[e], w_down[e]) for e, w in zip(expert_idx[0].tolist(), gate_weights[0].unbind())),
+                   torch.zeros_like(x))
+    token_ids, weights, counts = sort_by_expert(expert_idx, gate_weights, dropped, w_gate.shape[0])
+    xs = x[token_ids]  # (A, D), grouped by expert
+    out = torch.zeros_like(x)
+    sizes = counts.tolist()
+    for e, (rows, tokens, w) in enumerate(zip(*(torch.split(t, sizes) for t in (xs, token_ids, weights)))):
+        if len(tokens):  # each expert's share is added while it is still in cache
+            out.index_add_(0, tokens, swiglu(rows, w_gate[e], w_up[e], w_down[e]) * w.unsqueeze(-1))
+    return out
+
+
+def grouped_dispatch(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor,
+                     expert_idx: torch.Tensor, gate_weights: torch.Tensor, dropped: torch.Tensor | None) -> torch.Tensor:
+    """One sort by expert, then one grouped_mm per weight matrix; DispatchUnavailable where it cannot run."""
+    token_ids, weights, counts = sort_by_expert(expert_idx, gate_weights, dropped, w_gate.shape[0])
+    xs = x[token_ids]  # (A, D), grouped by expert
+    if not grouped_mm_supported(xs, w_gate, w_down):
+        raise DispatchUnavailable(f"grouped_mm cannot run here (torch {torch.__version__}, {xs.device.type}, {xs.dtype}"
+                                  f"{', with gradients' if _needs_grad(xs, w_gate) else ''}); use dispatch 'sorted'")
+    offs = counts.cumsum(0).to(torch.int32)
+    w_gate_t, w_up_t, w_down_t = (w.transpose(1, 2) for w in (w_gate, w_up, w_down))  # (E, in, out)
+    h = F.silu(F.grouped_mm(xs, w_gate_t, offs=offs)) * F.grouped_mm(xs, w_up_t, offs=offs)  # (A, F)
+    return torch.zeros_like(x).index_add_(0, token_ids, F.grouped_mm(h, w_down_t, offs=offs) * weights.unsqueeze(-1))
+
+
+DISPATCH: dict[str, Callable[..., torch.Tensor]] = {"loop": loop_dispatch, "sorted": sorted_dispatch, "grouped": grouped_dispatch}
+
+
+def resolve_backend(backend: str, x: torch.Tensor, w_in: torch.Tensor, w_out: torch.Tensor) -> str:
+    """The backend that runs for `backend`: "auto" becomes grouped on an accelerator that runs it, else sorted."""
+    if backend == "auto":
+        return "grouped" if x.device.type != "cpu" and grouped_mm_supported(x, w_in, w_out) else "sorted"
+    if backend not in DISPATCH:
+        raise ValueError(f"dispatch must be one of auto, {', '.join(DISPATCH)}; got {backend!r}")
+    return backend
 
 
 def sort_by_expert(expert_idx: torch.Tensor, gate_weights: torch.Tensor, dropped: torch.Tensor | None,
@@ -145,10 +154,14 @@ def sort_by_expert(expert_idx: torch.Tensor, gate_weights: torch.Tensor, dropped
 _GROUPED_MM_OK: dict[tuple, bool] = {}
 
 
+def _needs_grad(xs: torch.Tensor, w_in: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and (xs.requires_grad or w_in.requires_grad)
+
+
 def grouped_mm_supported(xs: torch.Tensor, w_in: torch.Tensor, w_out: torch.Tensor) -> bool:
     """Whether F.grouped_mm runs here for this device, dtype and widths, and its backward too when a
     gradient is needed (torch 2.13 has a CPU forward but no CPU backward). Probed once per key."""
-    needs_grad = torch.is_grad_enabled() and (xs.requires_grad or w_in.requires_grad)
+    needs_grad = _needs_grad(xs, w_in)
     key = (xs.device.type, xs.dtype, tuple(w_in.shape), tuple(w_out.shape), needs_grad)
     if key not in _GROUPED_MM_OK:
         _GROUPED_MM_OK[key] = hasattr(F, "grouped_mm") and _probe_grouped_mm(xs, w_in, w_out, needs_grad)

@@ -45,7 +45,7 @@ class MoELayer(nn.Module):
         self.layer = layer
         self.default_top_k = cfg.top_k
         self.default_capacity = cfg.capacity_factor
-        self.router = build_router(cfg)
+        self.router = build_router(cfg.router, cfg.d_model, cfg.n_experts, cfg.normalize_topk, cfg.bias_update_rate)
         self.experts = FusedExperts(cfg.n_experts, cfg.d_model, cfg.d_ff)
 
     def forward(

@@ -1,27 +1,87 @@
-"""Parameter and FLOP accounting derived from a ModelConfig alone (tests check it against modules).
+"""Parameter and FLOP accounting: the one derivation used by the zoo, the page and the real-model
+calculator (scale/), checked against the modules by tests.
 
-Components: embedding, attention, norms, router, ffn (the dense FFN, or all experts), head.
-"Active" parameters are those a token's forward pass uses: all but the experts it is not routed to,
-so the FFN counts top_k / n_experts of its experts. Two conventions are reported: `active` counts
-every parameter a token touches (input embedding and head included, as Mixtral's "12.9B active"
-does), `active_non_embedding` leaves out the input embedding and head matrices (Kaplan et al. 2020).
+An `ArchSpec` lists per layer the parameters of attention, norms and FFN (dense, or routed experts +
+shared experts + router); `arch_of` builds it from this project's ModelConfig and scale/architectures.py
+from a Hugging Face config.json. Everything is counted from the ArchSpec alone.
+
+Components: embedding, attention, norms, router, routed experts, shared experts, dense FFN, head.
+"Active" parameters are those one token's forward pass uses: routed experts count top_k of n_experts,
+and parameters used only in training (a noisy router's noise projection) do not count. Conventions:
+- all:            every parameter the token touches, input embedding and output head included
+                  (Mixtral's 12.9B, DeepSeek-V3's 37B, Qwen's and OLMoE's figures);
+- no_embedding:   the input embedding left out, the output head kept (gpt-oss's 5.1B);
+- non_embedding:  both embedding and head left out (Kaplan et al. 2020 scaling-law N).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from models.config import ModelConfig
+from routing.options import check_top_k
 
-COMPONENTS = ("embedding", "attention", "norms", "router", "ffn", "head")
+COMPONENTS = ("embedding", "attention", "norms", "router", "routed_experts", "shared_experts", "dense_ffn", "head")
+CONVENTIONS = ("all", "no_embedding", "non_embedding")
+BYTES_PER_PARAM = {"bf16": 2.0, "fp8": 1.0, "4-bit": 0.5}
 
 
 @dataclass(frozen=True)
-class ParamCounts:
+class FFNSpec:
+    dense: int = 0  # params of a dense MLP (0 in an MoE layer)
+    expert: int = 0  # params of one routed expert
+    n_experts: int = 0
+    top_k: int = 0
+    shared: int = 0  # params of the always-on shared expert(s), their gate included
+    router: int = 0  # router weights (and biases) used at inference
+    train_only: int = 0  # router params used only while training (a noisy router's noise projection)
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_experts > 0
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    attention: int  # all attention params: projections, biases, sinks, QK/latent norms
+    norms: int  # the block's pre-attention and pre-FFN norms
+    ffn: FFNSpec
+    score_width: int  # heads x query/key head width (attention-score FLOPs)
+    value_width: int  # heads x value head width
+    window: int | None = None  # sliding-window length, None = full attention
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    family: str
+    vocab: int
+    hidden: int
+    layers: tuple[LayerSpec, ...]
+    tied: bool
+    final_norm: int
+    unknown_fields: tuple[str, ...] = field(default=())
+
+    @property
+    def embedding(self) -> int:
+        return self.vocab * self.hidden
+
+    @property
+    def head(self) -> int:
+        return 0 if self.tied else self.vocab * self.hidden
+
+    @property
+    def moe_layers(self) -> list[LayerSpec]:
+        return [layer for layer in self.layers if layer.ffn.is_moe]
+
+
+@dataclass(frozen=True)
+class Breakdown:
     embedding: int
     attention: int
     norms: int
     router: int
-    ffn: int
+    routed_experts: int
+    shared_experts: int
+    dense_ffn: int
     head: int  # 0 when the head is tied to the embedding
 
     @property
@@ -32,75 +92,96 @@ class ParamCounts:
         return asdict(self)
 
 
+def arch_of(cfg: ModelConfig) -> ArchSpec:
+    """This project's model as an ArchSpec: fused qkv (3 D^2) + output projection (D^2), two RMSNorms per
+    block and one final, SwiGLU FFN (gate, up, down) or experts of that shape behind a linear router."""
+    d = cfg.d_model
+    swiglu = 3 * d * cfg.d_ff
+    ffn = FFNSpec(dense=swiglu)
+    if cfg.is_moe:
+        ffn = FFNSpec(expert=swiglu, n_experts=cfg.n_experts, top_k=cfg.top_k, router=d * cfg.n_experts,
+                      train_only=d * cfg.n_experts if cfg.router == "noisy" else 0)
+    layer = LayerSpec(attention=4 * d * d, norms=2 * d, ffn=ffn, score_width=d, value_width=d)
+    return ArchSpec("moe-vs-dense project", cfg.vocab_size, d, (layer,) * cfg.n_layers, cfg.tie_embeddings, d)
+
+
+def breakdown(spec: ArchSpec, active: bool = False, top_k: int | None = None) -> Breakdown:
+    """Parameters per component: all stored (active=False) or used by one token (active=True)."""
+    routed = 0
+    for layer in spec.layers:
+        ffn = layer.ffn
+        chosen = (top_k or ffn.top_k) if active else ffn.n_experts
+        routed += ffn.expert * min(chosen, ffn.n_experts)
+    return Breakdown(
+        embedding=spec.embedding,
+        attention=sum(layer.attention for layer in spec.layers),
+        norms=sum(layer.norms for layer in spec.layers) + spec.final_norm,
+        router=sum(layer.ffn.router + (0 if active else layer.ffn.train_only) for layer in spec.layers),
+        routed_experts=routed,
+        shared_experts=sum(layer.ffn.shared for layer in spec.layers),
+        dense_ffn=sum(layer.ffn.dense for layer in spec.layers),
+        head=spec.head,
+    )
+
+
+def active_params(spec: ArchSpec, convention: str = "all", top_k: int | None = None) -> int:
+    b = breakdown(spec, active=True, top_k=top_k)
+    if convention == "all":
+        return b.total
+    if convention == "no_embedding":
+        return b.total - b.embedding + (spec.embedding if spec.tied else 0)  # a tied head still multiplies
+    if convention == "non_embedding":
+        return b.total - b.embedding - b.head
+    raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+
+
+def flops_per_token(spec: ArchSpec, context: int, top_k: int | None = None) -> int:
+    """Forward FLOPs for one token at `context` positions (2 per multiply-add; Kaplan et al. 2020).
+
+    2 x (active weights except embedding lookups and norms, the output head's V x D matmul included)
+    + attention scores and values: 2 x context x (score width + value width) per layer, with a
+    sliding-window layer reading at most its window. Activations, softmax and norms are left out.
+    """
+    b = breakdown(spec, active=True, top_k=top_k)
+    weights = b.total - b.embedding - b.head - b.norms + spec.vocab * spec.hidden
+    attention = sum(2 * min(context, layer.window or context) * (layer.score_width + layer.value_width) for layer in spec.layers)
+    return 2 * weights + attention
+
+
+def weight_bytes(spec: ArchSpec, fmt: str) -> float:
+    return breakdown(spec).total * BYTES_PER_PARAM[fmt]
+
+
+def expected_experts_read(n_experts: int, top_k: int, batch: int) -> float:
+    """Expected distinct experts one MoE layer reads when `batch` tokens each pick top_k of n_experts
+    uniformly at random: E * (1 - ((E - K) / E) ** B)."""
+    if n_experts == 0:
+        return 0.0
+    return n_experts * (1 - ((n_experts - top_k) / n_experts) ** batch)
+
+
 @dataclass(frozen=True)
 class ParamReport:
-    total: ParamCounts
-    active: ParamCounts  # per token
+    total: Breakdown
+    active: Breakdown  # per token
 
     @property
     def active_non_embedding(self) -> int:
         return self.active.total - self.active.embedding - self.active.head
 
 
+def _checked_top_k(cfg: ModelConfig, top_k: int | None) -> int | None:
+    if top_k is not None:
+        check_top_k(top_k, cfg.n_experts)
+    return top_k
+
+
 def count_params(cfg: ModelConfig, top_k: int | None = None) -> ParamReport:
-    """Total and per-token active parameters; top_k overrides the config's (routing at inference)."""
-    d, layers = cfg.d_model, cfg.n_layers
-    k = cfg.top_k if top_k is None else top_k
-    if not 1 <= k <= cfg.n_experts:
-        raise ValueError(f"top_k must be between 1 and {cfg.n_experts}, got {k}")
-    expert = 3 * d * cfg.d_ff  # SwiGLU: gate, up, down
-    router = 0
-    if cfg.is_moe:
-        router = layers * d * cfg.n_experts * (2 if cfg.router == "noisy" else 1)
-    total = ParamCounts(
-        embedding=cfg.vocab_size * d,
-        attention=layers * 4 * d * d,  # fused qkv (3 D^2) + output projection (D^2)
-        norms=(2 * layers + 1) * d,
-        router=router,
-        ffn=layers * cfg.n_experts * expert,
-        head=0 if cfg.tie_embeddings else cfg.vocab_size * d,
-    )
-    active = ParamCounts(**{**total.as_dict(), "ffn": layers * k * expert})
-    return ParamReport(total=total, active=active)
+    """Total and per-token active parameters of a project model; top_k overrides the config's."""
+    spec = arch_of(cfg)
+    return ParamReport(total=breakdown(spec), active=breakdown(spec, active=True, top_k=_checked_top_k(cfg, top_k)))
 
 
-def flops_per_token(cfg: ModelConfig, context: int, top_k: int | None = None) -> int:
-    """Forward FLOPs for one token at the given context length: the scale calculator's formula
-    (models/scale.py, Kaplan et al. 2020) applied to this config."""
-    from models.architectures import parse_project_config
-    from models.scale import flops_per_token as spec_flops
-
-    count_params(cfg, top_k)  # validates top_k
-    return spec_flops(parse_project_config(cfg.to_dict()), context, top_k)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m models.params <config.json or preset> [--json]`: the scale calculator's CLI."""
-    import argparse
-    import json
-    from pathlib import Path
-
-    from models.architectures import ConfigError, parse_config
-    from models.presets import load_preset, preset_names
-    from models.scale_report import scale_report
-
-    parser = argparse.ArgumentParser(description="Total/active parameters, FLOPs and memory of a model.")
-    parser.add_argument("model", help=f"a config.json path or a preset: {', '.join(preset_names())}")
-    parser.add_argument("--context", type=int, default=4096, help="context length for FLOPs per token")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    args = parser.parse_args(argv)
-    try:
-        path = Path(args.model)
-        if path.is_file():
-            label, spec, published = path.name, parse_config(json.loads(path.read_text())), {}
-        else:
-            preset = load_preset(args.model)
-            label, spec, published = preset.label, preset.spec, preset.published
-    except (ConfigError, json.JSONDecodeError) as e:
-        parser.exit(2, f"error: {e}\n")
-    report = scale_report(label, spec, published, args.context)
-    print(json.dumps(report, indent=2) if args.json else report["text"])
-
-
-if __name__ == "__main__":
-    main()
+def config_flops(cfg: ModelConfig, context: int, top_k: int | None = None) -> int:
+    """Forward FLOPs per token of a project model at the given context length (see flops_per_token)."""
+    return flops_per_token(arch_of(cfg), context, _checked_top_k(cfg, top_k))

@@ -14,19 +14,17 @@ read-only (routing settings travel per call), so each is loaded once per process
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from tokenizers import Tokenizer
 
+from corpus.tokenizer import load_tokenizer
 from models.checkpoint import load_checkpoint
 from models.config import ModelConfig
-from models.tokenizer import TOKENIZER_PATH, load_tokenizer
 from models.transformer import Transformer
-
-ZOO_DIR = Path(os.environ.get("MOE_ZOO_DIR") or Path(__file__).resolve().parents[1] / "assets/models")
+from paths import TOKENIZER, zoo_dir
 BACKBONE = ModelConfig(vocab_size=4096, d_model=128, n_layers=4, n_heads=4, context_length=256)
 MOE = dict(ffn_kind="moe", d_ff=256, top_k=2, router="softmax", normalize_topk=True, aux_loss_weight=0.01, z_loss_weight=0.001)
 
@@ -60,19 +58,21 @@ def zoo_names() -> list[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def shared_tokenizer(path: Path = TOKENIZER_PATH) -> Tokenizer:
+def shared_tokenizer(path: Path = TOKENIZER) -> Tokenizer:
     return load_tokenizer(path)
 
 
-def read_member(name: str, zoo_dir: Path = ZOO_DIR) -> LoadedModel:
-    """Load a member from disk (uncached); ValueError / CheckpointError name the bad file."""
+def read_member(name: str, directory: Path | None = None) -> LoadedModel:
+    """Load a member from `directory` (default: the zoo directory) uncached; ValueError / CheckpointError
+    name the bad file (for the operator's log: the page shows users only a generic message)."""
     if name not in SPECS:
         raise ValueError(f"unknown model '{name}'; the zoo has: {', '.join(zoo_names())}")
-    model = load_checkpoint(zoo_dir / name)
+    directory = directory or zoo_dir()
+    model = load_checkpoint(directory / name)
     tokenizer = shared_tokenizer()
     if model.cfg.vocab_size != tokenizer.get_vocab_size():
         raise ValueError(
-            f"{TOKENIZER_PATH} has {tokenizer.get_vocab_size()} tokens but {zoo_dir / name}/config.json "
+            f"{TOKENIZER} has {tokenizer.get_vocab_size()} tokens but {directory / name}/config.json "
             f"expects {model.cfg.vocab_size}: the tokenizer does not match the model"
         )
     return LoadedModel(SPECS[name], model, tokenizer)
@@ -82,11 +82,11 @@ _LOADING = threading.Lock()
 
 
 @functools.lru_cache(maxsize=None)
-def _cached_member(name: str, zoo_dir: Path) -> LoadedModel:
-    return read_member(name, zoo_dir)
+def _cached_member(name: str, directory: Path) -> LoadedModel:
+    return read_member(name, directory)
 
 
-def load_member(name: str, zoo_dir: Path = ZOO_DIR) -> LoadedModel:
+def load_member(name: str, directory: Path | None = None) -> LoadedModel:
     """The shared, read-only loaded member; loaded once per process even when requests race."""
     with _LOADING:
-        return _cached_member(name, zoo_dir)
+        return _cached_member(name, directory or zoo_dir())

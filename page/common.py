@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import gradio as gr
 
-from models.analysis import InputError
-from models.architectures import ConfigError
+from errors import UserError
+from paths import EXAMPLES_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = {p.stem: p.read_text(encoding="utf-8").strip() for p in sorted((ROOT / "assets/examples").glob("*.txt"))}
+EXAMPLES = {p.stem: p.read_text(encoding="utf-8").strip() for p in sorted(EXAMPLES_DIR.glob("*.txt"))}
+GENERIC_FAILURE = "Something went wrong on the server; the error was logged."
 log = logging.getLogger("moe_app")
 
 CSS = """
@@ -26,11 +25,12 @@ def user_error(message: str) -> gr.Error:
 
 
 def run_backend(fn, *args):
-    """Call the backend; user mistakes become a clear message, anything else a generic one (logged)."""
+    """Call the backend. A mistake the user can fix (errors.UserError) becomes its message; anything else
+    is logged with its traceback and shown only as a short generic message (no paths, no internals)."""
     try:
         return fn(*args)
-    except (InputError, ConfigError, ValueError) as e:
+    except UserError as e:
         raise user_error(str(e)) from None
     except Exception:
         log.exception("request failed")
-        raise user_error("Something went wrong on the server; the error was logged.") from None
+        raise user_error(GENERIC_FAILURE) from None

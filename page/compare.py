@@ -7,8 +7,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from models.analysis import EXPERT_CHOICES, AnalysisReport, analyze_text, measure_report_latency, validate_settings
-from models.specialisation import text_specialisation
+from backend.analysis import EXPERT_CHOICES, AnalysisReport, analyze_text, measure_report_latency, validate_settings
+from backend.specialisation import text_specialisation
+from errors import int_in_range
 from page.common import EXAMPLES, run_backend, user_error
 from viz import page_text
 from viz.comparison_views import comparison_table, latency_figure, loss_figure, parameters_figure
@@ -16,8 +17,8 @@ from viz.routing_views import expert_load_figure, routing_heatmap, routing_table
 from viz.specialisation_views import repeat_figure, top_tokens_table
 
 
-def routing_views(report: AnalysisReport, layer: int):
-    layer = max(0, min(int(layer), len(report.routing) - 1))
+def routing_views(report: AnalysisReport, layer):
+    layer = run_backend(int_in_range, "layer", layer, 0, len(report.routing) - 1)
     notices = "\n".join(f"> ⚠️ {n}" for n in report.notices)
     summary = (f"**{len(report.tokens)} tokens** analysed by `{report.moe.name}` with top-{report.settings.top_k}"
                + ("" if report.settings.capacity_factor is None else f", capacity factor {report.settings.capacity_factor}")
@@ -54,6 +55,7 @@ def on_measure(report: AnalysisReport | None):
 def on_text_specialisation(report: AnalysisReport | None, layer):
     if report is None:
         return gr.skip(), gr.skip()
+    layer = run_backend(int_in_range, "layer", layer, 0, len(report.routing) - 1)
     stats = run_backend(text_specialisation, report.moe.name, report.token_ids, report.settings.routing()).to_dict()
     return repeat_figure(stats, layer), top_tokens_table(stats, layer)
 
@@ -65,7 +67,9 @@ def on_layer(report: AnalysisReport | None, layer):
 
 
 def on_experts(n_experts, top_k):
-    return gr.Slider(maximum=int(n_experts), value=min(int(top_k), int(n_experts)))
+    settings = run_backend(validate_settings, n_experts, 1, 0, 0, 0)
+    top_k = run_backend(int_in_range, "top-K", top_k, 1, max(EXPERT_CHOICES))
+    return gr.Slider(maximum=settings.n_experts, value=min(top_k, settings.n_experts))
 
 
 def analyze_api(text: str, n_experts: int = 8, top_k: int = 2, capacity_factor: float = 0.0,

@@ -1,5 +1,5 @@
-"""The "Latency lab" tab: run the single-layer latency sweep at a chosen scale on this machine, and see
-the last full benchmark run (`python -m benchmarks.latency`)."""
+"""The "Latency lab" tab: run the lab (lab/run.py, the benchmark's own entry) at a chosen scale on this
+machine, and see the last full benchmark run (`python -m benchmarks.latency`)."""
 from __future__ import annotations
 
 import functools
@@ -8,12 +8,16 @@ import json
 import gradio as gr
 import torch
 
-from models.latency_lab import LabScale, as_dict, decode_models, matmul_ceiling, memory_bandwidth, sweep
-from page.common import ROOT, run_backend, user_error
+from errors import UserError
+from lab.roofline import decode_models
+from lab.run import LabPlan, run
+from lab.variants import LabScale
+from page.common import run_backend
+from paths import RESULTS
 from viz import page_text
 from viz.latency_views import departure_text, roofline_figure, speedup_figure, times_figure
 
-SHIPPED = ROOT / "benchmarks/results/latency.json"
+SHIPPED = RESULTS / "latency.json"
 BATCHES = [1, 2, 4, 8, 16, 32, 64]
 TOKENS = [1, 16, 64, 256, 1024]
 
@@ -35,23 +39,29 @@ def lab_views(rows: list[dict], scale: LabScale, ceiling_gflops: float, bandwidt
             times_figure(rows, "prefill", "Prefill: ms per call", "tokens"), roofline_figure(rows, ceiling_gflops))
 
 
-def on_run(d_model, d_expert, n_experts, top_k, batches, tokens, device, progress=gr.Progress()):
+def tab_plan(d_model, d_expert, n_experts, top_k, batches, tokens, device) -> LabPlan:
+    """The tab's small plan: the chosen sizes, 5 repetitions, a quick calibration, no whole models."""
     if not batches or not tokens:
-        raise user_error("Choose at least one batch size and one token count.")
+        raise UserError("Choose at least one batch size and one token count.")
     if device not in devices():
-        raise user_error(f"device must be one of {', '.join(devices())}")
-    scale = run_backend(LabScale, int(d_model), int(d_expert), int(n_experts), int(top_k))
-    ceiling, bandwidth = matmul_ceiling((1024,), 3, device) / 1e9, memory_bandwidth(3, device) / 1e9
-    rows, total = [], len(batches) + len(tokens)
-    for phase, sizes in (("decode", sorted(int(b) for b in batches)), ("prefill", sorted(int(t) for t in tokens))):
-        for size in sizes:
-            progress(len({(r["phase"], r["tokens"]) for r in rows}) / total, desc=f"{phase}, {size} tokens")
-            rows += [as_dict(m) for m in sweep(scale, phase, [size], repeats=5, warmup=1, device=device)]
-    note = (f"Measured on {device}, {torch.get_num_threads()} CPU threads, 5 interleaved repetitions after 1 warm-up, "
-            f"caches flushed before every call; weights: dense-total {scale.weight_mb()['dense-total']:.0f} MB, the MoE's "
-            f"active experts {scale.weight_mb()['dense-active']:.0f} MB. Matmul ceiling {ceiling:.0f} GFLOP/s, read "
-            f"bandwidth {bandwidth:.0f} GB/s.")
-    departures, *figures = lab_views(rows, scale, ceiling, bandwidth)
+        raise UserError(f"device must be one of {', '.join(devices())}")
+    for name, value, allowed in (("batch size", batches, BATCHES), ("token count", tokens, TOKENS)):
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and int(v) in allowed for v in value):
+            raise UserError(f"each {name} must be one of {', '.join(map(str, allowed))}")
+    scale = LabScale(int(d_model), int(d_expert), int(n_experts), int(top_k))
+    return LabPlan(scale, prefill=tuple(sorted(int(t) for t in tokens)), decode=tuple(sorted(int(b) for b in batches)),
+                   repeats=5, warmup=1, ceiling_sizes=(1024,), calibration_repeats=3, device=device)
+
+
+def on_run(d_model, d_expert, n_experts, top_k, batches, tokens, device, progress=gr.Progress()):
+    plan = run_backend(tab_plan, d_model, d_expert, n_experts, top_k, batches, tokens, device)
+    result = run_backend(run, plan, lambda fraction, desc: progress(fraction, desc=desc))
+    weights = plan.scale.weight_mb()
+    note = (f"Measured on {result['device']} ({result['machine']}), {plan.repeats} interleaved repetitions after "
+            f"{plan.warmup} warm-up, caches flushed before every call; weights: dense-total {weights['dense-total']:.0f} MB, "
+            f"the MoE's active experts {weights['dense-active']:.0f} MB. Matmul ceiling {result['ceiling_gflops']:.0f} GFLOP/s, "
+            f"read bandwidth {result['bandwidth_gbs']:.0f} GB/s.")
+    departures, *figures = lab_views(result["rows"], plan.scale, result["ceiling_gflops"], result["bandwidth_gbs"])
     return (note + "\n\n" + departures, *figures)
 
 
@@ -66,7 +76,7 @@ def build_tab(demo: gr.Blocks) -> None:
         batches = gr.CheckboxGroup(BATCHES, value=[1, 4, 16, 64], label="decode batch sizes", elem_id="lab-batches")
         tokens = gr.CheckboxGroup(TOKENS, value=[16, 256, 1024], label="prefill token counts", elem_id="lab-tokens")
         device = gr.Radio(devices(), value="cpu", label="device")
-        run = gr.Button("Measure", variant="primary")
+        run_button = gr.Button("Measure", variant="primary")
     note = gr.Markdown()
     with gr.Row():
         speedup = gr.Plot(label="Speedup vs ideal")
@@ -74,13 +84,14 @@ def build_tab(demo: gr.Blocks) -> None:
     with gr.Row():
         prefill = gr.Plot(label="Prefill")
         roofline = gr.Plot(label="Roofline")
-    run.click(on_run, [d_model, d_expert, n_experts, top_k, batches, tokens, device], [note, speedup, decode, prefill, roofline],
-              concurrency_limit=1, concurrency_id="latency", api_visibility="private")
+    run_button.click(on_run, [d_model, d_expert, n_experts, top_k, batches, tokens, device],
+                     [note, speedup, decode, prefill, roofline], concurrency_limit=1, concurrency_id="latency",
+                     api_visibility="private")
     shipped = shipped_result()
     if shipped:
         scale = LabScale(**shipped["scale"])
         departures, *figs = lab_views(shipped["rows"], scale, shipped["ceiling_gflops"], shipped["bandwidth_gbs"])
-        gr.Markdown(page_text.LATENCY_SHIPPED + "\n\n" + "\n".join(
+        gr.Markdown(page_text.LATENCY_SHIPPED + f"\n\nMeasured on: {shipped['machine']}.\n\n" + "\n".join(
             f"- **{'met' if t['holds'] else 'missed'}**: {t['target']}: {t['measured']}" for t in shipped["targets"])
             + "\n\n**Where the decode curve departs from the memory-bound model, and why**\n\n" + departures)
         with gr.Row():

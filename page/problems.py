@@ -5,23 +5,30 @@ from dataclasses import replace
 
 import gradio as gr
 
-from models.analysis import analyze_text, validate_settings
-from models.balancing import BY_NAME, final_figures, read_log, recorded_variants
-from models.live_training import MAX_STEPS, METHODS, live_run
+from backend.analysis import analyze_text, validate_settings
+from errors import UserError, int_in_range
 from page.common import EXAMPLES, run_backend, user_error
+from training.balancing import BY_NAME, final_figures, read_log, recorded_variants
+from training.live import MAX_STEPS, METHODS, live_run
+from training.log import TrainLog
 from viz import page_text
 from viz.balancing_views import capacity_figure, capacity_summary, curves_figure, final_table, live_figure, load_heatmaps
 from viz.routing_views import token_strip_html
 
 
-def on_recorded(selected, layer):
+def recorded_views(selected, layer):
     selected = [name for name in selected or [] if name in recorded_variants()]
     if not selected:
-        raise user_error("Choose at least one recorded variant.")
+        raise UserError("Choose at least one recorded variant.")
     logs = {name: read_log(name) for name in selected}
-    figures = {name: final_figures(name) for name in selected}
-    return (load_heatmaps(logs, int(layer)), curves_figure(logs),
+    layer = int_in_range("layer", layer, 0, min(log.n_layers for log in logs.values()) - 1)
+    figures = {name: final_figures(log) for name, log in logs.items()}
+    return (load_heatmaps(logs, layer), curves_figure(logs),
             final_table(figures, {name: BY_NAME[name].description for name in selected}))
+
+
+def on_recorded(selected, layer):
+    return run_backend(recorded_views, selected, layer)
 
 
 def on_capacity(text, capacity_factor, top_k):
@@ -35,18 +42,17 @@ def on_capacity(text, capacity_factor, top_k):
 
 
 def on_live(method, steps, progress=gr.Progress()):
-    steps = int(steps)
+    steps = run_backend(int_in_range, "steps", steps, 10, MAX_STEPS)
+    run = run_backend(live_run, method, steps)  # a generator: settings are checked before the first step
     rows = []
-    try:
-        for row in live_run(method, steps):
-            rows.append(row)
-            if len(rows) % 10 == 0 or len(rows) == steps:
-                progress(len(rows) / steps, desc=f"step {len(rows)} of {steps}")
-                status = (f"**{method}**: step {len(rows)} of {steps}, loss {row['loss']:.3f} nats/token, "
-                          f"dead experts {sum(row[f'l{i}_dead_experts'] for i in range(2)):.0f} (both layers)")
-                yield status, live_figure(rows, steps)
-    except ValueError as e:
-        raise user_error(str(e)) from None
+    while (row := run_backend(next, run, None)) is not None:
+        rows.append(row)
+        if len(rows) % 10 == 0 or len(rows) == steps:
+            progress(len(rows) / steps, desc=f"step {len(rows)} of {steps}")
+            log = TrainLog(rows)
+            status = (f"**{method}**: step {len(rows)} of {steps}, loss {row['loss']:.3f} nats/token, "
+                      f"dead experts {log.layer_sum('dead_experts')[-1]:.0f} (all {log.n_layers} layers)")
+            yield status, live_figure(log, steps)
 
 
 def build_tab(demo: gr.Blocks) -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from models.presets import preset_names
-from models.scale_report import compare_scale
+from scale.presets import preset_names
+from scale.report import compare_scale
 from page.common import run_backend
 from viz import page_text
 from viz.scale_views import experts_read_figure, flops_figure, memory_figure, params_figure, scale_table

@@ -7,19 +7,21 @@ import json
 
 import gradio as gr
 
-from page.common import ROOT, user_error
+from errors import int_in_range
+from page.common import run_backend, user_error
+from paths import RESULTS
 from viz import page_text
 from viz.specialisation_views import (confidence_figure, coactivation_figure, domain_figure, repeat_figure,
                                       top_tokens_table)
 
-RESULTS = ROOT / "benchmarks/results/routing_analysis.json"
+ANALYSIS = RESULTS / "routing_analysis.json"
 
 
 @functools.lru_cache(maxsize=1)
 def shipped_reports() -> dict[str, dict]:
-    if not RESULTS.is_file():
+    if not ANALYSIS.is_file():
         return {}
-    return {r["model"]: r for r in json.loads(RESULTS.read_text())}
+    return {r["model"]: r for r in json.loads(ANALYSIS.read_text())}
 
 
 def specialisation_views(report: dict, layer):
@@ -30,7 +32,8 @@ def specialisation_views(report: dict, layer):
 def on_show(model, layer):
     reports = shipped_reports()
     if model not in reports:
-        raise user_error(f"No routing analysis for {model}; run `python -m benchmarks.routing_analysis`.")
+        raise user_error(f"No routing analysis for {model!r}; shipped: {', '.join(reports)}.")
+    layer = run_backend(int_in_range, "layer", layer, 0, len(reports[model]["layers"]) - 1)
     return specialisation_views(reports[model], layer)
 
 

@@ -12,6 +12,14 @@ from dataclasses import dataclass
 DISPATCH_BACKENDS = ("auto", "loop", "sorted", "grouped")
 
 
+def check_top_k(top_k: object, n_experts: int, name: str = "top_k") -> int:
+    """The one check of a top-K value, used by configs, options, accounting and the page: an integer
+    1..E; raises ValueError naming `name` otherwise."""
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= n_experts:
+        raise ValueError(f"{name} must be an integer between 1 and the number of experts ({n_experts}), got {top_k!r}")
+    return top_k
+
+
 @dataclass(frozen=True)
 class RoutingOptions:
     """Settings for one forward pass.
@@ -44,10 +52,7 @@ class RoutingOptions:
             raise ValueError(f"dispatch must be one of {DISPATCH_BACKENDS}, got {self.dispatch!r}")
 
     def resolve_top_k(self, default: int, n_experts: int) -> int:
-        k = default if self.top_k is None else self.top_k
-        if not 1 <= k <= n_experts:
-            raise ValueError(f"top_k must be between 1 and the number of experts ({n_experts}), got {k}")
-        return k
+        return check_top_k(default if self.top_k is None else self.top_k, n_experts)
 
     def resolve_capacity(self, default: float | None) -> float:
         """The capacity factor in force; math.inf when unlimited."""

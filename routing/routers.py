@@ -8,8 +8,11 @@ changes its own state in forward. The one piece of state that moves outside the 
 bias of the bias-balanced router, changes only through its explicit `update_bias` call.
 
 - SoftmaxTopKRouter: softmax over E, take the top-k, optionally renormalise the k weights (Mixtral,
-  `norm_topk_prob`). Also serves the "capacity" kind (Switch: top-1, weight = raw probability); the
-  capacity limit itself is applied by the MoE layer, for any router, see routing/capacity.py.
+  `norm_topk_prob`). Taking the top-k is the sparsity itself: renormalised, the k weights are a softmax
+  over the kept logits only (a masked softmax). Also serves the "capacity" kind (Switch: top-1, gate =
+  the raw router probability, never renormalised: a renormalised top-1 gate is always 1.0 and the router
+  would get no gradient from the language-model loss); the capacity limit itself is applied by the MoE
+  layer, for any router, see routing/capacity.py.
 - NoisyTopKRouter: Shazeer et al. 2017: logits + N(0,1) * softplus(x W_noise), only when asked.
 - BiasBalancedRouter: DeepSeek-V3 / Wang et al. 2024: a per-expert bias added to the scores only to
   choose experts; gate weights come from the unbiased probabilities.
@@ -22,8 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.config import ModelConfig
 from routing.options import RoutingOptions
+
+ROUTER_KINDS = ("softmax", "noisy", "capacity", "bias")
 
 
 @dataclass(frozen=True)
@@ -95,9 +99,15 @@ class BiasBalancedRouter(SoftmaxTopKRouter):
         self.bias += self.update_rate * torch.sign(counts.mean() - counts)
 
 
-def build_router(cfg: ModelConfig) -> SoftmaxTopKRouter:
-    if cfg.router == "noisy":
-        return NoisyTopKRouter(cfg.d_model, cfg.n_experts, cfg.normalize_topk)
-    if cfg.router == "bias":
-        return BiasBalancedRouter(cfg.d_model, cfg.n_experts, cfg.normalize_topk, cfg.bias_update_rate)
-    return SoftmaxTopKRouter(cfg.d_model, cfg.n_experts, cfg.normalize_topk)
+def build_router(kind: str, d_model: int, n_experts: int, normalize_topk: bool = True,
+                 bias_update_rate: float = 0.001) -> SoftmaxTopKRouter:
+    """A router of one of ROUTER_KINDS. The "capacity" kind never renormalises its gate (see above)."""
+    if kind == "noisy":
+        return NoisyTopKRouter(d_model, n_experts, normalize_topk)
+    if kind == "bias":
+        return BiasBalancedRouter(d_model, n_experts, normalize_topk, bias_update_rate)
+    if kind == "capacity":
+        return SoftmaxTopKRouter(d_model, n_experts, normalize_topk=False)
+    if kind == "softmax":
+        return SoftmaxTopKRouter(d_model, n_experts, normalize_topk)
+    raise ValueError(f"router must be one of {ROUTER_KINDS}, got {kind!r}")

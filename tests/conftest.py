@@ -9,6 +9,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from benchmarks.server import launch, stop  # noqa: E402
 from models.config import ModelConfig  # noqa: E402
 
 
@@ -20,6 +21,16 @@ def tiny_config(**changes) -> ModelConfig:
     return ModelConfig(**base)
 
 
+SERVER_FIXTURES = {"app_server", "app_url"}
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that starts the app (API, robustness, browser) runs in the slow lane."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
@@ -28,8 +39,6 @@ def _seed():
 @pytest.fixture(scope="session")
 def app_server():
     """`python app.py` launched as a user would, on a free local port; yields (URL, process)."""
-    from benchmarks.server import launch, stop
-
     root = Path(__file__).resolve().parents[1]
     log = open(root / ".pytest_cache" / "app_server.log", "w") if (root / ".pytest_cache").is_dir() else None
     proc, url = launch(log=log)

@@ -4,7 +4,7 @@ import concurrent.futures
 import pytest
 from gradio_client import Client
 
-from models.analysis import Settings, analyze_text
+from backend.analysis import Settings, analyze_text
 
 TEXT = "def add(a, b):\n    return a + b  # сумма\n"
 
@@ -47,8 +47,8 @@ def test_api_measures_latency_when_asked(client):
     [
         (dict(text=""), "empty"),
         (dict(text=" \n\t "), "empty"),
-        (dict(top_k=0), "top-K must be between 1"),
-        (dict(top_k=9), "top-K must be between 1"),
+        (dict(top_k=0), "top-K must be an integer between 1"),
+        (dict(top_k=9), "top-K must be an integer between 1"),
         (dict(n_experts=5), "number of experts must be one of"),
         (dict(capacity=-1.0), "capacity factor must be positive"),
         (dict(noise=1e9), "router noise must be between"),

@@ -3,7 +3,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from models.corpus import DOMAINS, arithmetic_documents, fortune_documents, is_eval, split_documents
+from corpus.build import DOMAINS, arithmetic_documents, fortune_documents, is_eval, split_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,11 +3,15 @@ accounting, ideals, and the benchmark's target checks."""
 import pytest
 import torch
 
+from backend.timing import last_level_cache_bytes
 from benchmarks.latency import targets
-from models.experts import WEIGHT_STATIONARY_MAX_ROWS, linear
-from models.latency import last_level_cache_bytes
-from models.latency_lab import (LabScale, build_variants, call_flops, check_equal, decode_models, ideal_decode_speedup,
-                                memory_bandwidth, model_sweep, orientation_sweep, roofline_decode_speedup, sweep)
+from errors import UserError
+from lab.measure import memory_bandwidth, model_sweep, orientation_sweep, sweep
+from lab.roofline import decode_models, ideal_decode_speedup, roofline_decode_speedup
+from lab.run import LabPlan, run
+from lab.variants import LabScale, build_variants, call_flops, check_equal, runnable_backends
+from models.moe import MoELayer
+from models.products import WEIGHT_STATIONARY_MAX_ROWS, linear
 from viz.latency_views import departure_text
 
 SCALE = LabScale(d_model=64, d_expert=96, n_experts=8, top_k=2)
@@ -37,7 +41,9 @@ def test_ideal_decode_speedup_limits():
 def test_sweeps_measure_every_variant_and_size():
     rows = list(sweep(SCALE, "decode", [1, 4], repeats=2, warmup=1, with_peer=False))
     assert {(m.variant, m.tokens) for m in rows} == {(v, n) for v in build_variants(SCALE, with_peer=False) for n in (1, 4)}
-    assert all(m.q25_ms <= m.median_ms <= m.q75_ms and m.median_ms > 0 for m in rows)
+    for m in rows:  # FLOPs from the accounting, the rate from FLOPs and the median time
+        assert m.flops == call_flops(SCALE, m.variant, m.tokens)
+        assert m.gflop_per_s == pytest.approx(m.flops / (m.median_ms / 1e3) / 1e9)
     models = list(model_sweep(SCALE, 1, "decode", [2], repeats=2))
     assert {m.variant for m in models} == {"dense-active", "dense-total", "moe"}
 
@@ -97,3 +103,30 @@ def test_machine_measurements_are_plausible():
     timings = orientation_sweep(SCALE, [1, 8], repeats=2)
     assert [t["rows"] for t in timings] == [1, 8]
     assert all(t[k] > 0 for t in timings for k in ("x_wT_ms", "w_xT_ms", "chosen_ms"))
+
+
+def test_the_one_run_entry_measures_a_plan_and_reports_progress():
+    seen = []
+    plan = LabPlan(SCALE, prefill=(4,), decode=(1, 2), repeats=2, warmup=1, ceiling_sizes=(64,), calibration_repeats=1,
+                   with_peer=False)
+    result = run(plan, lambda fraction, desc: seen.append(fraction))
+    assert {(r["phase"], r["tokens"]) for r in result["rows"]} == {("prefill", 4), ("decode", 1), ("decode", 2)}
+    assert {r["variant"] for r in result["rows"]} == set(build_variants(SCALE, with_peer=False))
+    assert [m["batch"] for m in result["decode_models"]] == [1, 2]
+    assert result["max_abs_diff_between_moe_variants"] < 1e-5 and result["orientation"] == []
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+    assert str(torch.__version__) in result["machine"] and "cores" in result["machine"]
+
+
+def test_a_backend_that_cannot_run_is_left_out_not_relabelled():
+    moe = MoELayer(SCALE.moe_config(), 0)
+    backends = runnable_backends(moe, "cpu")
+    assert backends[:2] == ["loop", "sorted"]
+    variants = build_variants(SCALE, with_peer=False)
+    assert {n for n in variants if n.startswith("moe-")} == {f"moe-{b}" for b in backends}
+
+
+@pytest.mark.parametrize("kwargs", [dict(d_model=8), dict(top_k=9), dict(d_model=8192, d_expert=16384, n_experts=64)])
+def test_scales_out_of_range_are_refused_with_a_user_message(kwargs):
+    with pytest.raises(UserError):
+        LabScale(**{"d_model": 64, "d_expert": 96, "n_experts": 8, "top_k": 2} | kwargs)

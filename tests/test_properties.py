@@ -5,7 +5,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.analysis import EXPERT_CHOICES, InputError, Settings, analyze_text
+from backend.analysis import EXPERT_CHOICES, InputError, Settings, analyze_text
 
 
 @st.composite

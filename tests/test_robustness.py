@@ -5,10 +5,12 @@ import shutil
 import pytest
 
 from benchmarks.robustness import flood, run_attacks, soak
-from models.checkpoint import CheckpointError
-from models.presets import load_preset
-from models.architectures import ConfigError
-from models.zoo import ZOO_DIR, load_member, read_member
+from models.checkpoint import CheckpointError, save_checkpoint
+from models.transformer import Transformer
+from models.zoo import SPECS, load_member, read_member
+from paths import ROOT, zoo_dir
+from scale.architectures import ConfigError
+from scale.presets import load_preset
 
 
 def test_every_attack_gets_a_clear_answer_and_the_server_stays_up(app_url):
@@ -18,15 +20,16 @@ def test_every_attack_gets_a_clear_answer_and_the_server_stays_up(app_url):
     assert failed == []
 
 
-def test_sixteen_concurrent_clients_for_thirty_seconds(app_server):
-    url, proc = app_server
-    result = soak(url, clients=16, seconds=30, pid=proc.pid)
+def test_sixteen_concurrent_clients_each_get_their_own_answer(app_server):
+    """Behaviour only: every request is answered, and with the client's own settings. How many requests
+    the machine serves, and its memory, are benchmark figures (`python -m benchmarks.robustness`)."""
+    url, _ = app_server
+    result = soak(url, clients=16, seconds=10)
     assert result["failures"] == 0, result["failure_examples"]
     assert result["mismatches"] == 0
-    assert result["requests"] >= 32
-    assert result["rss_peak_mb"] < 3 * result["rss_start_mb"]
 
 
+@pytest.mark.slow
 def test_a_full_queue_tells_clients_to_retry():
     result = flood(requests=24)
     assert result["told_queue_full"] > 0 and result["served"] >= 1
@@ -43,7 +46,7 @@ def test_user_input_never_names_a_file_outside_assets():
 
 
 def test_broken_zoo_files_give_messages_naming_the_file(tmp_path):
-    shutil.copytree(ZOO_DIR / "dense", tmp_path / "dense")
+    shutil.copytree(zoo_dir() / "dense", tmp_path / "dense")
     weights = tmp_path / "dense/model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="dense/model.safetensors: cannot read weights"):
@@ -52,29 +55,22 @@ def test_broken_zoo_files_give_messages_naming_the_file(tmp_path):
     with pytest.raises(CheckpointError, match="model.safetensors: weights file is missing"):
         read_member("dense", tmp_path)
     shutil.rmtree(tmp_path / "dense")
-    shutil.copytree(ZOO_DIR / "dense", tmp_path / "dense")
+    shutil.copytree(zoo_dir() / "dense", tmp_path / "dense")
     config = json.loads((tmp_path / "dense/config.json").read_text())
     (tmp_path / "dense/config.json").write_text(json.dumps({**config, "vocab_size": 5000}))
     with pytest.raises(CheckpointError, match="tensor 'embed.weight' has shape"):
         read_member("dense", tmp_path)
 
 
-def test_a_tokenizer_that_does_not_match_the_model_is_named(tmp_path, monkeypatch):
-    from models import zoo
-    from models.checkpoint import save_checkpoint
-    from models.transformer import Transformer
-
-    save_checkpoint(Transformer(zoo.SPECS["dense"].config.replace(vocab_size=100)), tmp_path / "dense")
+def test_a_tokenizer_that_does_not_match_the_model_is_named(tmp_path):
+    save_checkpoint(Transformer(SPECS["dense"].config.replace(vocab_size=100)), tmp_path / "dense")
     with pytest.raises(ValueError, match="tokenizer does not match the model"):
         read_member("dense", tmp_path)
 
 
 def test_no_code_path_unpickles_anything():
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    sources = [p for d in ("models", "routing", "viz", "page", "benchmarks") for p in (root / d).rglob("*.py")]
-    sources.append(root / "app.py")
+    sources = [p for p in ROOT.rglob("*.py") if "tests" not in p.relative_to(ROOT).parts]
+    assert len(sources) > 40
     for path in sources:
         text = path.read_text()
         assert "torch.load(" not in text and "import pickle" not in text and "pickle.load" not in text, path

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from conftest import tiny_config
 from models.moe import MoELayer
-from models.transformer import Transformer
+from models.transformer import Transformer, lm_loss
+from paths import ROOT
 from routing.capacity import capacity_drop_mask, expert_capacity
 from routing.losses import load_balancing_loss, router_z_loss
 from routing.options import RoutingOptions
@@ -100,13 +101,13 @@ def test_load_balancing_loss_uniform_minimum_and_hf_reference():
     collapsed = torch.zeros(n, e)
     collapsed[:, 0] = 1.0
     assert load_balancing_loss(collapsed, torch.zeros(n, 1, dtype=torch.long)).item() == pytest.approx(e)
-    # independent reference: transformers' load_balancing_loss_func divides by tokens, not assignments
+    # independent reference: transformers' own load_balancing_loss_func, which divides by tokens, not
+    # assignments, so its value is K times ours
+    mixtral = pytest.importorskip("transformers.models.mixtral.modeling_mixtral")
     logits = torch.randn(n, e)
     probs = torch.softmax(logits, -1)
-    idx = probs.topk(k, -1).indices
-    mask = F.one_hot(idx, e).float()  # (N, K, E)
-    hf = torch.sum(mask.mean(0) * probs.mean(0).unsqueeze(0)) * e
-    assert load_balancing_loss(probs, idx).item() == pytest.approx(hf.item() / k, rel=1e-6)
+    hf = mixtral.load_balancing_loss_func((logits,), num_experts=e, top_k=k)
+    assert load_balancing_loss(probs, probs.topk(k, -1).indices).item() == pytest.approx(hf.item() / k, rel=1e-5)
 
 
 def test_router_z_loss_closed_form():
@@ -123,7 +124,9 @@ def test_top_k_per_call_any_k_without_mutating_the_model(k):
     out = model(torch.randint(0, 97, (2, 12)), RoutingOptions(top_k=k), trace=True)
     for t in out.traces:
         assert t.expert_idx.shape == (2, 12, k)
-        assert torch.all(t.expert_idx.sort(-1).values.diff(dim=-1) > 0) if k > 1 else True  # distinct experts
+        chosen = t.expert_idx.sort(-1).values  # the k most probable experts, each once
+        assert torch.equal(chosen, t.probs.topk(k, dim=-1).indices.sort(-1).values)
+        assert torch.all(chosen.diff(dim=-1) > 0)
         torch.testing.assert_close(t.gate_weights.sum(-1), torch.ones(2, 12))
         torch.testing.assert_close(t.probs.sum(-1), torch.ones(2, 12))
     assert all(torch.equal(before[n], v) for n, v in model.state_dict().items())
@@ -147,3 +150,24 @@ def test_trace_is_consistent_with_router_outputs():
         torch.testing.assert_close(t.probs, torch.softmax(t.logits, -1))
         torch.testing.assert_close(t.gate_weights, t.probs.gather(-1, t.expert_idx))
         assert t.expert_counts().sum() == 2 * 9 * 2 and not t.dropped.any()
+
+
+def test_capacity_router_gate_is_the_router_probability_so_the_router_learns():
+    """Switch top-1: with the default normalize_topk=True a renormalised top-1 gate would be 1.0 and the
+    language-model loss would give the router no gradient."""
+    cfg = tiny_config(ffn_kind="moe", n_experts=4, top_k=1, router="capacity", capacity_factor=2.0)
+    assert cfg.normalize_topk  # the default, which the capacity kind must ignore
+    model = Transformer(cfg)
+    ids = torch.randint(0, 97, (2, 17))
+    out = model(ids[:, :-1], trace=True)
+    for t in out.traces:
+        torch.testing.assert_close(t.gate_weights[..., 0], t.probs.max(-1).values)
+        assert (t.gate_weights < 1).all()
+    lm_loss(out.logits, ids[:, 1:]).backward()  # the language-model loss alone, no balancing loss
+    for layer in model.moe_layers():
+        assert layer.router.gate.weight.grad.abs().sum() > 0
+
+
+def test_routing_imports_nothing_from_models():
+    for path in (ROOT / "routing").glob("*.py"):
+        assert "from models" not in path.read_text() and "import models" not in path.read_text(), path

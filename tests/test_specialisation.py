@@ -59,3 +59,28 @@ def test_confidence_on_uniform_and_certain_routers():
     assert torch.allclose(entropy, torch.full((3,), math.log(8), dtype=torch.float64))
     top1, entropy = confidence(torch.tensor([[1.0, 0.0, 0.0]]))
     assert top1.item() == 1.0 and entropy.item() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_backend_statistics_on_a_real_model_hold_their_identities():
+    """analyse_groups on moe-4: shares are distributions, co-activation's diagonal is K x the share, repeat
+    rates and baselines are rates, histograms sum to 1, the shuffled baseline sees the same tokens."""
+    from backend.specialisation import analyse_groups, text_specialisation
+    from models.zoo import load_member
+    from routing.options import RoutingOptions
+
+    tokenizer = load_member("moe-4").tokenizer
+    ids = torch.tensor([tokenizer.encode("def f(x):\n    return x + 1\n" * 6).ids[:64]])
+    report = analyse_groups("moe-4", {"code": ids, "again": ids}, seed=1)
+    assert (report.n_experts, report.top_k, report.tokens) == (4, 2, {"code": ids.numel(), "again": ids.numel()})
+    for layer in report.layers:
+        assert layer.shares["code"] == pytest.approx(layer.shares["again"])  # same tokens, same routing
+        assert sum(layer.shares["code"]) == pytest.approx(1.0)
+        for i in range(4):
+            assert layer.coactivation[i][i] == pytest.approx(2 * layer.shares["code"][i])
+        r = layer.repeats["code"]
+        assert all(0 <= v <= 1 for v in (r.first, r.any, r.shuffled_first, r.shuffled_any, r.load_first))
+        assert r.first <= r.any and layer.uniform_first == pytest.approx(0.25)
+        assert sum(layer.top1_hist["code"]) == pytest.approx(1.0) and 0.25 <= layer.mean_top1["code"] <= 1.0  # the largest of 4 probabilities
+    one = text_specialisation("moe-4", ids[0].tolist(), RoutingOptions(top_k=1))
+    assert one.top_k == 1 and one.tokens == {"your text": 64}
+    assert any(experts for experts in one.layers[0].top_tokens)  # repeated tokens are listed

@@ -2,7 +2,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.tokenizer import load_tokenizer, token_label, train_tokenizer
+from corpus.tokenizer import load_tokenizer, token_label, train_tokenizer
 
 TOKENIZER = load_tokenizer()
 

@@ -7,8 +7,8 @@ import torch
 
 from conftest import tiny_config
 from models.checkpoint import load_checkpoint
-from models.data import WindowSampler, eval_windows
-from models.train import TrainConfig, evaluate, learning_rate, train_model, write_run
+from corpus.streams import WindowSampler, eval_windows
+from training.train import TrainConfig, evaluate, learning_rate, train_model, write_run
 
 # a learnable stream: a repeated random phrase
 STREAM = torch.randint(0, 97, (40,)).repeat(200)

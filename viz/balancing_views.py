@@ -1,21 +1,17 @@
-"""Views of load-balancing runs: recorded variants (models/balancing.py), the live mini run, and
-capacity limits applied to the user's text. Input: log rows (dicts) and analysis reports."""
+"""Views of load-balancing runs: recorded variants (training/balancing.py), the live mini run, and
+capacity limits applied to the user's text. Input: training logs (objects with the shape of
+training/log.TrainLog: rows, n_layers, n_experts, steps, series, layer_mean, layer_sum, shares; this
+module never imports training code) and analysis reports."""
 from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from models.analysis import AnalysisReport
-from models.balancing import expert_count, layer_count
+from backend.analysis import AnalysisReport
 from viz.palette import expert_colour
 
 DEAD_NOTE = "dead = share below 10% of uniform"
-
-
-def _mean_over_layers(row: dict, key: str) -> float:
-    n = layer_count(row)
-    return sum(row[f"l{i}_{key}"] for i in range(n)) / n
 
 
 def _smooth(values: list[float], window: int = 10) -> list[float]:
@@ -26,38 +22,35 @@ def _smooth(values: list[float], window: int = 10) -> list[float]:
     return out
 
 
-def load_heatmaps(logs: dict[str, list[dict]], layer: int) -> go.Figure:
+def load_heatmaps(logs: dict, layer: int) -> go.Figure:
     """One heatmap per variant: expert share (% of assignments) over training steps in `layer`."""
     names = list(logs)
     fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, subplot_titles=names, vertical_spacing=0.04)
     for i, name in enumerate(names, start=1):
         log = logs[name]
-        experts = expert_count(log[0])
-        z = [[100 * r[f"l{layer}_share_e{e}"] for r in log] for e in range(experts)]
-        fig.add_trace(go.Heatmap(z=z, x=[int(r["step"]) for r in log], y=[f"e{e}" for e in range(experts)],
+        z = [[100 * v for v in shares] for shares in log.shares(layer)]
+        fig.add_trace(go.Heatmap(z=z, x=log.steps, y=[f"e{e}" for e in range(log.n_experts)],
                                  zmin=0, zmax=50, colorscale="Viridis", showscale=i == 1,
                                  colorbar=dict(title="% of tokens"),
                                  hovertemplate="step %{x}, expert %{y}: %{z:.1f}%<extra>" + name + "</extra>"),
                       row=i, col=1)
-    fig.update_layout(title=f"Expert load over training, layer {layer} (uniform = {100 / expert_count(logs[names[0]][0]):.1f}%)",
+    fig.update_layout(title=f"Expert load over training, layer {layer} (uniform = {100 / logs[names[0]].n_experts:.1f}%)",
                       height=110 * len(names) + 80, margin=dict(l=60, r=20, t=70, b=40))
     fig.update_xaxes(title_text="training step", row=len(names), col=1)
     return fig
 
 
-def curves_figure(logs: dict[str, list[dict]]) -> go.Figure:
+def curves_figure(logs: dict) -> go.Figure:
     """Load CV, dead experts and training loss over steps, one line per variant."""
     fig = make_subplots(rows=1, cols=3, subplot_titles=(
         "load CV (std/mean of expert loads; 0 = even)", f"dead experts (sum over layers; {DEAD_NOTE})",
         "training loss (nats/token, 10-step mean)"))
     for name, log in logs.items():
-        steps = [int(r["step"]) for r in log]
-        layers = layer_count(log[0])
-        fig.add_trace(go.Scatter(x=steps, y=_smooth([_mean_over_layers(r, "load_cv") for r in log]), name=name,
+        fig.add_trace(go.Scatter(x=log.steps, y=_smooth(log.layer_mean("load_cv")), name=name,
                                  legendgroup=name, mode="lines"), row=1, col=1)
-        fig.add_trace(go.Scatter(x=steps, y=[sum(r[f"l{i}_dead_experts"] for i in range(layers)) for r in log],
+        fig.add_trace(go.Scatter(x=log.steps, y=log.layer_sum("dead_experts"),
                                  name=name, legendgroup=name, mode="lines", showlegend=False), row=1, col=2)
-        fig.add_trace(go.Scatter(x=steps, y=_smooth([r["loss"] for r in log]), name=name, legendgroup=name,
+        fig.add_trace(go.Scatter(x=log.steps, y=_smooth(log.series("loss")), name=name, legendgroup=name,
                                  mode="lines", showlegend=False), row=1, col=3)
     fig.update_xaxes(title_text="training step")
     fig.update_layout(height=380, margin=dict(l=50, r=20, t=60, b=40), legend=dict(orientation="h", y=-0.25))
@@ -74,20 +67,19 @@ def final_table(figures: dict[str, dict], descriptions: dict[str, str]) -> pd.Da
     } for name, f in figures.items()])
 
 
-def live_figure(rows: list[dict], total_steps: int) -> go.Figure:
+def live_figure(log, total_steps: int) -> go.Figure:
     """Expert shares of every layer as stacked areas over the steps run so far, plus load CV."""
-    if not rows:
+    if not log.rows:
         return go.Figure()
-    layers, experts = layer_count(rows[0]), expert_count(rows[0])
+    layers, experts = log.n_layers, log.n_experts
     fig = make_subplots(rows=1, cols=layers + 1, subplot_titles=[f"layer {i}: expert shares" for i in range(layers)]
                         + ["load CV per layer"])
-    steps = [int(r["step"]) for r in rows]
     for i in range(layers):
-        for e in range(experts):
-            fig.add_trace(go.Scatter(x=steps, y=[100 * r[f"l{i}_share_e{e}"] for r in rows], stackgroup=f"l{i}",
+        for e, shares in enumerate(log.shares(i)):
+            fig.add_trace(go.Scatter(x=log.steps, y=[100 * v for v in shares], stackgroup=f"l{i}",
                                      name=f"expert {e}", legendgroup=f"e{e}", showlegend=i == 0, mode="lines",
                                      line=dict(width=0.5, color=expert_colour(e))), row=1, col=i + 1)
-        fig.add_trace(go.Scatter(x=steps, y=_smooth([r[f"l{i}_load_cv"] for r in rows]), name=f"CV layer {i}",
+        fig.add_trace(go.Scatter(x=log.steps, y=_smooth(log.series(f"l{i}_load_cv")), name=f"CV layer {i}",
                                  mode="lines"), row=1, col=layers + 1)
     fig.update_xaxes(range=[0, total_steps], title_text="step")
     fig.update_yaxes(title_text="% of assignments", range=[0, 100], row=1, col=1)

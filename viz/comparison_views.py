@@ -6,12 +6,13 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from models.analysis import AnalysisReport
+from backend.analysis import AnalysisReport
 from models.params import COMPONENTS
 from viz.palette import model_colour
 
 COMPONENT_LABELS = {"embedding": "embedding", "attention": "attention", "norms": "norms", "router": "router",
-                    "ffn": "FFN / experts", "head": "output head"}
+                    "routed_experts": "experts (routed)", "shared_experts": "shared experts", "dense_ffn": "dense FFN",
+                    "head": "output head"}
 
 
 def _millions(n: int) -> str:

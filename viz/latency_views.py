@@ -1,10 +1,10 @@
-"""Views of latency-lab measurements (rows as dicts of models/latency_lab.Measurement)."""
+"""Views of latency-lab measurements (rows as dicts of lab/variants.Measurement)."""
 from __future__ import annotations
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from models.latency_lab import LabScale
+from lab.variants import LabScale
 
 
 def _by_variant(rows: list[dict], phase: str) -> dict[str, list[dict]]:
@@ -29,7 +29,7 @@ def times_figure(rows: list[dict], phase: str, title: str, x_title: str) -> go.F
 
 
 def speedup_figure(models: list[dict], scale: LabScale) -> go.Figure:
-    """Measured dense-total / fastest-MoE decode time against the models (rows of latency_lab.decode_models)."""
+    """Measured dense-total / fastest-MoE decode time against the models (rows of lab/roofline.decode_models)."""
     batches = [m["batch"] for m in models]
     fig = go.Figure([
         go.Scatter(x=batches, y=[m["measured"] for m in models], mode="lines+markers",

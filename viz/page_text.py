@@ -54,7 +54,7 @@ per-expert bias up when an expert is underused, without a loss), and **capacity 
 at most a fixed number of tokens; the overflow is dropped)."""
 
 RECORDED = """**Recorded training runs.** The same 8-expert model, data and seed, trained with each method by
-`python -m models.balancing --train`; the logs ship with the app. The collapse probes remove balancing *and*
+`python -m training.balancing --train`; the logs ship with the app. The collapse probes remove balancing *and*
 use top-1 routing, the setting where collapse is most likely."""
 
 CAPACITY = """### Capacity limits on your own text

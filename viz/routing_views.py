@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from models.analysis import AnalysisReport
+from backend.analysis import AnalysisReport
 from viz.palette import expert_colour, text_colour
 
 

@@ -2,15 +2,18 @@
 
 The result, an `ArchSpec`, lists per layer the parameters of attention, norms and FFN (dense, or
 routed experts + shared experts + router), enough to count total and active parameters and FLOPs
-(models/scale.py). Families understood: Llama/Mistral/Qwen2/Qwen3 (dense, grouped-query attention),
+(models/params.py, the one derivation shared with the zoo). Families understood: Llama/Mistral/Qwen2/Qwen3 (dense, grouped-query attention),
 Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V2/V3 (multi-head latent attention), gpt-oss, DBRX,
 and this project's ModelConfig. A missing or ill-typed field raises `ConfigError` naming it; fields
 that would change the count but are not understood are reported in `unknown_fields`, never guessed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from errors import UserError
+from models.config import ModelConfig
+from models.params import ArchSpec, FFNSpec, LayerSpec, arch_of
 
 MAX_DIM = 10_000_000  # no real width, vocabulary or expert count comes near this
 MAX_LAYERS = 10_000
@@ -30,55 +33,8 @@ NON_STRUCTURAL = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A config that cannot be read; the message names the field."""
-
-
-@dataclass(frozen=True)
-class FFNSpec:
-    dense: int = 0  # params of a dense MLP (0 in an MoE layer)
-    expert: int = 0  # params of one routed expert
-    n_experts: int = 0
-    top_k: int = 0
-    shared: int = 0  # params of the always-on shared expert(s), their gate included
-    router: int = 0  # router weights (and biases)
-
-    @property
-    def is_moe(self) -> bool:
-        return self.n_experts > 0
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    attention: int  # all attention params: projections, biases, sinks, QK/latent norms
-    norms: int  # the block's pre-attention and pre-FFN norms
-    ffn: FFNSpec
-    score_width: int  # heads x query/key head width (attention-score FLOPs)
-    value_width: int  # heads x value head width
-    window: int | None = None  # sliding-window length, None = full attention
-
-
-@dataclass(frozen=True)
-class ArchSpec:
-    family: str
-    vocab: int
-    hidden: int
-    layers: tuple[LayerSpec, ...]
-    tied: bool
-    final_norm: int
-    unknown_fields: tuple[str, ...] = field(default=())
-
-    @property
-    def embedding(self) -> int:
-        return self.vocab * self.hidden
-
-    @property
-    def head(self) -> int:
-        return 0 if self.tied else self.vocab * self.hidden
-
-    @property
-    def moe_layers(self) -> list[LayerSpec]:
-        return [layer for layer in self.layers if layer.ffn.is_moe]
 
 
 class _Reader:
@@ -294,20 +250,11 @@ FAMILIES = {
 
 
 def parse_project_config(data: dict[str, Any]) -> ArchSpec:
-    """This project's ModelConfig JSON (assets/models/*/config.json)."""
-    from models.config import ModelConfig
-
+    """This project's ModelConfig JSON (assets/models/*/config.json), counted as models/params.py does."""
     try:
-        cfg = ModelConfig.from_dict(data)
+        return arch_of(ModelConfig.from_dict(data))
     except (TypeError, ValueError) as e:
         raise ConfigError(str(e)) from None
-    d = cfg.d_model
-    ffn = FFNSpec(dense=swiglu(d, cfg.d_ff))
-    if cfg.is_moe:
-        ffn = FFNSpec(expert=swiglu(d, cfg.d_ff), n_experts=cfg.n_experts, top_k=cfg.top_k,
-                      router=d * cfg.n_experts * (2 if cfg.router == "noisy" else 1))
-    layers = _layers(cfg.n_layers, (4 * d * d, d, d), 2 * d, lambda i: ffn)
-    return ArchSpec("moe-vs-dense project", cfg.vocab_size, d, layers, cfg.tie_embeddings, d)
 
 
 def parse_config(data: Any) -> ArchSpec:

@@ -7,18 +7,17 @@ that survive shuffling come from the tokens themselves, repeats that vanish come
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 
-from models.data import eval_windows, load_domains
-from models.tokenizer import token_label
+from corpus.streams import eval_windows, load_domains
+from corpus.tokenizer import token_label
 from models.zoo import load_member
+from paths import EVAL_DIR
 from routing.options import RoutingOptions
 from routing.specialisation import (coactivation, confidence, expert_shares, load_first_baseline, repeat_rates,
                                     top_tokens, uniform_any_baseline, uniform_first_baseline)
 
-ROOT = Path(__file__).resolve().parents[1]
 HIST_BINS = 20
 
 
@@ -120,7 +119,7 @@ def analyse_groups(name: str, groups: dict[str, torch.Tensor], seed: int = 0, mi
 def held_out_groups(max_windows: int = 32) -> dict[str, torch.Tensor]:
     """The held-out split per domain as (W, T) windows of the zoo's context length (inputs only)."""
     member = load_member("moe-8")
-    streams = load_domains(ROOT / "assets/eval", member.tokenizer)
+    streams = load_domains(EVAL_DIR, member.tokenizer)
     ctx = member.model.cfg.context_length
     return {d: eval_windows(s, ctx)[:max_windows, :-1] for d, s in streams.items()}
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from models.params import ArchSpec
+from paths import REFERENCE_CONFIGS as REFERENCE_DIR, zoo_dir
+from scale.architectures import ConfigError, parse_config
 
-from models.architectures import ArchSpec, ConfigError, parse_config
-
-ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_DIR = ROOT / "assets/reference_configs"
 PUBLISHED = json.loads((REFERENCE_DIR / "published.json").read_text())
 ZOO_PREFIX = "zoo:"
 
@@ -35,13 +33,13 @@ def parse_size(text: str) -> tuple[float, float]:
 
 
 def preset_names() -> list[str]:
-    zoo = sorted(p.parent.name for p in (ROOT / "assets/models").glob("*/config.json"))
+    zoo = sorted(p.parent.name for p in zoo_dir().glob("*/config.json"))
     return list(PUBLISHED) + [ZOO_PREFIX + z for z in zoo]
 
 
 def load_preset(name: str) -> Preset:
     if name.startswith(ZOO_PREFIX):
-        path = ROOT / "assets/models" / name[len(ZOO_PREFIX) :] / "config.json"
+        path = zoo_dir() / name[len(ZOO_PREFIX) :] / "config.json"
         if name not in preset_names():
             raise ConfigError(f"unknown preset '{name}'; known: {', '.join(preset_names())}")
         return Preset(name, f"{name[len(ZOO_PREFIX):]} (this project)", parse_config(json.loads(path.read_text())), {})

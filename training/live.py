@@ -2,24 +2,23 @@
 under a minute on 2 CPU cores) with a chosen balancing method, reporting expert load as it learns.
 
 It reads only assets/live_sample.txt (a slice of the training split) and the shipped tokenizer.
-Methods are the recorded variants of models/balancing.py, on a smaller backbone.
+Methods are the recorded variants of training/balancing.py, on a smaller backbone.
 """
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from pathlib import Path
 
 import torch
 
-from models.balancing import BY_NAME
+from corpus.streams import encode_text
+from errors import UserError
 from models.config import ModelConfig
-from models.data import encode_text
-from models.train import TrainConfig, training_steps
 from models.zoo import shared_tokenizer
+from paths import LIVE_SAMPLE
+from training.balancing import BY_NAME
+from training.train import TrainConfig, training_steps
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "assets/live_sample.txt"
 METHODS = ("none", "aux", "aux+noise", "aux+z", "bias", "capacity", "probe: none, top-1")
 MAX_STEPS = 400
 TINY = ModelConfig(vocab_size=4096, d_model=64, n_layers=2, n_heads=2, context_length=64, ffn_kind="moe", d_ff=64,
@@ -28,19 +27,20 @@ TINY = ModelConfig(vocab_size=4096, d_model=64, n_layers=2, n_heads=2, context_l
 
 @functools.lru_cache(maxsize=1)
 def sample_stream() -> torch.Tensor:
-    return encode_text(shared_tokenizer(), SAMPLE.read_text(encoding="utf-8"))
+    return encode_text(shared_tokenizer(), LIVE_SAMPLE.read_text(encoding="utf-8"))
 
 
 def live_config(method: str) -> ModelConfig:
     if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        raise UserError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     return TINY.replace(**BY_NAME[method].config)
 
 
 def live_run(method: str, steps: int = 200, seed: int = 0, lr: float = 1e-2) -> Iterator[dict]:
-    """Yield each step's log row (loss, per-layer expert shares, load CV, dead experts, ...)."""
+    """Check the settings (UserError), then return an iterator over each step's log row (loss, per-layer
+    expert shares, load CV, dead experts, ...; the schema of training/log.py); training runs as it is read."""
     if isinstance(steps, bool) or not isinstance(steps, int) or not 10 <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be an integer between 10 and {MAX_STEPS}, got {steps!r}")
+        raise UserError(f"steps must be an integer between 10 and {MAX_STEPS}, got {steps!r}")
+    cfg = live_config(method)
     tc = TrainConfig(steps=steps, batch_size=16, lr=lr, warmup_steps=10, seed=seed)
-    for _, row in training_steps(live_config(method), tc, sample_stream()):
-        yield row
+    return (row for _, row in training_steps(cfg, tc, sample_stream()))

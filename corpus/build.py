@@ -1,6 +1,6 @@
 """The multi-domain corpus: English prose, Russian prose, Python code, arithmetic.
 
-`python -m models.corpus` rebuilds it from sources a fresh Debian machine can get without general
+`python -m corpus.build` rebuilds it from sources a fresh Debian machine can get without general
 internet access (Debian's text packages through `apt-get download` + `dpkg -x`, no install; the
 running Python's own standard library; a seeded generator) and writes
     data/corpus/train/<domain>.txt   training split (not committed; rebuilt by this command)
@@ -25,7 +25,7 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from paths import EVAL_DIR, LIVE_SAMPLE, TRAIN_DIR
 DOMAINS = ("english", "russian", "python", "arithmetic")
 DOC_SEPARATOR = "\n\n"
 EVAL_PERCENT = 4  # documents whose hash falls in this percentile go to the held-out split
@@ -157,9 +157,9 @@ def build_corpus(train_dir: Path, eval_dir: Path, live_path: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Build the multi-domain training and held-out corpus.")
-    parser.add_argument("--train-dir", type=Path, default=ROOT / "data/corpus/train")
-    parser.add_argument("--eval-dir", type=Path, default=ROOT / "assets/eval")
-    parser.add_argument("--live-sample", type=Path, default=ROOT / "assets/live_sample.txt")
+    parser.add_argument("--train-dir", type=Path, default=TRAIN_DIR)
+    parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR)
+    parser.add_argument("--live-sample", type=Path, default=LIVE_SAMPLE)
     args = parser.parse_args()
     manifest = build_corpus(args.train_dir, args.eval_dir, args.live_sample)
     for domain, info in manifest["domains"].items():

@@ -16,12 +16,13 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from models.latency import LatencyReport, measure_latency
-from models.params import count_params, flops_per_token
-from models.tokenizer import token_label
+from backend.timing import LatencyReport, measure_latency
+from corpus.tokenizer import token_label
+from errors import UserError
+from models.params import config_flops, count_params
 from models.transformer import lm_loss
 from models.zoo import LoadedModel, load_member
-from routing.options import RoutingOptions
+from routing.options import RoutingOptions, check_top_k
 
 EXPERT_CHOICES = (4, 8, 16)
 COMPUTE_MATCHED, PARAM_MATCHED = "dense", "dense-wide"
@@ -30,8 +31,8 @@ MAX_INPUT_CHARS = 2_000_000  # longer input is refused; the models only read the
 TOKENIZE_CHARS = 65_536  # a prefix this long always holds more than a context's worth of tokens
 
 
-class InputError(ValueError):
-    """A request the user can fix; its message is shown as is."""
+class InputError(UserError):
+    """A bad text or setting; the message names the field."""
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,10 @@ def validate_settings(n_experts, top_k, capacity_factor, noise_std, noise_seed) 
     n_experts = number("number of experts", n_experts, int)
     if n_experts not in EXPERT_CHOICES:
         raise InputError(f"number of experts must be one of {', '.join(map(str, EXPERT_CHOICES))}, got {n_experts}")
-    top_k = number("top-K", top_k, int)
-    if not 1 <= top_k <= n_experts:
-        raise InputError(f"top-K must be between 1 and the number of experts ({n_experts}), got {top_k}")
+    try:
+        top_k = check_top_k(number("top-K", top_k, int), n_experts, "top-K")
+    except ValueError as e:
+        raise InputError(str(e)) from None
     if capacity_factor is not None:
         capacity_factor = number("capacity factor", capacity_factor)
         if capacity_factor < 0:
@@ -176,7 +178,7 @@ def _summary(member: LoadedModel, role: str, losses: list[float | None], top_k: 
         active_params=report.active.total,
         total_breakdown=report.total.as_dict(),
         active_breakdown=report.active.as_dict(),
-        flops_per_token=flops_per_token(cfg, t, top_k if cfg.is_moe else None),
+        flops_per_token=config_flops(cfg, t, top_k if cfg.is_moe else None),
         token_losses=losses,
         mean_loss=mean,
         perplexity=math.exp(mean) if mean is not None else None,

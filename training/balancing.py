@@ -1,10 +1,10 @@
 """Problems of MoE training, reproduced: recorded runs of 8-expert variants that differ only in how
 (or whether) they balance the load across experts.
 
-`python -m models.balancing --train` trains every variant on the zoo's corpus, tokenizer and backbone
+`python -m training.balancing --train` trains every variant on the zoo's corpus, tokenizer and backbone
 (moe-8: 8 experts of width 256, top-2 unless stated) with the same data, schedule and seed, and
 writes assets/balancing/<variant>/{config.json, train_log.csv, eval.json} (logs only, no weights).
-`python -m models.balancing --report` writes benchmarks/results/balancing.md from those logs.
+`python -m training.balancing --report` writes benchmarks/results/balancing.md from those logs.
 
 The collapse probes are not balancing variants: they change the routing (top-1) or the learning rate
 to look for the conditions under which an unbalanced router collapses at this scale.
@@ -12,19 +12,17 @@ to look for the conditions under which an unbalanced router collapses at this sc
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from models.config import ModelConfig
-from models.train import ROOT, TrainConfig, load_streams, run
-from models.tokenizer import TOKENIZER_PATH
 from models.zoo import SPECS
+from paths import BALANCING_RUNS as RUNS_DIR, EVAL_DIR, RESULTS, TOKENIZER, TRAIN_DIR
+from training.log import LOG_FILE, TrainLog, read_run_log
+from training.train import TrainConfig, load_streams, run
 
-RUNS_DIR = ROOT / "assets/balancing"
-REPORT = ROOT / "benchmarks/results/balancing.md"
+REPORT = RESULTS / "balancing.md"
 STEPS = 300
 BASE = SPECS["moe-8"].config.replace(aux_loss_weight=0.0, z_loss_weight=0.0)
 TAIL_STEPS = 20  # final figures average the last steps' logs
@@ -61,8 +59,13 @@ def run_dir(name: str) -> Path:
     return RUNS_DIR / name.replace(": ", "_").replace(", ", "_").replace(" ", "-")
 
 
+def recorded_variants() -> list[str]:
+    """Variants whose logs ship in assets/balancing/, in table order."""
+    return [v.name for v in VARIANTS if (run_dir(v.name) / LOG_FILE).is_file()]
+
+
 def train_variants(names: list[str] | None, steps: int) -> None:
-    streams = load_streams(ROOT / "data/corpus/train", ROOT / "assets/eval", TOKENIZER_PATH, BASE.vocab_size)
+    streams = load_streams(TRAIN_DIR, EVAL_DIR, TOKENIZER, BASE.vocab_size)
     for v in VARIANTS:
         if names and v.name not in names:
             continue
@@ -71,43 +74,29 @@ def train_variants(names: list[str] | None, steps: int) -> None:
         print(f"{v.name}: held-out loss {evaluation['overall']['loss']:.4f}")
 
 
-def read_log(name: str) -> list[dict[str, float]]:
-    with open(run_dir(name) / "train_log.csv") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+def read_log(name: str) -> TrainLog:
+    return read_run_log(run_dir(name))
 
 
-def layer_count(row: dict) -> int:
-    """MoE layers in a train_log.csv row (columns l<i>_share_e<j>)."""
-    return len({k.split("_")[0] for k in row if "_share_e" in k})
-
-
-def expert_count(row: dict) -> int:
-    return sum(1 for k in row if k.startswith("l0_share_e"))
-
-
-def final_figures(name: str) -> dict:
+def final_figures(log: TrainLog) -> dict:
     """Averages over the last TAIL_STEPS steps (means over layers where per-layer)."""
-    log = read_log(name)
-    tail = log[-TAIL_STEPS:]
-    layers = range(layer_count(log[0]))
-    n_experts = expert_count(log[0])
+    tail = TrainLog(log.rows[-TAIL_STEPS:])
 
-    def mean_over(key: str) -> float:
-        return statistics.mean(r[f"l{i}_{key}"] for r in tail for i in layers)
+    def tail_mean(key: str) -> float:
+        return statistics.mean(tail.layer_mean(key))
 
-    shares = [[statistics.mean(r[f"l{i}_share_e{e}"] for r in tail) for e in range(n_experts)] for i in layers]
-    info = json.loads((run_dir(name) / "eval.json").read_text())
+    shares = [[statistics.mean(s) for s in tail.shares(i)] for i in range(tail.n_layers)]
     return {
-        "train_loss": statistics.mean(r["loss"] for r in tail),
-        "held_out_loss": info["held_out"]["overall"]["loss"],
-        "load_cv": mean_over("load_cv"),
-        "dead_experts": max(r[f"l{i}_dead_experts"] for r in tail for i in layers),
-        "router_entropy": mean_over("router_entropy"),
-        "dropped_fraction": mean_over("dropped_fraction"),
+        "train_loss": statistics.mean(tail.series("loss")),
+        "held_out_loss": log.info["held_out"]["overall"]["loss"],
+        "load_cv": tail_mean("load_cv"),
+        "dead_experts": max(r[f"l{i}_dead_experts"] for r in tail.rows for i in range(tail.n_layers)),
+        "router_entropy": tail_mean("router_entropy"),
+        "dropped_fraction": tail_mean("dropped_fraction"),
         "min_share": min(min(s) for s in shares),
         "max_share": max(max(s) for s in shares),
-        "steps": len(log),
-        "seconds": info["train"]["seconds"],
+        "steps": len(log.rows),
+        "seconds": log.info["train"]["seconds"],
     }
 
 
@@ -116,7 +105,7 @@ def write_report() -> str:
     for v in VARIANTS:
         if not (run_dir(v.name) / "train_log.csv").is_file():
             continue
-        f = final_figures(v.name)
+        f = final_figures(read_log(v.name))
         rows.append(
             f"| {v.name} | {v.description} | {f['train_loss']:.3f} | {f['held_out_loss']:.3f} | {f['load_cv']:.3f} | "
             f"{f['dead_experts']:.0f} | {100 * f['min_share']:.1f} / {100 * f['max_share']:.1f} | "
@@ -124,7 +113,7 @@ def write_report() -> str:
         )
     text = (
         "# Problems of MoE: load balancing variants\n\n"
-        "Generated by `python -m models.balancing --report` from the logs in `assets/balancing/`. Every run is "
+        "Generated by `python -m training.balancing --report` from the logs in `assets/balancing/`. Every run is "
         f"the moe-8 backbone (8 experts of width 256) on the zoo's corpus, tokenizer, batches, schedule and seed; "
         f"runs are {STEPS} steps of 16 x 256 tokens unless the table says otherwise. Per-layer figures are the mean "
         f"over the 4 MoE layers of the last {TAIL_STEPS} training steps; 'dead' experts get less than 10% of the "
@@ -154,8 +143,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def recorded_variants() -> list[str]:
-    """Variants whose logs ship in assets/balancing/, in table order."""
-    return [v.name for v in VARIANTS if (run_dir(v.name) / "train_log.csv").is_file()]

@@ -1,9 +1,11 @@
 """One model's scale figures as a plain dict (for the CLI, the page and tests) plus a text table."""
 from __future__ import annotations
 
-from models.architectures import ArchSpec
-from models.presets import parse_size
-from models.scale import BYTES_PER_PARAM, CONVENTIONS, active_params, breakdown, expected_experts_read, flops_per_token
+import json
+
+from models.params import BYTES_PER_PARAM, CONVENTIONS, ArchSpec, active_params, breakdown, expected_experts_read, flops_per_token
+from scale.architectures import ConfigError, parse_config
+from scale.presets import load_preset, parse_size
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)
 
@@ -90,11 +92,6 @@ def _text(r: dict) -> str:
 
 def compare_scale(preset_names: list[str], pasted_config: str = "", context: int = 4096) -> list[dict]:
     """Reports for the chosen presets plus an optional pasted config.json; ConfigError on bad input."""
-    import json
-
-    from models.architectures import ConfigError, parse_config
-    from models.presets import load_preset
-
     if isinstance(context, bool) or not isinstance(context, (int, float)) or not 1 <= context <= 10_000_000:
         raise ConfigError(f"context length must be between 1 and 10,000,000 tokens, got {context!r}")
     reports = []

@@ -6,12 +6,16 @@ What is timed, per model and repetition:
   prefill, reported as tokens per second.
 Warm-up repetitions run first and are discarded; then the models take turns within every
 repetition (the order rotates, see `time_interleaved`, which the latency lab shares), so a slow
-moment of the machine hits all of them alike. Medians
-are reported with the min-max spread. Nothing here is estimated.
+moment of the machine hits all of them alike. Medians are reported with the min-max spread. Nothing
+here is estimated. This module is also the one timing harness of the project: the latency lab (lab/)
+times its variants with `time_interleaved` and reads the machine's caches here.
 """
 from __future__ import annotations
 
+import datetime
 import functools
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -71,6 +75,26 @@ def last_level_cache_bytes(device: torch.device) -> int:
         text = entry.read_text().strip()
         sizes.append(int(text[:-1]) * {"K": 2**10, "M": 2**20}[text[-1]] if text[-1] in "KM" else int(text))
     return max(sizes, default=32 * 2**20)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what platform reports."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_description() -> str:
+    """What a measurement ran on, read from the system: CPU model, cores this process may use, torch
+    threads, last-level cache, torch version and date."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"{cpu_model()}, {cores} cores, {torch.get_num_threads()} torch threads, last-level cache "
+            f"{last_level_cache_bytes(torch.device('cpu')) / 2**20:.0f} MB, torch {torch.__version__}, "
+            f"{datetime.date.today().isoformat()}")
 
 
 @functools.lru_cache(maxsize=4)

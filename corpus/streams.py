@@ -31,7 +31,7 @@ def load_domains(directory: Path, tokenizer: Tokenizer) -> dict[str, torch.Tenso
     """{domain: (N,) token ids} for every <domain>.txt in directory."""
     files = sorted(Path(directory).glob("*.txt"))
     if not files:
-        raise FileNotFoundError(f"no <domain>.txt files in {directory}; run `python -m models.corpus` first")
+        raise FileNotFoundError(f"no <domain>.txt files in {directory}; run `python -m corpus.build` first")
     return {f.stem: encode_text(tokenizer, f.read_text(encoding="utf-8")) for f in files}
 
 

@@ -1,16 +1,15 @@
-"""Training: `python -m models.train` trains one model from a config, `--zoo` retrains the zoo.
+"""Training: `python -m training.train` trains one model from a config, `--zoo` retrains the zoo.
 
 AdamW (decay on matrices only), linear warm-up then cosine decay, gradient clipping, fixed seeds.
 The loss is next-token cross-entropy + aux_loss_weight * load-balancing loss + z_loss_weight * z-loss.
 A bias-balanced router's bias moves after each step from that step's expert counts (outside the
-gradient). Every step is logged to train_log.csv with, per MoE layer, each expert's token share,
-the load CV, dead experts, router entropy and dropped fraction; the held-out loss per domain goes to
+gradient). Every step is logged (training/log.py: per MoE layer, each expert's token share, the load
+CV, dead experts, router entropy and dropped fraction) and the held-out loss per domain goes to
 eval.json. Checkpoints are config.json + model.safetensors (fp16 storage, fp32 compute).
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import time
@@ -21,17 +20,16 @@ from typing import Iterator
 import torch
 from tqdm import tqdm
 
+from corpus.streams import WindowSampler, eval_windows, load_domains
+from corpus.tokenizer import load_tokenizer
 from models import zoo
 from models.checkpoint import save_checkpoint
 from models.config import ModelConfig
-from models.data import WindowSampler, eval_windows, load_domains
-from models.tokenizer import TOKENIZER_PATH, load_tokenizer
 from models.transformer import Transformer, lm_loss
+from paths import EVAL_DIR, TOKENIZER, TRAIN_DIR, zoo_dir
 from routing.options import RoutingOptions
 from routing.routers import BiasBalancedRouter
-from routing.stats import load_stats
-
-ROOT = Path(__file__).resolve().parents[1]
+from training.log import log_row, write_run_log
 
 
 @dataclass(frozen=True)
@@ -64,21 +62,6 @@ def make_optimizer(model: Transformer, tc: TrainConfig) -> torch.optim.AdamW:
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=tc.lr, betas=(0.9, 0.95))
-
-
-def log_row(step: int, lr: float, loss: float, aux: float, z: float, tok_s: float, traces) -> dict[str, float]:
-    row = {"step": step, "lr": lr, "loss": loss, "aux_loss": aux, "z_loss": z, "tokens_per_s": tok_s}
-    for trace in traces:
-        stats = load_stats(trace)
-        prefix = f"l{trace.layer}"
-        row |= {f"{prefix}_share_e{e}": share for e, share in enumerate(stats.shares)}
-        row |= {
-            f"{prefix}_load_cv": stats.load_cv,
-            f"{prefix}_dead_experts": stats.dead_experts,
-            f"{prefix}_router_entropy": stats.router_entropy,
-            f"{prefix}_dropped_fraction": stats.dropped_fraction,
-        }
-    return row
 
 
 def training_steps(cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor) -> Iterator[tuple[Transformer, dict]]:
@@ -141,20 +124,15 @@ def evaluate(model: Transformer, eval_streams: dict[str, torch.Tensor], batch_si
 
 def write_run(model: Transformer, rows: list[dict], evaluation: dict, tc: TrainConfig, out_dir: Path, seconds: float,
               checkpoint: bool = True) -> None:
-    """train_log.csv and eval.json, and the checkpoint unless checkpoint=False (logs-only runs)."""
+    """The run's logs (training/log.py), and the checkpoint unless checkpoint=False (logs-only runs)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if checkpoint:
         save_checkpoint(model, out_dir, dtype=torch.float16)
     else:
         (out_dir / "config.json").write_text(json.dumps(model.cfg.to_dict(), indent=2) + "\n")
-    with open(out_dir / "train_log.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
     tokens = tc.steps * tc.batch_size * model.cfg.context_length
-    info = {"held_out": evaluation, "train": asdict(tc) | {"tokens_seen": tokens, "seconds": round(seconds, 1),
-                                                          "threads": torch.get_num_threads()}}
-    (out_dir / "eval.json").write_text(json.dumps(info, indent=2) + "\n")
+    write_run_log(out_dir, rows, {"held_out": evaluation, "train": asdict(tc) | {
+        "tokens_seen": tokens, "seconds": round(seconds, 1), "threads": torch.get_num_threads()}})
 
 
 def load_streams(train_dir: Path, eval_dir: Path, tokenizer_path: Path, vocab_size: int):
@@ -180,16 +158,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Train a model (or the whole zoo) on the corpus.")
     parser.add_argument("--config", type=Path, help="a ModelConfig JSON file")
     parser.add_argument("--out", type=Path, help="checkpoint directory for --config")
-    parser.add_argument("--zoo", action="store_true", help="retrain every zoo model into assets/models/")
+    parser.add_argument("--zoo", action="store_true", help="retrain every zoo model into the zoo directory (assets/models/ or MOE_ZOO_DIR)")
     parser.add_argument("--only", nargs="*", help="with --zoo: only these members")
     parser.add_argument("--steps", type=int, default=TrainConfig.steps)
-    parser.add_argument("--train-dir", type=Path, default=ROOT / "data/corpus/train")
-    parser.add_argument("--eval-dir", type=Path, default=ROOT / "assets/eval")
-    parser.add_argument("--tokenizer", type=Path, default=TOKENIZER_PATH)
+    parser.add_argument("--train-dir", type=Path, default=TRAIN_DIR)
+    parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR)
+    parser.add_argument("--tokenizer", type=Path, default=TOKENIZER)
     args = parser.parse_args()
     tc = TrainConfig(steps=args.steps)
     if args.zoo:
-        jobs = [(m.config, zoo.ZOO_DIR / m.name) for m in zoo.ZOO if not args.only or m.name in args.only]
+        jobs = [(m.config, zoo_dir() / m.name) for m in zoo.ZOO if not args.only or m.name in args.only]
     elif args.config and args.out:
         jobs = [(ModelConfig.from_dict(json.loads(args.config.read_text())), args.out)]
     else:

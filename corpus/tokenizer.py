@@ -4,7 +4,7 @@ Byte-level BPE round-trips any Unicode text losslessly (emoji, control character
 every byte has a token, and the decoder maps tokens back to bytes. `token_label` renders one token
 readably for the page: spaces, newlines and tabs become visible symbols.
 
-`python -m models.tokenizer` retrains assets/tokenizer.json from data/corpus/train.
+`python -m corpus.tokenizer` retrains assets/tokenizer.json from data/corpus/train.
 """
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-ROOT = Path(__file__).resolve().parents[1]
-TOKENIZER_PATH = ROOT / "assets/tokenizer.json"
+from paths import TOKENIZER as TOKENIZER_PATH, TRAIN_DIR
 EOS = "<|endoftext|>"
 VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
 
@@ -48,7 +47,7 @@ def token_label(tokenizer: Tokenizer, token_id: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Train the byte-level BPE tokenizer on the training split.")
-    parser.add_argument("--train-dir", type=Path, default=ROOT / "data/corpus/train")
+    parser.add_argument("--train-dir", type=Path, default=TRAIN_DIR)
     parser.add_argument("--vocab-size", type=int, default=4096)
     parser.add_argument("--out", type=Path, default=TOKENIZER_PATH)
     args = parser.parse_args()

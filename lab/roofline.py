@@ -1,0 +1,57 @@
+"""The latency lab's models of what the measurements should be, and where they depart from them.
+
+Ideals: the FLOP ratio E/K, and for memory-bound decoding the expected number of distinct experts read
+per layer at batch B, E(1 - ((E-K)/E)^B), so the ideal speedup over dense-total is E / that number; and a
+roofline model that adds the FLOP limit, with the bandwidth and FLOP/s measured on the machine.
+Rows are dicts of lab/variants.Measurement.
+"""
+from __future__ import annotations
+
+from lab.variants import LabScale, call_flops
+from models.params import expected_experts_read
+
+
+def ideal_decode_speedup(scale: LabScale, batch: int) -> float:
+    """Memory-bound ideal for dense-total / MoE at batch B: expert weights read, E / E(1-((E-K)/E)^B)."""
+    return scale.n_experts / expected_experts_read(scale.n_experts, scale.top_k, batch)
+
+
+def roofline_decode_speedup(scale: LabScale, batch: int, bandwidth: float, ceiling: float) -> float:
+    """dense-total / MoE time at batch B when each call takes the longer of reading its weights and doing
+    its FLOPs, max(bytes / bandwidth, FLOPs / ceiling): the MoE reads E(1-((E-K)/E)^B) experts and does
+    K/E of the FLOPs. Memory-bound at small B (= the ideal above); once the dense layer turns
+    compute-bound the speedup climbs back toward the FLOP ratio E/K."""
+    def seconds(experts_read: float, flops: float) -> float:
+        return max(experts_read * scale.expert_bytes / bandwidth, flops / ceiling)
+
+    dense = seconds(scale.n_experts, call_flops(scale, "dense-total", batch))
+    moe = seconds(expected_experts_read(scale.n_experts, scale.top_k, batch), call_flops(scale, "moe", batch))
+    return dense / moe
+
+
+def best_moe(rows: list[dict], phase: str) -> dict[int, dict]:
+    """tokens -> the row of the fastest of our MoE backends at that size."""
+    best: dict[int, dict] = {}
+    for r in rows:
+        if r["phase"] == phase and r["variant"].startswith("moe"):
+            if r["tokens"] not in best or r["median_ms"] < best[r["tokens"]]["median_ms"]:
+                best[r["tokens"]] = r
+    return best
+
+
+def decode_models(rows: list[dict], scale: LabScale, bandwidth: float, ceiling: float) -> list[dict]:
+    """Per decode batch size: the measured speedup of the fastest MoE backend over dense-total next to the
+    memory-bound ideal and the roofline model; the MoE's time above K/E of dense-total's (its fixed cost);
+    and the rate (GB/s) at which each streams the weights it must read (the MoE: E(1-((E-K)/E)^B) experts)."""
+    dense = {r["tokens"]: r for r in rows if r["phase"] == "decode" and r["variant"] == "dense-total"}
+    best = best_moe(rows, "decode")
+    out = []
+    for b in sorted(set(dense) & set(best)):
+        dense_s, moe_s = dense[b]["median_ms"] / 1e3, best[b]["median_ms"] / 1e3
+        read = expected_experts_read(scale.n_experts, scale.top_k, b)
+        out.append({"batch": b, "measured": dense_s / moe_s, "backend": best[b]["variant"],
+                    "memory_bound": ideal_decode_speedup(scale, b), "roofline": roofline_decode_speedup(scale, b, bandwidth, ceiling),
+                    "moe_excess_ms": 1e3 * (moe_s - scale.top_k / scale.n_experts * dense_s), "experts_read": read,
+                    "dense_gbs": scale.n_experts * scale.expert_bytes / dense_s / 1e9,
+                    "moe_gbs": read * scale.expert_bytes / moe_s / 1e9})
+    return out

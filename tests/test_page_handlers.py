@@ -1,0 +1,85 @@
+"""Every page handler answers bad input with a clear message (gr.Error), never another exception, and
+an internal failure with a short generic message that names no server path."""
+import gradio as gr
+import pytest
+
+from backend.analysis import Settings, analyze_text
+from page import common, compare, problems, scale, specialisation
+from paths import ROOT
+
+TEXT = "def add(a, b):\n    return a + b\n"
+
+
+@pytest.fixture(scope="module")
+def report():
+    return analyze_text(TEXT, Settings())
+
+
+def no_progress(*args, **kwargs):
+    return None
+
+
+@pytest.mark.parametrize("args,message", [
+    (("", 8, 2, 0, 0, 0, 0), "Paste some text"),
+    ((TEXT, 5, 2, 0, 0, 0, 0), "number of experts must be one of"),
+    ((TEXT, 8, 9, 0, 0, 0, 0), r"top-K must be an integer between 1 and the number of experts \(8\)"),
+    ((TEXT, 8, 2, -1, 0, 0, 0), "capacity factor must be positive"),
+    ((TEXT, 8, 2, 0, 99, 0, 0), "router noise must be between"),
+    ((TEXT, 8, 2, 0, 0, 0, 7), "layer must be an integer between 0 and 3"),
+    ((TEXT, 8, 2, 0, 0, 0, None), "layer must be an integer"),
+])
+def test_analyse_bad_input(args, message):
+    with pytest.raises(gr.Error, match=message):
+        compare.on_analyze(*args)
+
+
+def test_layer_experts_and_specialisation_handlers_bad_input(report):
+    with pytest.raises(gr.Error, match="layer must be an integer between 0 and 3"):
+        compare.on_layer(report, -1)
+    with pytest.raises(gr.Error, match="layer must be"):
+        compare.on_text_specialisation(report, "two")
+    with pytest.raises(gr.Error, match="number of experts must be one of"):
+        compare.on_experts(3, 2)
+    with pytest.raises(gr.Error, match="top-K must be an integer"):
+        compare.on_experts(8, None)
+    assert compare.on_experts(4, 8).maximum == 4
+    with pytest.raises(gr.Error, match="analyse a text first"):
+        compare.on_measure(None)
+
+
+def test_problems_tab_bad_input():
+    with pytest.raises(gr.Error, match="at least one recorded variant"):
+        problems.on_recorded(["no such run"], 1)
+    with pytest.raises(gr.Error, match="layer must be an integer between 0 and 3"):
+        problems.on_recorded(["none"], 9)
+    with pytest.raises(gr.Error, match="capacity factor above 0"):
+        problems.on_capacity(TEXT, 0, 1)
+    with pytest.raises(gr.Error, match="top-K must be"):
+        problems.on_capacity(TEXT, 1.0, 0)
+    with pytest.raises(gr.Error, match="steps must be an integer between 10 and"):
+        next(problems.on_live("aux", 5, progress=no_progress))
+    with pytest.raises(gr.Error, match="method must be one of"):
+        next(problems.on_live("dropout", 20, progress=no_progress))
+
+
+def test_scale_and_specialisation_tabs_bad_input():
+    with pytest.raises(gr.Error, match="not valid JSON"):
+        scale.on_scale([], "{", 4096)
+    with pytest.raises(gr.Error, match="unknown preset"):
+        scale.on_scale(["zoo:../../etc"], "", 4096)
+    with pytest.raises(gr.Error, match="context length must be between"):
+        scale.on_scale(["mixtral-8x7b"], "", -5)
+    with pytest.raises(gr.Error, match="No routing analysis for 'gpt-4'"):
+        specialisation.on_show("gpt-4", 0)
+    with pytest.raises(gr.Error, match="layer must be an integer between 0 and 3"):
+        specialisation.on_show("moe-8", 4)
+
+
+def test_internal_failures_are_logged_and_shown_without_paths(caplog):
+    def broken():
+        raise ValueError(f"cannot read {ROOT}/assets/models/moe-8/model.safetensors")  # not a UserError
+
+    with pytest.raises(gr.Error) as error:
+        common.run_backend(broken)
+    assert error.value.message == common.GENERIC_FAILURE and str(ROOT) not in error.value.message
+    assert "model.safetensors" in caplog.text  # the operator still sees it in the log
