@@ -69,10 +69,7 @@ def validate_settings(n_experts, top_k, capacity_factor, noise_std, noise_seed) 
     n_experts = number("number of experts", n_experts, int)
     if n_experts not in EXPERT_CHOICES:
         raise InputError(f"number of experts must be one of {', '.join(map(str, EXPERT_CHOICES))}, got {n_experts}")
-    try:
-        top_k = check_top_k(number("top-K", top_k, int), n_experts, "top-K")
-    except ValueError as e:
-        raise InputError(str(e)) from None
+    top_k = check_top_k(number("top-K", top_k, int), n_experts, "top-K", InputError)
     if capacity_factor is not None:
         capacity_factor = number("capacity factor", capacity_factor)
         if capacity_factor < 0:

@@ -21,7 +21,7 @@ from models.config import ModelConfig
 from models.experts import BACKENDS, DenseFFN, grouped_mm_supported
 from models.moe import MoELayer
 from models.transformer import Transformer
-from routing.options import RoutingOptions
+from routing.options import RoutingOptions, check_top_k
 
 
 MAX_MOE_BYTES = 2**30  # fp32 weights of all experts; the variants hold about three times this
@@ -35,8 +35,9 @@ class LabScale:
     top_k: int = 2
 
     def __post_init__(self) -> None:
-        if not (16 <= self.d_model <= 8192 and 16 <= self.d_expert <= 16384 and 1 <= self.top_k <= self.n_experts <= 64):
-            raise UserError("scale out of range: d_model 16-8192, d_expert 16-16384, 1 <= top_k <= experts <= 64")
+        if not (16 <= self.d_model <= 8192 and 16 <= self.d_expert <= 16384 and 1 <= self.n_experts <= 64):
+            raise UserError("scale out of range: d_model 16-8192, d_expert 16-16384, experts 1-64")
+        check_top_k(self.top_k, self.n_experts, "top-K", UserError)
         if self.n_experts * self.expert_bytes > MAX_MOE_BYTES:  # dense-total and the peer hold as much again
             raise UserError(f"the MoE's weights would take {self.n_experts * self.expert_bytes / 1e9:.1f} GB; "
                              f"this lab keeps them under {MAX_MOE_BYTES / 1e9:.0f} GB (fewer experts or narrower layers)")

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 DISPATCH_BACKENDS = ("auto", "loop", "sorted", "grouped")
 
 
-def check_top_k(top_k: object, n_experts: int, name: str = "top_k") -> int:
-    """The one check of a top-K value, used by configs, options, accounting and the page: an integer
-    1..E; raises ValueError naming `name` otherwise."""
+def check_top_k(top_k: object, n_experts: int, name: str = "top_k", error: type[Exception] = ValueError) -> int:
+    """The one check of a top-K value, used by configs, options, accounting, the page and the lab: an
+    integer 1..E; raises `error` (a ValueError unless the caller names its own kind) naming `name`."""
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= n_experts:
-        raise ValueError(f"{name} must be an integer between 1 and the number of experts ({n_experts}), got {top_k!r}")
+        raise error(f"{name} must be an integer between 1 and the number of experts ({n_experts}), got {top_k!r}")
     return top_k
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command: installs the dev requirements and Debian's chromium (for the
-# real-browser test, driven by Playwright; never `playwright install`), then runs pytest.
+# real-browser test, driven by Playwright; never `playwright install`), then runs pytest: both lanes by
+# default; extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not slow"` for the fast lane only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GRADIO_ANALYTICS_ENABLED=False

@@ -22,7 +22,7 @@ def test_a_small_measurement_returns_the_note_the_departures_and_four_charts():
 @pytest.mark.parametrize("args,message", [
     ((128, 128, 4, 2, [], [16], "cpu"), "at least one batch size"),
     ((128, 128, 4, 2, [1], [16], "tpu"), "device must be one of"),
-    ((128, 128, 4, 5, [1], [16], "cpu"), "top_k <= experts"),
+    ((128, 128, 4, 5, [1], [16], "cpu"), r"top-K must be an integer between 1 and the number of experts \(4\)"),
     ((8, 128, 4, 2, [1], [16], "cpu"), "d_model 16-8192"),
     ((4096, 4096, 32, 2, [1], [16], "cpu"), "would take 6.4 GB"),  # refused before any weight is allocated
 ])

@@ -1,1 +1,3 @@
-"""Pure views: AnalysisReport -> plotly Figure / pandas DataFrame / HTML. No model math, no Gradio."""
+"""Pure views: reports, training logs and lab rows -> plotly Figure / pandas DataFrame / HTML; the page's text.
+
+Never runs a model, trains, measures, reads files or imports Gradio or training code."""
