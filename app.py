@@ -15,7 +15,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from models.zoo import load_member, zoo_names  # noqa: E402
-from page import compare, latency, problems, scale, specialisation  # noqa: E402
+from page import compare, interventions, latency, problems, scale, specialisation  # noqa: E402
 from page.common import CSS  # noqa: E402
 from viz import page_text  # noqa: E402
 
@@ -25,6 +25,8 @@ def build_demo() -> gr.Blocks:
         gr.Markdown(page_text.INTRO)
         with gr.Tab("Dense vs MoE on your text"):
             compare.build_tab(demo)
+        with gr.Tab("Interventions"):
+            interventions.build_tab(demo)
         with gr.Tab("Latency lab"):
             latency.build_tab(demo)
         with gr.Tab("Problems of MoE"):
@@ -34,6 +36,9 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Scale: real models"):
             scale.build_tab(demo)
         gr.api(compare.analyze_api, api_name="analyze")
+        for endpoint in (interventions.top_k_sweep_api, interventions.ablate_api, interventions.importance_api,
+                         interventions.force_api):
+            gr.api(endpoint, api_name=endpoint.__name__.removesuffix("_api"))
     return demo
 
 

@@ -5,6 +5,7 @@ API show its message as is. Any other exception is an internal failure: logged o
 to the user only as a short generic message, so file paths and other internals never leave the server.
 Raise UserError only with messages that name what the user sent, never a server path.
 """
+import math
 
 
 class UserError(ValueError):
@@ -14,6 +15,7 @@ class UserError(ValueError):
 def int_in_range(name: str, value: object, low: int, high: int) -> int:
     """An integer setting low..high (a float with an integer value is accepted, as sliders send them);
     UserError naming the setting otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or not low <= value <= high:
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value)
+            or not low <= value <= high):
         raise UserError(f"{name} must be an integer between {low} and {high}, got {value!r}")
     return int(value)

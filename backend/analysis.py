@@ -155,7 +155,8 @@ def tokenize(text: str, member: LoadedModel) -> tuple[list[int], int, list[str]]
 
 
 @torch.no_grad()
-def _token_losses(member: LoadedModel, ids: torch.Tensor, routing: RoutingOptions, trace: bool):
+def token_losses(member: LoadedModel, ids: torch.Tensor, routing: RoutingOptions, trace: bool):
+    """ids (1, T) -> per-token losses [None, (T-1) floats] (nothing predicts the first token), traces."""
     out = member.model(ids, routing=routing, trace=trace)
     losses: list[float | None] = [None]
     if ids.shape[1] > 1:
@@ -200,12 +201,12 @@ def analyze_text(text: str, settings: Settings) -> AnalysisReport:
     ids, input_tokens, notices = tokenize(text, moe)
     x = torch.tensor([ids])  # (1, T)
     routing = settings.routing()
-    moe_losses, traces = _token_losses(moe, x, routing, trace=True)
+    moe_losses, traces = token_losses(moe, x, routing, trace=True)
     t = len(ids)
     summaries = [
-        _summary(twins[COMPUTE_MATCHED], "dense, compute-matched", _token_losses(twins[COMPUTE_MATCHED], x, routing, False)[0], None, t),
+        _summary(twins[COMPUTE_MATCHED], "dense, compute-matched", token_losses(twins[COMPUTE_MATCHED], x, routing, False)[0], None, t),
         _summary(moe, f"MoE, {settings.n_experts} experts, top-{settings.top_k}", moe_losses, settings.top_k, t),
-        _summary(twins[PARAM_MATCHED], "dense, parameter-matched to moe-8", _token_losses(twins[PARAM_MATCHED], x, routing, False)[0], None, t),
+        _summary(twins[PARAM_MATCHED], "dense, parameter-matched to moe-8", token_losses(twins[PARAM_MATCHED], x, routing, False)[0], None, t),
     ]
     if t == 1:
         notices.append("The text is a single token: there is nothing to predict, so no loss is shown.")

@@ -16,6 +16,7 @@ from models.config import ModelConfig
 from models.experts import FusedExperts
 from routing.capacity import capacity_drop_mask, expert_capacity
 from routing.losses import load_balancing_loss, router_z_loss
+from routing.interventions import forced_rows, layer_rows
 from routing.options import RoutingOptions
 from routing.routers import RouterDecision, build_router
 from routing.trace import RoutingTrace
@@ -55,9 +56,15 @@ class MoELayer(nn.Module):
         n_experts = self.experts.n_experts
         flat = x.reshape(b * t, d)  # (N, D)
         k = opts.resolve_top_k(self.default_top_k, n_experts)
-        decision = self.router(flat, k, opts, generator)
+        ablated = layer_rows(opts.ablation, self.layer, b, t)  # (N, E) or None
+        rerouted = ablated is not None and opts.ablation_mode == "reroute"
+        decision = self.router(flat, k, opts, generator, excluded=ablated if rerouted else None,
+                               forced=forced_rows(opts.forced, self.layer, b, t))
         capacity = expert_capacity(opts.resolve_capacity(self.default_capacity), b * t, k, n_experts)
         dropped = None if math.isinf(capacity) else capacity_drop_mask(decision.expert_idx, n_experts, capacity)  # (N, K)
+        if ablated is not None and not rerouted:  # "zero": an ablated expert's slots add nothing
+            zeroed = ablated.gather(-1, decision.expert_idx)  # (N, K)
+            dropped = zeroed if dropped is None else dropped | zeroed
         out = self.experts(flat, decision.expert_idx, decision.gate_weights, dropped, opts.dispatch)
         return out.reshape(b, t, d), MoEAux(decision, self._trace(decision, dropped, capacity, b, t) if trace else None)
 

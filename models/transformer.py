@@ -20,6 +20,7 @@ from models.attention import CausalSelfAttention, KVCache, RMSNorm, rotary_table
 from models.config import ModelConfig
 from models.experts import DenseFFN
 from models.moe import MoEAux, MoELayer
+from routing.interventions import check_masks
 from routing.options import RoutingOptions
 from routing.trace import RoutingTrace
 
@@ -98,6 +99,9 @@ class Transformer(nn.Module):
         limit = min(self.cfg.context_length, cache.max_len if cache is not None else self.cfg.context_length)
         if start + t > limit:
             raise ValueError(f"sequence of {start + t} tokens exceeds the model context of {limit} tokens")
+        if self.cfg.is_moe and (routing.ablation is not None or routing.forced is not None):
+            check_masks(routing.ablation, routing.forced, self.cfg.n_layers, self.cfg.n_experts,
+                        routing.resolve_top_k(self.cfg.top_k, self.cfg.n_experts))
         cos, sin = self.rope_cos[start : start + t], self.rope_sin[start : start + t]
         generator = None
         if routing.noise_seed is not None:

@@ -7,7 +7,11 @@ users can share one loaded model without seeing each other's settings.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import torch
+
+from routing.interventions import ABLATION_MODES
 
 DISPATCH_BACKENDS = ("auto", "loop", "sorted", "grouped")
 
@@ -30,6 +34,9 @@ class RoutingOptions:
     noise_seed:       seed for every random draw of this call (extra and learned noise); None = global RNG.
     learned_noise:    apply a noisy router's learned noise (Shazeer 2017). Only training asks for it.
     dispatch:         expert dispatch backend: auto | loop | sorted | grouped (same numbers, different speed).
+    ablation:         bool (L, E) or (B, L, E): experts switched off per MoE layer (routing/interventions.py).
+    ablation_mode:    "reroute" (tokens take their next-best expert) or "zero" (the expert's output is dropped).
+    forced:           long (L, T, K) or (B, L, T, K): experts forced per (layer, position), -1 = not forced.
     """
 
     top_k: int | None = None
@@ -38,6 +45,9 @@ class RoutingOptions:
     noise_seed: int | None = None
     learned_noise: bool = False
     dispatch: str = "auto"
+    ablation: torch.Tensor | None = field(default=None, compare=False)
+    ablation_mode: str = "reroute"
+    forced: torch.Tensor | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.top_k is not None and (isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1):
@@ -50,6 +60,8 @@ class RoutingOptions:
             raise ValueError(f"noise_std must be a finite number >= 0, got {self.noise_std!r}")
         if self.dispatch not in DISPATCH_BACKENDS:
             raise ValueError(f"dispatch must be one of {DISPATCH_BACKENDS}, got {self.dispatch!r}")
+        if self.ablation_mode not in ABLATION_MODES:
+            raise ValueError(f"ablation_mode must be one of {ABLATION_MODES}, got {self.ablation_mode!r}")
 
     def resolve_top_k(self, default: int, n_experts: int) -> int:
         return check_top_k(default if self.top_k is None else self.top_k, n_experts)

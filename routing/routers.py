@@ -59,16 +59,27 @@ class SoftmaxTopKRouter(nn.Module):
         """Scores the top-k is taken over; the probabilities themselves unless a subclass biases them."""
         return probs
 
+    def gates(self, probs: torch.Tensor, expert_idx: torch.Tensor) -> torch.Tensor:
+        """probs (N, E), expert_idx (N, K) -> gate weights (N, K): the probabilities of the chosen
+        experts, renormalised over them when the router renormalises."""
+        weights = probs.gather(-1, expert_idx)  # (N, K)
+        return weights / weights.sum(dim=-1, keepdim=True) if self.normalize_topk else weights
+
     def forward(
-        self, x: torch.Tensor, top_k: int, opts: RoutingOptions, generator: torch.Generator | None = None
+        self, x: torch.Tensor, top_k: int, opts: RoutingOptions, generator: torch.Generator | None = None,
+        excluded: torch.Tensor | None = None, forced: torch.Tensor | None = None,
     ) -> RouterDecision:
+        """excluded (N, E) bool: experts that may not be chosen (re-routing ablation); forced (N, K) long:
+        rows >= 0 replace the choice (routing/interventions.py)."""
         logits = self.router_logits(x, opts, generator)
         probs = torch.softmax(logits.float(), dim=-1).to(x.dtype)  # (N, E)
-        expert_idx = torch.topk(self.selection_scores(probs), top_k, dim=-1).indices  # (N, K)
-        weights = probs.gather(-1, expert_idx)  # (N, K)
-        if self.normalize_topk:
-            weights = weights / weights.sum(dim=-1, keepdim=True)
-        return RouterDecision(logits, probs, expert_idx, weights)
+        scores = self.selection_scores(probs)
+        if excluded is not None:
+            scores = scores.masked_fill(excluded, float("-inf"))
+        expert_idx = torch.topk(scores, top_k, dim=-1).indices  # (N, K)
+        if forced is not None:
+            expert_idx = torch.where((forced >= 0).all(-1, keepdim=True), forced, expert_idx)
+        return RouterDecision(logits, probs, expert_idx, self.gates(probs, expert_idx))
 
 
 class NoisyTopKRouter(SoftmaxTopKRouter):

@@ -22,7 +22,7 @@ class RoutingTrace:
     probs: torch.Tensor  # (B, T, E) router distribution over all experts
     expert_idx: torch.Tensor  # (B, T, K) chosen experts, best first
     gate_weights: torch.Tensor  # (B, T, K) weights of the chosen experts
-    dropped: torch.Tensor  # (B, T, K) bool, slot dropped by the capacity limit
+    dropped: torch.Tensor  # (B, T, K) bool, slot dropped by the capacity limit or switched off by a "zero" ablation
     capacity: float  # tokens per expert allowed in this call (inf = unlimited)
 
     @property

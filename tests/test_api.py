@@ -69,3 +69,23 @@ def test_concurrent_users_get_their_own_settings(client, app_url):
     for k, report in results:
         assert all(len(row) == k for layer in report["routing"] for row in layer["expert_idx"])
         assert report["settings"]["top_k"] == k
+
+
+def test_intervention_endpoints_equal_the_backend(client):
+    from backend.interventions import ablate, expert_importance, force
+
+    settings = Settings(n_experts=8, top_k=2)
+    got = client.predict(TEXT, 8, 2, 1, [3, 5], "zero", api_name="/ablate")
+    want = ablate(TEXT, settings, 1, [3, 5], "zero").to_dict()
+    assert got["description"] == want["description"] and got["load_after"] == want["load_after"]
+    assert got["mean_after"] == pytest.approx(want["mean_after"], abs=1e-6)
+    importance = client.predict(TEXT, 8, 2, "reroute", api_name="/importance")
+    want = expert_importance(TEXT, settings).increase
+    assert sum(importance["increase"], []) == pytest.approx(sum(want, []), abs=1e-6)
+    forced = client.predict(TEXT, 8, 2, [0, 1], 2, 6, -1, api_name="/force")
+    assert forced["mean_after"] == pytest.approx(force(TEXT, settings, [0, 1], 2, 6).mean_after, abs=1e-6)
+    sweep = client.predict(TEXT, 4, False, api_name="/top_k_sweep")
+    assert [p["k"] for p in sweep["points"]] == [1, 2, 3, 4]
+    with pytest.raises(Exception, match="expert must be an integer between 0 and 7"):
+        client.predict(TEXT, 8, 2, -1, [8], "reroute", api_name="/ablate")
+    assert call(client)["tokens"]  # still serving

@@ -92,3 +92,12 @@ def test_latency_lab_shows_the_shipped_run_and_measures_here(page):
     page.wait_for_function("() => document.body.innerText.includes('Measured on cpu')", timeout=TIMEOUT_MS)
     assert "**Batch 1**" not in page.inner_text("body") and "Batch 1" in page.inner_text("body")  # rendered markdown
     assert page.locator(".toast-body").count() == 0
+
+
+def test_interventions_tab_shows_importance_and_switches_an_expert_off(page):
+    page.get_by_role("tab", name="Interventions").click()
+    page.wait_for_function("() => document.body.innerText.includes('Expert importance on this text: loss increase')",
+                           timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Switch off").click()
+    page.wait_for_function("() => document.body.innerText.includes('switched off in every layer')", timeout=TIMEOUT_MS)
+    assert "nats/token" in page.inner_text("body") and page.locator(".toast-body").count() == 0

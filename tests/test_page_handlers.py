@@ -4,7 +4,7 @@ import gradio as gr
 import pytest
 
 from backend.analysis import Settings, analyze_text
-from page import common, compare, problems, scale, specialisation
+from page import common, compare, interventions, problems, scale, specialisation
 from paths import ROOT
 
 TEXT = "def add(a, b):\n    return a + b\n"
@@ -83,3 +83,18 @@ def test_internal_failures_are_logged_and_shown_without_paths(caplog):
         common.run_backend(broken)
     assert error.value.message == common.GENERIC_FAILURE and str(ROOT) not in error.value.message
     assert "model.safetensors" in caplog.text  # the operator still sees it in the log
+
+
+def test_interventions_tab_bad_input():
+    with pytest.raises(gr.Error, match="expert must be an integer between 0 and 7"):
+        interventions.on_ablate(TEXT, 8, 2, "all layers", [9], "reroute")
+    with pytest.raises(gr.Error, match="layer must be an integer between 0 and 3"):
+        interventions.on_ablate(TEXT, 8, 2, 7, [1], "reroute")
+    with pytest.raises(gr.Error, match="choose exactly top-K = 2 experts"):
+        interventions.on_force(TEXT, 8, 2, [1], 0, -1, "all layers")
+    with pytest.raises(gr.Error, match="Paste some text"):
+        interventions.on_importance("   ", 8, 2)
+    with pytest.raises(gr.Error, match="number of experts must be one of"):
+        interventions.on_experts(6)
+    summary, *_ = interventions.on_ablate(TEXT, 8, 2, 1, [0], "zero")
+    assert "switched off in layer 1" in summary and "nats/token" in summary

@@ -90,3 +90,27 @@ FLOP/s measured on this machine). Measure it here (a few seconds to a minute, de
 caches are flushed before every call, as in a real model where other layers' weights pass through them."""
 
 LATENCY_SHIPPED = """#### The last full benchmark run (`python -m benchmarks.latency`)"""
+
+INTERVENTIONS = """### Interventions: change the routing and measure what it costs
+Our routing is set per call, so we can switch experts off, force tokens to chosen experts or change
+top-K, and measure the loss on **your** text beside the dense models. Loss is next-token cross-entropy in
+nats per token (lower is better; perplexity = e^loss); a change of +0.1 nats/token means the model finds
+the text about 10% less predictable. On short texts a few tokens decide the mean: look at which tokens
+moved, not only the mean."""
+
+SWEEP = """**How many experts does this text need?** The MoE's loss at every top-K from 1 to E (it was trained
+with 2), the dense twins as dashed lines, and decode speed measured here per K (median of 3, min-max
+bars). Practitioners run real MoEs with fewer experts per token for speed (llama.cpp runs Qwen3-30B-A3B
+with half its experts); this shows what that costs on your text."""
+
+ABLATION = """**Ablation.** Switch experts off in one layer or all. *Re-route*: tokens that chose them take their
+next-best expert (the router's distribution is unchanged; llama.cpp's `--omit-experts`). *Zero*: the
+routing is unchanged and the expert's output is dropped (the token keeps its other expert)."""
+
+IMPORTANCE = """**Expert importance on this text**: the mean loss increase when one expert alone is switched off
+(re-routed), for every layer and expert, all computed at once as rows of one batch. Red cells are experts
+this text relies on; hover for the tokens each one hurts most. Values near 0 (either sign) mean the
+next-best expert does as well."""
+
+FORCING = """**Forcing.** Route a span of token positions (or all of them) to exactly the experts you choose
+(as many as top-K), in one layer or all, and see the loss change."""

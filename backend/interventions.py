@@ -1,0 +1,247 @@
+"""Interventions: change the routing of a zoo MoE on the user's text and measure what it costs.
+
+- `top_k_sweep`: loss and perplexity of the MoE at every K from 1 to E, with active parameters and
+  measured decode speed per K, beside the dense twins ("how many experts does this text need?");
+- `ablate`: switch off chosen experts in one layer or all; "reroute" (tokens take their next-best
+  expert, llama.cpp's --omit-experts) or "zero" (the expert's output is dropped). Per-token loss change,
+  the tokens most affected, the load after re-routing;
+- `expert_importance`: the loss increase when each expert alone is ablated, per layer: E x L ablations
+  run as batch rows of one forward pass (each row its own ablation mask);
+- `force`: route a span of tokens (or all) to chosen experts in one layer or all.
+Every function validates what a user sends (InputError naming the field) and calls the model with
+per-call `RoutingOptions` (routing/interventions.py), so concurrent users never share a setting.
+
+Shapes: T tokens, L MoE layers, E experts, K experts per token.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+import torch
+
+from backend.analysis import COMPUTE_MATCHED, PARAM_MATCHED, InputError, Settings, token_losses, tokenize
+from backend.timing import measure_latency
+from corpus.tokenizer import token_label
+from errors import int_in_range
+from models.params import count_params
+from models.transformer import lm_loss
+from models.zoo import LoadedModel, load_member
+from routing.interventions import ABLATION_MODES
+from routing.options import RoutingOptions
+
+TOP_AFFECTED = 10
+IMPORTANCE_ROWS_PER_PASS = 16  # batch rows per forward pass (bounds the (rows, T, vocab) logits)
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    k: int
+    mean_loss: float | None  # nats/token
+    perplexity: float | None
+    active_params: int
+    decode_tokens_per_s: float | None  # median; None when not measured
+    decode_low: float | None  # min over repetitions
+    decode_high: float | None  # max over repetitions
+
+
+@dataclass(frozen=True)
+class TopKSweep:
+    model: str
+    trained_k: int
+    tokens: int
+    points: list[SweepPoint]  # K = 1..E
+    dense: dict[str, SweepPoint]  # the dense twins (k = 1: their one FFN)
+    timing: str  # what was timed, or why nothing was
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AffectedToken:
+    position: int
+    token: str
+    before: float  # loss (nats) predicting this token, no intervention
+    after: float
+    change: float
+
+
+@dataclass(frozen=True)
+class InterventionReport:
+    """Per-token loss of the MoE with and without one intervention (ablation or forcing)."""
+    model: str
+    description: str
+    tokens: list[str]
+    losses_before: list[float | None]  # (T,), None for the first token
+    losses_after: list[float | None]
+    mean_before: float | None
+    mean_after: float | None
+    most_affected: list[AffectedToken]  # largest |change| first
+    load_before: list[list[int]]  # (L, E) kept assignments per expert
+    load_after: list[list[int]]
+    changed_choices: list[float]  # (L,) share of tokens whose chosen experts changed
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ImportanceReport:
+    model: str
+    mode: str
+    tokens: list[str]
+    mean_before: float
+    increase: list[list[float]]  # (L, E) mean loss increase (nats/token) when that expert alone is ablated
+    hurt_tokens: list[list[list[AffectedToken]]]  # (L, E) the tokens each ablation hurts most
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    scored = [v for v in values if v is not None]
+    return sum(scored) / len(scored) if scored else None
+
+
+def _most_affected(labels: list[str], before: list[float | None], after: list[float | None],
+                   n: int = TOP_AFFECTED) -> list[AffectedToken]:
+    rows = [AffectedToken(i, labels[i], b, a, a - b) for i, (b, a) in enumerate(zip(before, after)) if b is not None]
+    return sorted(rows, key=lambda r: -abs(r.change))[:n]
+
+
+def _prepare(text: str, settings: Settings) -> tuple[LoadedModel, torch.Tensor, list[str], RoutingOptions]:
+    member = load_member(settings.moe_name)
+    ids, _, _ = tokenize(text, member)
+    if len(ids) < 2:
+        raise InputError("the text is a single token: there is nothing to predict, so no loss to compare")
+    return member, torch.tensor([ids]), [token_label(member.tokenizer, i) for i in ids], settings.routing()
+
+
+def _layer_and_experts(member: LoadedModel, layer, experts) -> tuple[list[int], list[int]]:
+    """Validated user choices: layer None = all MoE layers; experts a non-empty list of distinct ids."""
+    cfg = member.model.cfg
+    layers = list(range(cfg.n_layers)) if layer is None else [int_in_range("layer", layer, 0, cfg.n_layers - 1)]
+    if not isinstance(experts, (list, tuple)) or not experts:
+        raise InputError("experts: choose at least one expert")
+    chosen = [int_in_range("expert", e, 0, cfg.n_experts - 1) for e in experts]
+    if len(set(chosen)) != len(chosen):
+        raise InputError(f"experts must be different, got {chosen}")
+    return layers, chosen
+
+
+def _loads(traces) -> list[list[int]]:
+    return [t.expert_counts().tolist() for t in traces]
+
+
+def _report(member, description, labels, before, traces_before, after, traces_after) -> InterventionReport:
+    changed = [float((a.expert_idx.sort(-1).values != b.expert_idx.sort(-1).values).any(-1).float().mean())
+               for a, b in zip(traces_after, traces_before)]
+    return InterventionReport(member.spec.name, description, labels, before, after, _mean(before), _mean(after),
+                              _most_affected(labels, before, after), _loads(traces_before), _loads(traces_after), changed)
+
+
+def ablate(text: str, settings: Settings, layer: int | None, experts: list[int], mode: str = "reroute") -> InterventionReport:
+    """Switch off `experts` in `layer` (None = every layer) and compare per-token losses."""
+    if mode not in ABLATION_MODES:
+        raise InputError(f"mode must be one of {', '.join(ABLATION_MODES)}, got {mode!r}")
+    member, ids, labels, routing = _prepare(text, settings)
+    layers, chosen = _layer_and_experts(member, layer, experts)
+    cfg = member.model.cfg
+    if mode == "reroute" and cfg.n_experts - len(chosen) < settings.top_k:
+        raise InputError(f"experts: re-routing needs top-K = {settings.top_k} experts left; "
+                         f"{len(chosen)} of {cfg.n_experts} are switched off")
+    mask = torch.zeros(cfg.n_layers, cfg.n_experts, dtype=torch.bool)
+    mask[[i for i in layers for _ in chosen], [e for _ in layers for e in chosen]] = True
+    before, traces_before = token_losses(member, ids, routing, trace=True)
+    after, traces_after = token_losses(member, ids, replace(routing, ablation=mask, ablation_mode=mode), trace=True)
+    where = "every layer" if layer is None else f"layer {layers[0]}"
+    what = "tokens re-routed to their next-best experts" if mode == "reroute" else "their outputs dropped"
+    return _report(member, f"experts {', '.join(map(str, chosen))} switched off in {where} ({what})",
+                   labels, before, traces_before, after, traces_after)
+
+
+def force(text: str, settings: Settings, experts: list[int], start: int = 0, end: int | None = None,
+          layer: int | None = None) -> InterventionReport:
+    """Route positions start..end (inclusive; end None = the last) in `layer` (None = all) to exactly
+    `experts` (top-K of them) and compare per-token losses."""
+    member, ids, labels, routing = _prepare(text, settings)
+    layers, chosen = _layer_and_experts(member, layer, experts)
+    if len(chosen) != settings.top_k:
+        raise InputError(f"experts: choose exactly top-K = {settings.top_k} experts to force, got {len(chosen)}")
+    t = ids.shape[1]
+    start = int_in_range("start position", start, 0, t - 1)
+    end = t - 1 if end is None else int_in_range("end position", end, start, t - 1)
+    cfg = member.model.cfg
+    forced = torch.full((cfg.n_layers, t, settings.top_k), -1, dtype=torch.long)
+    forced[layers, start : end + 1] = torch.tensor(chosen)
+    before, traces_before = token_losses(member, ids, routing, trace=True)
+    after, traces_after = token_losses(member, ids, replace(routing, forced=forced), trace=True)
+    where = "every layer" if layer is None else f"layer {layers[0]}"
+    return _report(member, f"positions {start}-{end} forced to experts {', '.join(map(str, chosen))} in {where}",
+                   labels, before, traces_before, after, traces_after)
+
+
+@torch.no_grad()
+def expert_importance(text: str, settings: Settings, mode: str = "reroute") -> ImportanceReport:
+    """Mean loss increase when each expert alone is switched off, for every (layer, expert): L x E
+    ablations as batch rows (IMPORTANCE_ROWS_PER_PASS per forward pass), each row with its own mask,
+    plus in every pass a row with none (the baseline, computed the same way, so an expert that no token
+    uses shows exactly 0)."""
+    if mode not in ABLATION_MODES:
+        raise InputError(f"mode must be one of {', '.join(ABLATION_MODES)}, got {mode!r}")
+    member, ids, labels, routing = _prepare(text, settings)
+    cfg = member.model.cfg
+    if mode == "reroute" and cfg.n_experts - 1 < settings.top_k:
+        raise InputError(f"top-K = {settings.top_k} uses every expert: nothing is left to re-route to; choose 'zero'")
+    rows = cfg.n_layers * cfg.n_experts
+    masks = torch.eye(rows, dtype=torch.bool).reshape(rows, cfg.n_layers, cfg.n_experts)  # row r: (layer, expert) = divmod(r, E)
+    none = torch.zeros(1, cfg.n_layers, cfg.n_experts, dtype=torch.bool)
+    increases, base = [], None
+    for chunk in masks.split(IMPORTANCE_ROWS_PER_PASS):
+        chunk = torch.cat([none, chunk])  # each pass carries its own baseline row, computed the same way
+        batch = ids.expand(len(chunk), -1)
+        out = member.model(batch, routing=replace(routing, ablation=chunk, ablation_mode=mode))
+        losses = lm_loss(out.logits[:, :-1], batch[:, 1:], reduction="none")  # (1 + rows, T-1)
+        base = losses[:1] if base is None else base
+        increases.append(losses[1:] - losses[:1])
+    after = base + torch.cat(increases)  # (L*E, T-1)
+    before = [None] + base[0].tolist()
+    increase = torch.cat(increases).mean(-1).reshape(cfg.n_layers, cfg.n_experts)
+    hurt = [[_most_affected(labels, before, [None] + after[l * cfg.n_experts + e].tolist(), n=5)
+             for e in range(cfg.n_experts)] for l in range(cfg.n_layers)]
+    return ImportanceReport(member.spec.name, mode, labels, float(base.mean()), increase.tolist(), hurt)
+
+
+def top_k_sweep(text: str, settings: Settings, measure: bool = True, repeats: int = 3,
+                progress: Callable[[float, str], None] | None = None) -> TopKSweep:
+    """Loss of the MoE at every K = 1..E on this text (one forward per K), its active parameters, and
+    (measure=True) decode speed per K timed side by side with the dense twins."""
+    report = progress or (lambda fraction, desc: None)
+    member, ids, _, routing = _prepare(text, settings)
+    cfg = member.model.cfg
+    twins = {name: load_member(name) for name in (COMPUTE_MATCHED, PARAM_MATCHED)}
+    losses = {}
+    for k in range(1, cfg.n_experts + 1):
+        report((k - 1) / (cfg.n_experts + 1), f"loss at top-K = {k}")
+        losses[k] = token_losses(member, ids, replace(routing, top_k=k), trace=False)[0]
+    dense_losses = {name: token_losses(m, ids, routing, trace=False)[0] for name, m in twins.items()}
+    timings, timing = {}, "not measured"
+    if measure:
+        report(cfg.n_experts / (cfg.n_experts + 1), "timing decode at every K")
+        models = {f"k={k}": (member.model, replace(routing, top_k=k)) for k in losses}
+        models |= {name: (m.model, routing) for name, m in twins.items()}
+        latency = measure_latency(models, ids, decode_tokens=16, repeats=repeats)
+        timings, timing = latency.models, latency.description
+    report(1.0, "done")
+
+    def point(k: int, name: str, model_losses: list, model_cfg, top_k: int | None) -> SweepPoint:
+        mean = _mean(model_losses)
+        decode = timings[name].decode_tokens_per_s if name in timings else None
+        return SweepPoint(k, mean, math.exp(mean) if mean is not None else None, count_params(model_cfg, top_k).active.total,
+                          *((decode.median, decode.low, decode.high) if decode else (None, None, None)))
+
+    return TopKSweep(member.spec.name, cfg.top_k, ids.shape[1],
+                     [point(k, f"k={k}", losses[k], cfg, k) for k in losses],
+                     {name: point(1, name, dense_losses[name], m.model.cfg, None) for name, m in twins.items()}, timing)
