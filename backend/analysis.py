@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 
 from backend.timing import LatencyReport, measure_latency
+from backend.uncertainty import Difference, Interval, mean_interval, paired_difference, perplexity_interval
 from corpus.tokenizer import token_label
 from errors import UserError
 from models.params import config_flops, count_params
@@ -96,6 +97,8 @@ class ModelSummary:
     token_losses: list[float | None]  # (T,) nats; None for the first token (nothing predicts it)
     mean_loss: float | None
     perplexity: float | None
+    loss_interval: Interval | None  # 95% bootstrap interval of mean_loss over this text's tokens
+    perplexity_interval: Interval | None
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ class AnalysisReport:
     notices: list[str]
     models: list[ModelSummary]  # dense (compute-matched), MoE, dense (parameter-matched)
     routing: list[LayerRouting]
+    differences: list[Difference]  # the MoE against each dense twin on these tokens (paired bootstrap)
     latency: LatencyReport | None = field(default=None)
 
     @property
@@ -169,6 +173,7 @@ def _summary(member: LoadedModel, role: str, losses: list[float | None], top_k: 
     report = count_params(cfg, top_k if cfg.is_moe else None)
     scored = [x for x in losses if x is not None]
     mean = sum(scored) / len(scored) if scored else None
+    interval = mean_interval(scored)
     return ModelSummary(
         name=member.spec.name,
         role=role,
@@ -180,6 +185,8 @@ def _summary(member: LoadedModel, role: str, losses: list[float | None], top_k: 
         token_losses=losses,
         mean_loss=mean,
         perplexity=math.exp(mean) if mean is not None else None,
+        loss_interval=interval,
+        perplexity_interval=perplexity_interval(interval),
     )
 
 
@@ -218,7 +225,13 @@ def analyze_text(text: str, settings: Settings) -> AnalysisReport:
         notices=notices,
         models=summaries,
         routing=[_layer_routing(tr) for tr in traces],
+        differences=[d for d in (paired_difference(summaries[1].name, _scored(summaries[1]), twin.name, _scored(twin))
+                                 for twin in (summaries[0], summaries[2])) if d is not None],
     )
+
+
+def _scored(summary: ModelSummary) -> list[float]:
+    return [x for x in summary.token_losses if x is not None]
 
 
 def measure_report_latency(report: AnalysisReport, repeats: int = 5, decode_tokens: int = 16) -> AnalysisReport:

@@ -12,7 +12,7 @@ from backend.specialisation import text_specialisation
 from errors import int_in_range
 from page.common import EXAMPLES, run_backend, user_error
 from viz import page_text
-from viz.comparison_views import comparison_table, latency_figure, loss_figure, parameters_figure
+from viz.comparison_views import comparison_table, differences_text, latency_figure, loss_figure, parameters_figure
 from viz.routing_views import expert_load_figure, routing_heatmap, routing_table, token_strip_html
 from viz.specialisation_views import repeat_figure, top_tokens_table
 
@@ -28,7 +28,8 @@ def routing_views(report: AnalysisReport, layer):
 
 
 def comparison_views(report: AnalysisReport):
-    return comparison_table(report), parameters_figure(report), latency_figure(report), loss_figure(report)
+    return (comparison_table(report), differences_text(report), parameters_figure(report), latency_figure(report),
+            loss_figure(report))
 
 
 def write_downloads(report: AnalysisReport) -> tuple[str, str]:
@@ -112,6 +113,7 @@ def build_tab(demo: gr.Blocks) -> None:
     gr.Markdown(page_text.COMPARE)
     table = gr.Dataframe(label="Dense (compute-matched) | MoE | dense (parameter-matched)", interactive=False,
                          elem_id="comparison", wrap=True)
+    differences = gr.Markdown(elem_id="differences")
     with gr.Row():
         params_plot = gr.Plot(label="Parameters")
         latency_plot = gr.Plot(label="Measured latency")
@@ -126,7 +128,7 @@ def build_tab(demo: gr.Blocks) -> None:
 
     controls = [text, n_experts, top_k, capacity, noise_std, noise_seed, layer]
     routing_out = [status, strip, heatmap, load]
-    compare_out = [table, params_plot, latency_plot, loss_plot]
+    compare_out = [table, differences, params_plot, latency_plot, loss_plot]
 
     followups = []  # specialisation panels and timings in flight; a new analysis makes them stale
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from scale.presets import preset_names
-from scale.report import compare_scale
+from scale.report import AGREEMENT_RULE, compare_scale
 from page.common import run_backend
 from viz import page_text
 from viz.scale_views import experts_read_figure, flops_figure, memory_figure, params_figure, scale_table
@@ -19,7 +19,7 @@ def on_scale(selected, pasted, context):
 
 
 def build_tab(demo: gr.Blocks) -> None:
-    gr.Markdown(page_text.SCALE)
+    gr.Markdown(page_text.SCALE + "\n\n" + AGREEMENT_RULE)
     choices = preset_names()
     with gr.Row():
         presets = gr.CheckboxGroup(choices, value=[p for p in DEFAULT_PRESETS if p in choices], label="Models",

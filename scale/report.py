@@ -10,22 +10,31 @@ from scale.presets import load_preset, parse_size
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
+AGREEMENT_RULE = ("A published count agrees when it is the computed one rounded or truncated to its last digit "
+                  "(Qwen3's 3.35B is published as 3.3B) or within 1% of it; a size name (Llama 2's '70B') agrees "
+                  "within 5%. Active parameters are compared under the authors' convention, or under each "
+                  "convention when they did not state one.")
+
+
+def agrees(computed: int, text: str, nominal: bool = False) -> bool:
+    """AGREEMENT_RULE for one figure ('46.7B')."""
+    value, half_unit = parse_size(text)
+    if nominal:
+        return abs(computed - value) <= 0.05 * value
+    return value - half_unit <= computed < value + 2 * half_unit or abs(computed - value) <= 0.01 * value
+
+
 def _published_check(spec: ArchSpec, published: dict) -> dict | None:
-    """Computed vs published figures. A published figure is the computed one rounded or truncated to
-    its last digit (Qwen3's 3.35B is published as 3.3B), or within 1% of it. Active parameters are
-    compared under the authors' convention, or under each convention when they did not state one."""
+    """Computed vs published figures under AGREEMENT_RULE; None when nothing was published."""
     if not published.get("total"):
         return None
-
-    def agrees(computed: int, text: str) -> bool:
-        value, half_unit = parse_size(text)
-        return value - half_unit <= computed < value + 2 * half_unit or abs(computed - value) <= 0.01 * value
+    nominal = bool(published.get("nominal"))
 
     check = {"total": {"published": published["total"], "computed": breakdown(spec).total}}
-    check["total"]["within"] = agrees(check["total"]["computed"], published["total"])
+    check["total"]["within"] = agrees(check["total"]["computed"], published["total"], nominal)
     if published.get("active"):
         conventions = [published["convention"]] if published.get("convention") else list(CONVENTIONS)
-        agreeing = [c for c in conventions if agrees(active_params(spec, c), published["active"])]
+        agreeing = [c for c in conventions if agrees(active_params(spec, c), published["active"], nominal)]
         check["active"] = {"published": published["active"], "computed": active_params(spec, (agreeing or conventions)[0]),
                            "within": bool(agreeing), "conventions": agreeing}
     return check
@@ -34,7 +43,8 @@ def _published_check(spec: ArchSpec, published: dict) -> dict | None:
 def scale_report(label: str, spec: ArchSpec | None, published: dict, context: int = 4096) -> dict:
     if spec is None:
         text = f"{label}: architecture not published, so nothing is computed.\nSource: {published.get('source', '')}"
-        return {"label": label, "unpublished": True, "source": published.get("source"), "text": text}
+        return {"label": label, "unpublished": True, "source": published.get("source"), "quote": published.get("quote"),
+                "where": published.get("where"), "text": text}
     total = breakdown(spec)
     active = breakdown(spec, active=True)
     moe = spec.moe_layers
@@ -48,6 +58,8 @@ def scale_report(label: str, spec: ArchSpec | None, published: dict, context: in
         "authors_convention": published.get("convention"),
         "published": _published_check(spec, published),
         "source": published.get("source"),
+        "quote": published.get("quote"),  # the source's words, verbatim
+        "where": published.get("where"),
         "context": context,
         "flops_per_token": flops_per_token(spec, context),
         "weight_gb": {fmt: total.total * b / 1e9 for fmt, b in BYTES_PER_PARAM.items()},

@@ -15,6 +15,26 @@ COMPONENT_LABELS = {"embedding": "embedding", "attention": "attention", "norms":
                     "head": "output head"}
 
 
+def _with_interval(value, interval, fmt: str) -> str:
+    if value is None:
+        return "n/a"
+    return fmt.format(value) + ("" if interval is None else f" ({fmt.format(interval.low)}-{fmt.format(interval.high)})")
+
+
+def differences_text(report: AnalysisReport) -> str:
+    """The MoE against each dense twin on this text, a tie when the paired 95% interval contains 0."""
+    lines = []
+    for d in report.differences:
+        verdict = (f"**a tie on this text** (the interval contains 0)" if d.verdict == "tie"
+                   else f"**{d.verdict.removesuffix(' lower')} predicts this text better**")
+        lines.append(f"- {d.a} minus {d.b}: {d.mean:+.3f} nats/token (95% interval {d.interval.low:+.3f} to "
+                     f"{d.interval.high:+.3f}): {verdict}")
+    if not lines:
+        return ""
+    return ("**Is the difference real on this text?** Paired bootstrap over its tokens (2,000 resamples; neighbouring "
+            "tokens are correlated, so the intervals are if anything too narrow):\n" + "\n".join(lines))
+
+
 def _millions(n: int) -> str:
     return f"{n / 1e6:.2f} M"
 
@@ -27,8 +47,8 @@ def comparison_table(report: AnalysisReport) -> pd.DataFrame:
             "total parameters": _millions(m.total_params),
             "active parameters per token": _millions(m.active_params),
             "forward FLOPs per token (this text's length)": f"{m.flops_per_token / 1e6:.2f} MFLOP",
-            "perplexity on this text": "n/a" if m.perplexity is None else f"{m.perplexity:.1f}",
-            "mean loss on this text (nats/token)": "n/a" if m.mean_loss is None else f"{m.mean_loss:.3f}",
+            "perplexity on this text (95% interval)": _with_interval(m.perplexity, m.perplexity_interval, "{:.1f}"),
+            "mean loss on this text (nats/token, 95% interval)": _with_interval(m.mean_loss, m.loss_interval, "{:.3f}"),
         }
         if report.latency is not None:
             lat = report.latency.models[m.name]

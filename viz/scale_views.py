@@ -1,4 +1,4 @@
-"""Views of scale reports (models/scale_report.py): a comparison table and plotly charts."""
+"""Views of scale reports (scale/report.py): a comparison table and plotly charts."""
 from __future__ import annotations
 
 import pandas as pd
@@ -15,7 +15,7 @@ def scale_table(reports: list[dict]) -> pd.DataFrame:
     rows = []
     for r in reports:
         if r.get("unpublished"):
-            rows.append({"model": r["label"], "total parameters": NOT_PUBLISHED})
+            rows.append({"model": r["label"], "total parameters": NOT_PUBLISHED, "source (verbatim)": _quoted(r)})
             continue
         convention = r["authors_convention"]
         check = r["published"] or {}
@@ -28,6 +28,7 @@ def scale_table(reports: list[dict]) -> pd.DataFrame:
             "active / token (non-embedding)": _b(r["active_params"]["non_embedding"]),
             "authors' convention": convention or "not stated",
             "published figures": published or "none",
+            "source (verbatim)": _quoted(r),
             f"forward GFLOP / token (context {r['context']})": f"{r['flops_per_token'] / 1e9:,.3f}",
             "weights bf16 (GB)": f"{r['weight_gb']['bf16']:,.2f}",
             "weights 4-bit (GB)": f"{r['weight_gb']['4-bit']:,.2f}",
@@ -35,6 +36,10 @@ def scale_table(reports: list[dict]) -> pd.DataFrame:
             "fields not understood": ", ".join(r["unknown_fields"]) or "none",
         })
     return pd.DataFrame(rows).fillna("")
+
+
+def _quoted(report: dict) -> str:
+    return f"\u201c{report['quote']}\u201d ({report['where']})" if report.get("quote") else ""
 
 
 def _computed(reports: list[dict]) -> list[dict]:
