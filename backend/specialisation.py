@@ -1,8 +1,15 @@
 """What do the experts specialise in? Routing statistics of the zoo's MoE models on the held-out
 split (per domain) or on a user's text, each beside its baseline (routing/specialisation.py).
 
-The shuffled baseline runs the same model on the same tokens in a random order (seeded): repeats
-that survive shuffling come from the tokens themselves, repeats that vanish come from context.
+Baselines:
+- shuffled order: the same model on the same tokens in a random order (seeded): repeats that survive
+  shuffling come from the tokens themselves, repeats that vanish come from context;
+- token identity: a lookup router that sends every token id to its most frequent first choice,
+  cross-fitted (fit on the even windows, scored on the odd ones and the other way round). How much of the
+  routing, the neighbour repeats and the domain preferences it reproduces is what token identity explains;
+- domain beyond token identity: I(expert; domain | token) against a permutation null that shuffles the
+  domain labels among the occurrences of each token (the plug-in estimate is biased upward; the null
+  carries the same bias).
 """
 from __future__ import annotations
 
@@ -15,8 +22,11 @@ from corpus.tokenizer import token_label
 from models.zoo import load_member
 from paths import EVAL_DIR
 from routing.options import RoutingOptions
-from routing.specialisation import (coactivation, confidence, expert_shares, load_first_baseline, repeat_rates,
-                                    top_tokens, uniform_any_baseline, uniform_first_baseline)
+from routing.specialisation import (coactivation, conditional_mutual_information, confidence, expert_shares,
+                                    load_first_baseline, lookup_table, permuted_within, repeat_rates, top_tokens,
+                                    uniform_any_baseline, uniform_first_baseline)
+
+NULL_PERMUTATIONS = 100
 
 HIST_BINS = 20
 
@@ -28,6 +38,7 @@ class RepeatRates:
     shuffled_first: float
     shuffled_any: float
     load_first: float  # sum p_i^2 from the measured first-choice loads
+    lookup_first: float  # first-choice repeat rate if every token took its token-identity lookup expert
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,11 @@ class LayerStats:
     entropy_hist: dict[str, list[float]]  # group -> HIST_BINS shares of tokens, entropy in [0, ln E]
     mean_top1: dict[str, float]
     mean_entropy: dict[str, float]
+    pooled_shares: list[float]  # (E,) share of assignments over all groups: what a group's share is compared with
+    first_shares: dict[str, list[float]]  # group -> (E,) share of first choices, measured
+    lookup_first_shares: dict[str, list[float]]  # group -> (E,) share of first choices the lookup router predicts
+    lookup_accuracy: float  # share of first choices the cross-fitted token-identity lookup predicts
+    domain_information: dict | None  # I(expert; domain | token), nats: measured, null_mean, null_p95 (None: one group)
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,24 @@ def _mean_repeats(idx: torch.Tensor) -> tuple[float, float]:
     return sum(r[0] for r in rates) / len(rates), sum(r[1] for r in rates) / len(rates)
 
 
+def _cross_fitted_lookup(ids: torch.Tensor, first: torch.Tensor, odd: torch.Tensor, n_experts: int, vocab: int) -> torch.Tensor:
+    """ids, first (N,), odd (N,) bool -> (N,) the lookup expert of every token, from the half it is not in."""
+    predicted = torch.empty_like(first)
+    for fit in (odd, ~odd):
+        predicted[~fit] = lookup_table(ids[fit], first[fit], n_experts, vocab)[ids[~fit]]
+    return predicted
+
+
+def _domain_information(ids: torch.Tensor, first: torch.Tensor, domain: torch.Tensor, n_experts: int,
+                        n_groups: int, seed: int) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    measured = conditional_mutual_information(ids, first, domain, n_experts, n_groups)
+    null = torch.tensor([conditional_mutual_information(ids, first, permuted_within(ids, domain, gen), n_experts, n_groups)
+                         for _ in range(NULL_PERMUTATIONS)])
+    return {"measured": measured, "null_mean": float(null.mean()), "null_p95": float(null.quantile(0.95)),
+            "beyond_null": measured - float(null.mean()), "permutations": NULL_PERMUTATIONS}
+
+
 def analyse_groups(name: str, groups: dict[str, torch.Tensor], seed: int = 0, min_count: int = 5,
                    routing: RoutingOptions = RoutingOptions()) -> SpecialisationReport:
     """groups: name -> (W, T) token windows (e.g. one group per domain, or one for a user's text).
@@ -92,27 +126,40 @@ def analyse_groups(name: str, groups: dict[str, torch.Tensor], seed: int = 0, mi
     routed = {g: _route(member.model, w, routing) for g, w in groups.items()}
     shuffled_windows = {g: torch.stack([w[torch.randperm(w.numel(), generator=gen)] for w in ws]) for g, ws in groups.items()}
     shuffled = {g: _route(member.model, w, routing) for g, w in shuffled_windows.items()}
+    names = list(groups)
+    ids_all = torch.cat([w.reshape(-1) for w in groups.values()])  # (N,)
+    domain = torch.cat([torch.full((w.numel(),), i) for i, w in enumerate(groups.values())])  # (N,)
+    # cross-fitting halves: odd windows (a single window: its second half)
+    odd = torch.cat([(torch.arange(w.shape[0]) % 2 == 1).repeat_interleave(w.shape[1]) if w.shape[0] > 1
+                     else torch.arange(w.numel()) >= w.numel() // 2 for w in groups.values()])
     layers = []
     for layer in range(cfg.n_layers):
         shares, repeats, top1_hist, entropy_hist, mean_top1, mean_entropy = {}, {}, {}, {}, {}, {}
-        all_idx, all_ids = [], []
-        for g, windows in groups.items():
+        idx_all = torch.cat([routed[g][layer][0].reshape(-1, k) for g in names])  # (N, K)
+        first_all = idx_all[:, 0]
+        lookup = _cross_fitted_lookup(ids_all, first_all, odd, e, cfg.vocab_size)  # (N,)
+        first_shares, lookup_first_shares = {}, {}
+        for i, (g, windows) in enumerate(groups.items()):
             idx, probs = routed[g][layer]
             flat_idx = idx.reshape(-1, k)
+            in_group = domain == i
             shares[g] = expert_shares(flat_idx, e).tolist()
+            first_shares[g] = expert_shares(flat_idx[:, :1], e).tolist()
+            lookup_first_shares[g] = expert_shares(lookup[in_group, None], e).tolist()
             first, any_ = _mean_repeats(idx)
             s_first, s_any = _mean_repeats(shuffled[g][layer][0])
-            repeats[g] = RepeatRates(first, any_, s_first, s_any, load_first_baseline(flat_idx, e))
+            lookup_idx = lookup[in_group].reshape(idx.shape[0], idx.shape[1], 1)  # (W, T, 1)
+            repeats[g] = RepeatRates(first, any_, s_first, s_any, load_first_baseline(flat_idx, e), _mean_repeats(lookup_idx)[0])
             top1, entropy = confidence(probs.reshape(-1, e))
             top1_hist[g], entropy_hist[g] = _histogram(top1, 1.0), _histogram(entropy, float(torch.log(torch.tensor(e))))
             mean_top1[g], mean_entropy[g] = float(top1.mean()), float(entropy.mean())
-            all_idx.append(flat_idx)
-            all_ids.append(windows.reshape(-1))
-        idx_all, ids_all = torch.cat(all_idx), torch.cat(all_ids)
         co = coactivation(idx_all, e) / idx_all.shape[0]
         labels = [[(token_label(member.tokenizer, t), c, s) for t, c, s in top_tokens(ids_all, idx_all, x, min_count=min_count)] for x in range(e)]
+        information = _domain_information(ids_all, first_all, domain, e, len(names), seed) if len(names) > 1 else None
         layers.append(LayerStats(layer, shares, repeats, uniform_first_baseline(e), uniform_any_baseline(e, k),
-                                 co.tolist(), labels, top1_hist, entropy_hist, mean_top1, mean_entropy))
+                                 co.tolist(), labels, top1_hist, entropy_hist, mean_top1, mean_entropy,
+                                 expert_shares(idx_all, e).tolist(), first_shares, lookup_first_shares,
+                                 float((lookup == first_all).double().mean()), information))
     return SpecialisationReport(name, e, k, {g: int(w.numel()) for g, w in groups.items()}, layers)
 
 

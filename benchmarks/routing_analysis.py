@@ -21,22 +21,31 @@ def summary(reports: list[dict]) -> str:
              "(or any of their top-K experts), beside three baselines: uniform random routing, tokens drawn "
              "independently from the measured expert loads (sum p_i^2), and the same tokens in shuffled order "
              "run through the same model. Domain share = the largest share of a domain's assignments that "
-             "one expert receives, against the uniform share 1/E.", ""]
+             "one expert receives, against that expert's share over all domains pooled. Token-identity lookup = "
+             "a router that sends each token id to its most frequent first choice, fit on the even windows and "
+             "scored on the odd ones (and the other way round): its accuracy, and the repeat rate it implies. "
+             "I(expert; domain given token) = what the domain tells about the first choice beyond the token's identity, in nats, "
+             "beside its permutation null (domain labels shuffled among each token's occurrences).", ""]
     for r in reports:
         e, k = r["n_experts"], r["top_k"]
         lines += [f"## {r['model']} ({e} experts, top-{k}; tokens per domain: "
                   + ", ".join(f"{d} {n:,}" for d, n in r["tokens"].items()) + ")", "",
-                  "| layer | domain | first-choice repeat | uniform | load-implied | shuffled | any-of-top-K repeat "
-                  "| uniform | shuffled | top expert's share (uniform 1/E) | mean top-1 prob |",
-                  "|" + "---|" * 11]
+                  "| layer | domain | first-choice repeat | uniform | load-implied | shuffled | token lookup "
+                  "| any-of-top-K repeat | uniform | shuffled | top expert's share (pooled share) | mean top-1 prob |",
+                  "|" + "---|" * 12]
         for layer in r["layers"]:
             for d, rep in layer["repeats"].items():
                 shares = layer["shares"][d]
                 top = max(range(e), key=lambda i: shares[i])
                 lines.append(
                     f"| {layer['layer']} | {d} | {rep['first']:.3f} | {layer['uniform_first']:.3f} | {rep['load_first']:.3f} "
-                    f"| {rep['shuffled_first']:.3f} | {rep['any']:.3f} | {layer['uniform_any']:.3f} | {rep['shuffled_any']:.3f} "
-                    f"| e{top}: {shares[top]:.3f} ({1 / e:.3f}) | {layer['mean_top1'][d]:.3f} |")
+                    f"| {rep['shuffled_first']:.3f} | {rep['lookup_first']:.3f} | {rep['any']:.3f} | {layer['uniform_any']:.3f} "
+                    f"| {rep['shuffled_any']:.3f} | e{top}: {shares[top]:.3f} ({layer['pooled_shares'][top]:.3f}) "
+                    f"| {layer['mean_top1'][d]:.3f} |")
+        lines += ["", "| layer | token-lookup accuracy (chance 1/E) | I(expert; domain given token), nats | permutation null mean | null 95th pct |",
+                  "|---:|---:|---:|---:|---:|"]
+        lines += [f"| {l['layer']} | {l['lookup_accuracy']:.3f} ({1 / e:.3f}) | {l['domain_information']['measured']:.3f} | "
+                  f"{l['domain_information']['null_mean']:.3f} | {l['domain_information']['null_p95']:.3f} |" for l in r["layers"]]
         lines.append("")
         last = r["layers"][-1]
         lines += [f"Most frequent tokens per expert in layer {last['layer']} (token, share of its occurrences routed there):", ""]

@@ -11,8 +11,7 @@ from errors import int_in_range
 from page.common import run_backend, user_error
 from paths import RESULTS
 from viz import page_text
-from viz.specialisation_views import (confidence_figure, coactivation_figure, domain_figure, repeat_figure,
-                                      top_tokens_table)
+from viz.specialisation_views import (coactivation_figure, confidence_figure, domain_figure, findings_text, repeat_figure, top_tokens_table)
 
 ANALYSIS = RESULTS / "routing_analysis.json"
 
@@ -34,7 +33,7 @@ def on_show(model, layer):
     if model not in reports:
         raise user_error(f"No routing analysis for {model!r}; shipped: {', '.join(reports)}.")
     layer = run_backend(int_in_range, "layer", layer, 0, len(reports[model]["layers"]) - 1)
-    return specialisation_views(reports[model], layer)
+    return (findings_text(reports[model]), *specialisation_views(reports[model], layer))
 
 
 def build_tab(demo: gr.Blocks) -> None:
@@ -46,12 +45,13 @@ def build_tab(demo: gr.Blocks) -> None:
     with gr.Row():
         model = gr.Radio(list(reports), value="moe-8" if "moe-8" in reports else next(iter(reports)), label="Model")
         layer = gr.Slider(0, 3, value=3, step=1, label="Layer")
+    findings = gr.Markdown(elem_id="findings")
     domains = gr.Plot(label="Domains")
     repeats = gr.Plot(label="Neighbouring tokens")
     with gr.Row():
         coactivation = gr.Plot(label="Co-activation")
         confidence = gr.Plot(label="Router confidence")
     tokens = gr.Dataframe(label="Each expert's most frequent tokens", interactive=False, wrap=True)
-    outputs = [domains, repeats, coactivation, confidence, tokens]
+    outputs = [findings, domains, repeats, coactivation, confidence, tokens]
     for trigger in (model.change, layer.release, demo.load):
         trigger(on_show, [model, layer], outputs, api_visibility="private")

@@ -85,3 +85,48 @@ def confidence(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """probs (T, E) -> (top-1 router probability (T,), router entropy in nats (T,))."""
     p = probs.double().clamp_min(1e-12)
     return probs.double().max(-1).values, -(p * p.log()).sum(-1)
+
+
+def lookup_table(token_ids: torch.Tensor, first: torch.Tensor, n_experts: int, vocab: int) -> torch.Tensor:
+    """The token-identity router fit on (token_ids (N,), first-choice experts (N,)): for every token id its
+    most frequent first choice, and for ids never seen the most frequent expert overall -> (vocab,)."""
+    counts = torch.bincount(token_ids * n_experts + first, minlength=vocab * n_experts).reshape(vocab, n_experts)
+    table = counts.argmax(-1)
+    table[counts.sum(-1) == 0] = torch.bincount(first, minlength=n_experts).argmax()
+    return table
+
+
+def lookup_accuracy(token_ids: torch.Tensor, first: torch.Tensor, n_experts: int, vocab: int,
+                    halves: torch.Tensor) -> float:
+    """Share of first choices a token-identity lookup predicts, cross-fitted: a table fit on one half of the
+    data (halves (N,) bool) predicts the other, and the other way round, so it cannot memorise."""
+    correct = 0
+    for fit in (halves, ~halves):
+        table = lookup_table(token_ids[fit], first[fit], n_experts, vocab)
+        correct += int((table[token_ids[~fit]] == first[~fit]).sum())
+    return correct / len(first)
+
+
+def conditional_mutual_information(token_ids: torch.Tensor, expert: torch.Tensor, domain: torch.Tensor,
+                                   n_experts: int, n_domains: int) -> float:
+    """I(expert; domain | token) in nats, plug-in estimate from counts: what the domain tells about the
+    expert beyond the token's identity (0 when token identity explains the routing)."""
+    _, token = torch.unique(token_ids, return_inverse=True)
+    n_tokens = int(token.max()) + 1
+    joint = torch.bincount((token * n_experts + expert) * n_domains + domain,
+                           minlength=n_tokens * n_experts * n_domains).reshape(n_tokens, n_experts, n_domains).double()
+    per_token = joint.sum((1, 2), keepdim=True)  # (V, 1, 1)
+    p_ed = joint / per_token.clamp_min(1)  # p(e, d | t)
+    p_e, p_d = p_ed.sum(2, keepdim=True), p_ed.sum(1, keepdim=True)
+    ratio = torch.where(p_ed > 0, p_ed / (p_e * p_d).clamp_min(1e-300), torch.ones_like(p_ed))
+    return float((joint * ratio.log()).sum() / joint.sum())
+
+
+def permuted_within(groups: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """labels (N,) shuffled among the positions of each group (same token id): the null in which the
+    label carries no information beyond the group."""
+    by_group = torch.argsort(groups, stable=True)
+    random_within = torch.argsort(groups.double() + torch.rand(len(groups), generator=generator, dtype=torch.float64) * 0.5)
+    out = torch.empty_like(labels)
+    out[by_group] = labels[random_within]
+    return out

@@ -84,3 +84,37 @@ def test_backend_statistics_on_a_real_model_hold_their_identities():
     one = text_specialisation("moe-4", ids[0].tolist(), RoutingOptions(top_k=1))
     assert one.top_k == 1 and one.tokens == {"your text": 64}
     assert any(experts for experts in one.layers[0].top_tokens)  # repeated tokens are listed
+
+
+def test_conditional_information_is_zero_when_the_token_decides_and_the_null_removes_the_bias():
+    from routing.specialisation import conditional_mutual_information, lookup_accuracy, permuted_within
+
+    gen = torch.Generator().manual_seed(0)
+    tokens, domains = torch.randint(0, 50, (6000,), generator=gen), torch.randint(0, 4, (6000,), generator=gen)
+    by_token = tokens % 8
+    assert conditional_mutual_information(tokens, by_token, domains, 8, 4) == pytest.approx(0.0, abs=1e-12)
+    by_domain = 2 * domains + torch.randint(0, 2, (6000,), generator=gen)  # the domain alone decides (and a coin)
+    measured = conditional_mutual_information(tokens, by_domain, domains, 8, 4)
+    assert measured == pytest.approx(math.log(4), abs=0.03)
+    shuffled = permuted_within(tokens, domains, gen)
+    for t in range(5):  # each token keeps its own domain counts
+        assert torch.equal(torch.bincount(shuffled[tokens == t], minlength=4), torch.bincount(domains[tokens == t], minlength=4))
+    null = conditional_mutual_information(tokens, by_domain, shuffled, 8, 4)
+    assert 0 < null < 0.2 * measured  # the plug-in bias the null measures
+    halves = torch.rand(6000, generator=gen) < 0.5
+    assert lookup_accuracy(tokens, by_token, 8, 50, halves) == 1.0
+    assert lookup_accuracy(tokens, by_domain, 8, 50, halves) < 0.3
+
+
+def test_findings_change_with_the_numbers():
+    import json
+
+    from paths import RESULTS
+    from viz.specialisation_views import findings_text
+
+    report = json.loads((RESULTS / "routing_analysis.json").read_text())[1]
+    text = findings_text(report)
+    assert f"{100 * report['layers'][0]['lookup_accuracy']:.0f}%" in text and "Above the shuffles' 95th percentile" in text
+    for layer in report["layers"]:  # a model whose domain information is within its null
+        layer["domain_information"] |= {"measured": layer["domain_information"]["null_mean"]}
+    assert "Nowhere above the null" in findings_text(report)

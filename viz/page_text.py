@@ -70,9 +70,11 @@ on this 2-core machine). Press Stop at any time."""
 SPECIALISATION = """### What do the experts specialise in?
 Computed on the held-out text of each domain (never trained on). Every statistic stands beside a
 baseline, because a number alone can mislead: an expert that gets 30% of the Russian tokens matters only
-if uniform routing would give it 12.5%; neighbouring tokens that share an expert tell us about context
-only if shuffling the same tokens breaks the pattern. **Load-implied** = the repeat rate if every token
-picked its expert independently from the measured loads (Σp²)."""
+if it does not get 30% of everything (colours compare each domain with the expert's share over all
+domains); neighbouring tokens that share an expert tell us about context only if shuffling the same
+tokens breaks the pattern. **Load-implied** = the repeat rate if every token picked its expert
+independently from the measured loads (Σp²). **Token-identity lookup** = a router that only looks at which
+token it is: whatever it reproduces is explained by the tokens, not by meaning."""
 
 TEXT_SPECIALISATION = """**Specialisation on this text** (the chosen MoE): neighbouring tokens sharing an expert
 vs the baselines, and the tokens each expert took most often in the chosen layer."""
