@@ -13,7 +13,10 @@ import threading
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+import torch  # noqa: E402
 
+from backend.reliability import available_cores  # noqa: E402
+from backend.threads import threads_for_workers  # noqa: E402
 from models.zoo import load_member, zoo_names  # noqa: E402
 from page import compare, interventions, latency, problems, scale, specialisation  # noqa: E402
 from page.common import CSS  # noqa: E402
@@ -55,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="requests waiting beyond this are refused with 'queue full, retry' (env MOE_APP_QUEUE_SIZE)")
     parser.add_argument("--concurrency", type=int, default=env_int("MOE_APP_CONCURRENCY", 2),
                         help="analyses (and API calls) served at once (env MOE_APP_CONCURRENCY)")
+    parser.add_argument("--threads", type=int, default=env_int("MOE_TORCH_THREADS", 0),
+                        help="torch threads per request (env MOE_TORCH_THREADS); default: cores // concurrency, so that "
+                             "concurrent requests x threads never exceed the cores")
     parser.add_argument("--share", action="store_true", help="ask Gradio for a public share link (off unless asked)")
     return parser.parse_args(argv)
 
@@ -63,6 +69,11 @@ demo = build_demo()
 
 if __name__ == "__main__":
     args = parse_args()
+    threads = args.threads or threads_for_workers(args.concurrency)
+    if threads * args.concurrency > available_cores():
+        print(f"warning: {args.concurrency} concurrent requests x {threads} torch threads exceed the "
+              f"{available_cores()} cores this process may use: timings will thrash")
+    torch.set_num_threads(threads)
     # load every model while the server starts, so the first request finds them ready
     threading.Thread(target=lambda: [load_member(name) for name in zoo_names()], daemon=True).start()
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency).launch(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import os
 import platform
 import statistics
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from backend.reliability import Reliability, available_cores, relative_spread, watch
 from models.transformer import Transformer
 from routing.options import RoutingOptions
 
@@ -56,6 +56,8 @@ class LatencyReport:
     threads: int
     device: str
     description: str
+    reliability: Reliability  # competing load and spread during the measurement, with reasons
+    machine: str
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,8 +93,7 @@ def cpu_model() -> str:
 def machine_description() -> str:
     """What a measurement ran on, read from the system: CPU model, cores this process may use, torch
     threads, last-level cache, torch version and date."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"{cpu_model()}, {cores} cores, {torch.get_num_threads()} torch threads, last-level cache "
+    return (f"{cpu_model()}, {available_cores()} cores, {torch.get_num_threads()} torch threads, last-level cache "
             f"{last_level_cache_bytes(torch.device('cpu')) / 2**20:.0f} MB, torch {torch.__version__}, "
             f"{datetime.date.today().isoformat()}")
 
@@ -150,10 +151,11 @@ def measure_latency(
     context = min(m.cfg.context_length for m, _ in models.values())
     decode_tokens = max(1, min(decode_tokens, context - 1))
     prompt = ids[:, : context - decode_tokens]
-    prefill = time_interleaved({n: (lambda m, r: lambda x: m(x, routing=r))(m, r) for n, (m, r) in models.items()},
-                               prompt, repeats, warmup)
-    decode = time_interleaved({n: greedy_decoder(m, prompt, r, decode_tokens) for n, (m, r) in models.items()},
-                              prompt, repeats, warmup)
+    with watch() as watched:
+        prefill = time_interleaved({n: (lambda m, r: lambda x: m(x, routing=r))(m, r) for n, (m, r) in models.items()},
+                                   prompt, repeats, warmup)
+        decode = time_interleaved({n: greedy_decoder(m, prompt, r, decode_tokens) for n, (m, r) in models.items()},
+                                  prompt, repeats, warmup)
     threads = torch.get_num_threads()
     return LatencyReport(
         models={n: ModelLatency(Timing.of([1000 * t for t in prefill[n]]), Timing.of([decode_tokens / t for t in decode[n]]))
@@ -169,4 +171,6 @@ def measure_latency(
             f"one-token steps with the KV cache after the prefill. {warmup} warm-up + {repeats} interleaved "
             f"repetitions, median with min-max; {threads} CPU threads."
         ),
+        reliability=watched.verdict(relative_spread(s) for s in [*prefill.values(), *decode.values()]),
+        machine=machine_description(),
     )

@@ -15,6 +15,7 @@ import time
 
 from backend.analysis import Settings
 from backend.interventions import ablate, expert_importance
+from backend.threads import use_free_cores
 from backend.timing import machine_description
 from models.zoo import shared_tokenizer
 from paths import EXAMPLES_DIR, RESULTS
@@ -42,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Interventions: time the importance heatmap and one ablation.")
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
+    use_free_cores()
     text, settings = text_of_tokens(256), Settings(n_experts=8, top_k=2)
     load_before = os.getloadavg()[0]
     timings = {"importance heatmap (moe-8, 32 ablations)": seconds(lambda: expert_importance(text, settings), args.runs),

@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from backend.threads import use_free_cores
 from benchmarks.server import launch, stop
 from models.zoo import shared_tokenizer
 from page.compare import on_analyze, on_text_specialisation
@@ -66,6 +67,7 @@ def summary(values: list[float]) -> dict:
 
 
 def main() -> None:
+    use_free_cores()
     main_ms, panel_ms = reanalysis_ms()
     result = {
         "reanalysis_ms_256_tokens": summary(main_ms),

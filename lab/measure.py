@@ -36,7 +36,7 @@ def sweep(scale: LabScale, phase: str, sizes: list[int], repeats: int = 7, warmu
     variants = build_variants(scale, seed, with_peer, device)
     gen = torch.Generator().manual_seed(seed)
     for n in sizes:
-        x = torch.randn(n, scale.d_model, generator=gen).to(device)
+        x = torch.randn(n, scale.d_model, generator=gen).to(device, scale.torch_dtype)
         for name, samples in time_interleaved(variants, x, repeats, warmup, flush_cache=True).items():
             q25, med, q75 = _quartiles(samples)
             flops = call_flops(scale, name, n)
@@ -71,14 +71,14 @@ def orientation_sweep(scale: LabScale, sizes: list[int], repeats: int = 7, seed:
     The measurement behind that choice."""
     gen = torch.Generator().manual_seed(seed)
     d, f = scale.d_model, scale.d_expert
-    weights = (torch.randn(f, d, generator=gen), torch.randn(f, d, generator=gen), torch.randn(d, f, generator=gen))
+    weights = tuple(torch.randn(shape, generator=gen).to(scale.torch_dtype) for shape in ((f, d), (f, d), (d, f)))
     products = {"x_wT_ms": F.linear, "w_xT_ms": lambda x, w: (w @ x.t()).t(), "chosen_ms": linear}
     out = []
     for m in sizes:
         rows = torch.arange(m)
         fns = {name: (lambda p: lambda x: torch.zeros_like(x).index_add_(0, rows, swiglu(x, *weights, product=p)))(p)
                for name, p in products.items()}
-        samples = time_interleaved(fns, torch.randn(m, d, generator=gen), repeats, 2, flush_cache=True)
+        samples = time_interleaved(fns, torch.randn(m, d, generator=gen).to(scale.torch_dtype), repeats, 2, flush_cache=True)
         out.append({"rows": m} | {name: 1e3 * statistics.median(t) for name, t in samples.items()})
     return out
 
@@ -88,16 +88,17 @@ def _median_seconds(fn: Callable[[], object], repeats: int, on: torch.Tensor) ->
     return statistics.median(time_interleaved({"fn": lambda _: fn()}, on, repeats, warmup=1)["fn"])
 
 
-def matmul_ceiling(sizes: tuple[int, ...] = (1024, 2048, 4096), repeats: int = 5, device: str = "cpu") -> float:
-    """The machine's fp32 matmul FLOP/s: the best over `sizes` of the median over repeats of an n x n x n product."""
+def matmul_ceiling(sizes: tuple[int, ...] = (1024, 2048, 4096), repeats: int = 5, device: str = "cpu",
+                   dtype: torch.dtype = torch.float32) -> float:
+    """The machine's matmul FLOP/s in `dtype`: the best over `sizes` of the median over repeats of an n x n x n product."""
     def flops_per_s(n: int) -> float:
-        a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+        a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
         return 2 * n**3 / _median_seconds(lambda: a @ b, repeats, a)
 
     return max(flops_per_s(n) for n in sizes)
 
 
-def memory_bandwidth(repeats: int = 9, device: str = "cpu") -> float:
-    """The machine's read bandwidth in bytes/s: the sum of an fp32 buffer eight times the last-level cache."""
-    buf = torch.ones(8 * last_level_cache_bytes(torch.device(device)) // 4, device=device)
-    return buf.numel() * 4 / _median_seconds(buf.sum, repeats, buf)
+def memory_bandwidth(repeats: int = 9, device: str = "cpu", dtype: torch.dtype = torch.float32) -> float:
+    """The machine's read bandwidth in bytes/s: the sum of a `dtype` buffer eight times the last-level cache."""
+    buf = torch.ones(8 * last_level_cache_bytes(torch.device(device)) // dtype.itemsize, device=device, dtype=dtype)
+    return buf.numel() * dtype.itemsize / _median_seconds(buf.sum, repeats, buf)

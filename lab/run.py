@@ -13,13 +13,14 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from backend.reliability import watch
 from backend.timing import last_level_cache_bytes, machine_description
 from lab.measure import matmul_ceiling, memory_bandwidth, model_sweep, orientation_sweep, sweep
 from lab.roofline import decode_models
 from lab.variants import LabScale, build_variants, check_equal
 from models.params import expected_experts_read
 
-MAX_VARIANT_DIFF = 1e-3  # the MoE variants must agree to this before anything is timed
+MAX_VARIANT_DIFF = {"float32": 1e-3, "bfloat16": 0.1}  # the MoE variants must agree to this before anything is timed
 
 
 @dataclass(frozen=True)
@@ -56,16 +57,35 @@ def run(plan: LabPlan, progress: Callable[[float, str], None] | None = None) -> 
     scale, report = plan.scale, progress or (lambda fraction, desc: None)
     torch.manual_seed(plan.seed)
     check = check_equal(build_variants(scale, plan.seed, plan.with_peer, plan.device),
-                        torch.randn(64, scale.d_model).to(plan.device))
-    if check > MAX_VARIANT_DIFF:
+                        torch.randn(64, scale.d_model).to(plan.device, scale.torch_dtype))
+    if check > MAX_VARIANT_DIFF[scale.dtype]:
         raise RuntimeError(f"MoE variants disagree (max |diff| {check:.2e}); not timing")
     report(0.0, "matmul ceiling and read bandwidth")
-    ceiling = matmul_ceiling(plan.ceiling_sizes, plan.calibration_repeats, plan.device)
-    bandwidth = memory_bandwidth(plan.calibration_repeats + 4, plan.device)
+    ceiling = matmul_ceiling(plan.ceiling_sizes, plan.calibration_repeats, plan.device, scale.torch_dtype)
+    bandwidth = memory_bandwidth(plan.calibration_repeats + 4, plan.device, scale.torch_dtype)
     groups = [(False, "prefill", plan.prefill), (False, "decode", plan.decode)]
     if plan.layers:
         groups += [(True, "prefill", plan.model_prefill), (True, "decode", plan.model_decode)]
-    total, rows, done = sum(len(sizes) for *_, sizes in groups), [], set()
+    with watch() as watched:
+        rows = measure_groups(plan, groups, report)
+    report(1.0, "product orientations" if plan.orientation else "done")
+    reliability = watched.verdict((r["q75_ms"] - r["q25_ms"]) / r["median_ms"] for r in rows)
+    return {
+        "scale": asdict(scale), "weights_mb": scale.weight_mb(), "layers": plan.layers, "repeats": plan.repeats,
+        "warmup": plan.warmup, "device": plan.device, "ceiling_gflops": ceiling / 1e9, "bandwidth_gbs": bandwidth / 1e9,
+        "last_level_cache_mb": last_level_cache_bytes(torch.device(plan.device)) / 2**20,
+        "max_abs_diff_between_moe_variants": check, "threads": torch.get_num_threads(), "machine": machine_description(),
+        "reliability": asdict(reliability),
+        "expected_experts_read": {b: expected_experts_read(scale.n_experts, scale.top_k, b) for b in plan.decode},
+        "rows": rows, "decode_models": decode_models(rows, scale, bandwidth, ceiling),
+        "orientation": orientation_sweep(scale, list(plan.orientation), plan.repeats) if plan.orientation else [],
+    }
+
+
+def measure_groups(plan: LabPlan, groups: list[tuple[bool, str, tuple[int, ...]]],
+                   report: Callable[[float, str], None]) -> list[dict]:
+    """The sweeps of `plan` as rows, size by size: groups of (whole model?, phase, sizes)."""
+    scale, total, rows, done = plan.scale, sum(len(sizes) for *_, sizes in groups), [], set()
     for whole_model, phase, sizes in groups:
         if not sizes:
             continue
@@ -77,13 +97,4 @@ def run(plan: LabPlan, progress: Callable[[float, str], None] | None = None) -> 
             if (m.phase, m.tokens) not in done:
                 done.add((m.phase, m.tokens))
                 report(len(done) / total, f"{m.phase}, {m.tokens} tokens")
-    report(1.0, "product orientations" if plan.orientation else "done")
-    return {
-        "scale": asdict(scale), "weights_mb": scale.weight_mb(), "layers": plan.layers, "repeats": plan.repeats,
-        "warmup": plan.warmup, "device": plan.device, "ceiling_gflops": ceiling / 1e9, "bandwidth_gbs": bandwidth / 1e9,
-        "last_level_cache_mb": last_level_cache_bytes(torch.device(plan.device)) / 2**20,
-        "max_abs_diff_between_moe_variants": check, "threads": torch.get_num_threads(), "machine": machine_description(),
-        "expected_experts_read": {b: expected_experts_read(scale.n_experts, scale.top_k, b) for b in plan.decode},
-        "rows": rows, "decode_models": decode_models(rows, scale, bandwidth, ceiling),
-        "orientation": orientation_sweep(scale, list(plan.orientation), plan.repeats) if plan.orientation else [],
-    }
+    return rows

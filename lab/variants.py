@@ -24,7 +24,8 @@ from models.transformer import Transformer
 from routing.options import RoutingOptions, check_top_k
 
 
-MAX_MOE_BYTES = 2**30  # fp32 weights of all experts; the variants hold about three times this
+MAX_MOE_BYTES = 2**30  # weights of all experts; the variants hold about three times this
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,11 @@ class LabScale:
     d_expert: int = 1024
     n_experts: int = 8
     top_k: int = 2
+    dtype: str = "float32"  # of weights and activations: float32 | bfloat16
 
     def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise UserError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if not (16 <= self.d_model <= 8192 and 16 <= self.d_expert <= 16384 and 1 <= self.n_experts <= 64):
             raise UserError("scale out of range: d_model 16-8192, d_expert 16-16384, experts 1-64")
         check_top_k(self.top_k, self.n_experts, "top-K", UserError)
@@ -47,9 +51,13 @@ class LabScale:
                            n_experts=self.n_experts, top_k=self.top_k, context_length=16)
 
     @property
+    def torch_dtype(self) -> torch.dtype:
+        return DTYPES[self.dtype]
+
+    @property
     def expert_bytes(self) -> int:
-        """fp32 weights of one expert (gate, up, down)."""
-        return 3 * self.d_model * self.d_expert * 4
+        """Weights of one expert (gate, up, down) in the lab's dtype."""
+        return 3 * self.d_model * self.d_expert * self.torch_dtype.itemsize
 
     def weight_mb(self) -> dict[str, float]:
         expert = self.expert_bytes / 1e6
@@ -88,19 +96,20 @@ def build_variants(scale: LabScale, seed: int = 0, with_peer: bool = True,
     peer = mixtral_peer(moe) if with_peer else None
     for module in (moe, dense_active, dense_total, peer):
         if module is not None:
-            module.to(device)
+            module.to(device, scale.torch_dtype)
     variants = {"dense-active": dense_active, "dense-total": dense_total}
-    variants |= {f"moe-{b}": moe_fn(b) for b in runnable_backends(moe, device)}
+    variants |= {f"moe-{b}": moe_fn(b) for b in runnable_backends(moe)}
     if peer is not None:
         variants["hf-mixtral"] = lambda x: peer(x[None])[0]
     return variants
 
 
-def runnable_backends(moe: MoELayer, device: str) -> list[str]:
-    """The dispatch backends that run on `device` at inference (grouped only where grouped_mm does)."""
+def runnable_backends(moe: MoELayer) -> list[str]:
+    """The dispatch backends that run at inference on the layer's device and dtype (grouped only where
+    grouped_mm does)."""
+    w_gate, w_down = moe.experts.w_gate, moe.experts.w_down
     with torch.no_grad():
-        probe = torch.zeros(1, moe.experts.w_gate.shape[2], device=device)
-        grouped = grouped_mm_supported(probe, moe.experts.w_gate.to(device), moe.experts.w_down.to(device))
+        grouped = grouped_mm_supported(torch.zeros(1, w_gate.shape[2], device=w_gate.device, dtype=w_gate.dtype), w_gate, w_down)
     return [b for b in BACKENDS if b != "grouped" or grouped]
 
 
@@ -137,20 +146,14 @@ def call_flops(scale: LabScale, variant: str, tokens: int) -> float:
     return tokens * (2 * 3 * d * width + router)
 
 
-def as_dict(m: Measurement) -> dict:
-    return asdict(m)
-
-
 def build_models(scale: LabScale, layers: int, seed: int = 0) -> dict:
     """Whole models on the shared backbone (random weights): dense-active, dense-total and the MoE."""
     base = ModelConfig(vocab_size=4096, d_model=scale.d_model, n_layers=layers, n_heads=max(1, scale.d_model // 64),
                        context_length=4096 + 64)
     torch.manual_seed(seed)
-    return {
-        "dense-active": Transformer(base.replace(d_ff=scale.top_k * scale.d_expert)).eval(),
-        "dense-total": Transformer(base.replace(d_ff=scale.n_experts * scale.d_expert)).eval(),
-        "moe": Transformer(base.replace(ffn_kind="moe", d_ff=scale.d_expert, n_experts=scale.n_experts,
-                                        top_k=scale.top_k)).eval(),
-    }
+    configs = {"dense-active": base.replace(d_ff=scale.top_k * scale.d_expert),
+               "dense-total": base.replace(d_ff=scale.n_experts * scale.d_expert),
+               "moe": base.replace(ffn_kind="moe", d_ff=scale.d_expert, n_experts=scale.n_experts, top_k=scale.top_k)}
+    return {name: Transformer(cfg).to(scale.torch_dtype).eval() for name, cfg in configs.items()}
 
 

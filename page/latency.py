@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 
 import gradio as gr
 import torch
 
+from backend.analysis import EXPERT_CHOICES, validate_settings
+from backend.expert_cache import cache_table, measured_coverage
 from errors import UserError
 from lab.roofline import decode_models
 from lab.run import LabPlan, run
-from lab.variants import LabScale
-from page.common import run_backend
+from lab.variants import DTYPES, LabScale
+from models.params import BYTES_PER_PARAM
+from page.common import EXAMPLES, run_backend
 from paths import RESULTS
 from viz import page_text
-from viz.latency_views import departure_text, roofline_figure, speedup_figure, times_figure
+from scale.presets import load_preset, preset_names
+from viz.latency_views import (cache_coverage_figure, cache_speed_figure, departure_text, roofline_figure, speedup_figure,
+                               times_figure)
 
 SHIPPED = RESULTS / "latency.json"
 BATCHES = [1, 2, 4, 8, 16, 32, 64]
@@ -39,7 +45,14 @@ def lab_views(rows: list[dict], scale: LabScale, ceiling_gflops: float, bandwidt
             times_figure(rows, "prefill", "Prefill: ms per call", "tokens"), roofline_figure(rows, ceiling_gflops))
 
 
-def tab_plan(d_model, d_expert, n_experts, top_k, batches, tokens, device) -> LabPlan:
+def dtypes() -> list[str]:
+    """float32, and bfloat16 where the CPU has bf16 instructions (or a GPU is the device)."""
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    native = "avx512_bf16" in flags or "amx_bf16" in flags or torch.cuda.is_available()
+    return list(DTYPES) if native else ["float32"]
+
+
+def tab_plan(d_model, d_expert, n_experts, top_k, batches, tokens, device, dtype="float32") -> LabPlan:
     """The tab's small plan: the chosen sizes, 5 repetitions, a quick calibration, no whole models."""
     if not batches or not tokens:
         raise UserError("Choose at least one batch size and one token count.")
@@ -48,21 +61,59 @@ def tab_plan(d_model, d_expert, n_experts, top_k, batches, tokens, device) -> La
     for name, value, allowed in (("batch size", batches, BATCHES), ("token count", tokens, TOKENS)):
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and int(v) in allowed for v in value):
             raise UserError(f"each {name} must be one of {', '.join(map(str, allowed))}")
-    scale = LabScale(int(d_model), int(d_expert), int(n_experts), int(top_k))
+    if dtype not in dtypes():
+        raise UserError(f"dtype must be one of {', '.join(dtypes())} on this machine")
+    scale = LabScale(int(d_model), int(d_expert), int(n_experts), int(top_k), dtype)
     return LabPlan(scale, prefill=tuple(sorted(int(t) for t in tokens)), decode=tuple(sorted(int(b) for b in batches)),
                    repeats=5, warmup=1, ceiling_sizes=(1024,), calibration_repeats=3, device=device)
 
 
-def on_run(d_model, d_expert, n_experts, top_k, batches, tokens, device, progress=gr.Progress()):
-    plan = run_backend(tab_plan, d_model, d_expert, n_experts, top_k, batches, tokens, device)
+def on_run(d_model, d_expert, n_experts, top_k, batches, tokens, device, dtype="float32", progress=gr.Progress()):
+    plan = run_backend(tab_plan, d_model, d_expert, n_experts, top_k, batches, tokens, device, dtype)
     result = run_backend(run, plan, lambda fraction, desc: progress(fraction, desc=desc))
     weights = plan.scale.weight_mb()
-    note = (f"Measured on {result['device']} ({result['machine']}), {plan.repeats} interleaved repetitions after "
+    note = (f"Measured on {result['device']} in {plan.scale.dtype} ({result['machine']}), {plan.repeats} interleaved repetitions after "
             f"{plan.warmup} warm-up, caches flushed before every call; weights: dense-total {weights['dense-total']:.0f} MB, "
             f"the MoE's active experts {weights['dense-active']:.0f} MB. Matmul ceiling {result['ceiling_gflops']:.0f} GFLOP/s, "
             f"read bandwidth {result['bandwidth_gbs']:.0f} GB/s.")
     departures, *figures = lab_views(result["rows"], plan.scale, result["ceiling_gflops"], result["bandwidth_gbs"])
-    return (note + "\n\n" + departures, *figures)
+    return (note + "\n\n" + reliability_markdown(result.get("reliability")) + "\n\n" + departures, *figures)
+
+
+def reliability_markdown(reliability: dict | None) -> str:
+    """How far to trust a lab run (older shipped runs carry no verdict)."""
+    if reliability is None:
+        return "*This run carries no reliability verdict (measured before the project checked the load).*"
+    if reliability["reliable"]:
+        return (f"**Reliable run**: other processes used {reliability['competing_cores']:.1f} of {reliability['cores']} cores; "
+                f"every timing's interquartile range within {100 * reliability['worst_spread']:.0f}% of its median.")
+    return "**⚠ Unreliable run**: " + "; ".join(reliability["reasons"]) + ". Treat the ratios below as rough."
+
+
+def moe_presets() -> list[str]:
+    """Calculator presets with routed experts (the expert-cache view needs them)."""
+    return [name for name in preset_names() if (p := load_preset(name)).spec is not None and p.spec.moe_layers]
+
+
+def cache_views(text, n_experts, preset, weight_format, fast_gbs, slow_gbs):
+    """The coverage curves on the text and the implied decode speed of a real model's sizes."""
+    settings = validate_settings(n_experts, 2, 0, 0.0, 0)
+    if preset not in moe_presets():
+        raise UserError(f"model must be one of {', '.join(moe_presets())}")
+    if weight_format not in BYTES_PER_PARAM:
+        raise UserError(f"weight format must be one of {', '.join(BYTES_PER_PARAM)}")
+    for name, value in (("fast bandwidth", fast_gbs), ("slow bandwidth", slow_gbs)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.01 <= value <= 100_000:
+            raise UserError(f"{name} must be between 0.01 and 100,000 GB/s, got {value!r}")
+    curves = measured_coverage(text, settings)
+    spec, label = load_preset(preset).spec, load_preset(preset).label
+    uniform = cache_table(spec, BYTES_PER_PARAM[weight_format], curves.uniform, fast_gbs, slow_gbs)
+    skewed = cache_table(spec, BYTES_PER_PARAM[weight_format], curves.mean, fast_gbs, slow_gbs)
+    return cache_coverage_figure(curves), cache_speed_figure(f"{label}, {weight_format}", uniform, skewed, fast_gbs, slow_gbs)
+
+
+def on_cache(text, n_experts, preset, weight_format, fast_gbs, slow_gbs):
+    return run_backend(cache_views, text, n_experts, preset, weight_format, fast_gbs, slow_gbs)
 
 
 def build_tab(demo: gr.Blocks) -> None:
@@ -76,6 +127,7 @@ def build_tab(demo: gr.Blocks) -> None:
         batches = gr.CheckboxGroup(BATCHES, value=[1, 4, 16, 64], label="decode batch sizes", elem_id="lab-batches")
         tokens = gr.CheckboxGroup(TOKENS, value=[16, 256, 1024], label="prefill token counts", elem_id="lab-tokens")
         device = gr.Radio(devices(), value="cpu", label="device")
+        dtype = gr.Radio(dtypes(), value="float32", label="weights and activations")
         run_button = gr.Button("Measure", variant="primary")
     note = gr.Markdown()
     with gr.Row():
@@ -84,14 +136,15 @@ def build_tab(demo: gr.Blocks) -> None:
     with gr.Row():
         prefill = gr.Plot(label="Prefill")
         roofline = gr.Plot(label="Roofline")
-    run_button.click(on_run, [d_model, d_expert, n_experts, top_k, batches, tokens, device],
+    run_button.click(on_run, [d_model, d_expert, n_experts, top_k, batches, tokens, device, dtype],
                      [note, speedup, decode, prefill, roofline], concurrency_limit=1, concurrency_id="latency",
                      api_visibility="private")
     shipped = shipped_result()
     if shipped:
         scale = LabScale(**shipped["scale"])
         departures, *figs = lab_views(shipped["rows"], scale, shipped["ceiling_gflops"], shipped["bandwidth_gbs"])
-        gr.Markdown(page_text.LATENCY_SHIPPED + f"\n\nMeasured on: {shipped['machine']}.\n\n" + "\n".join(
+        gr.Markdown(page_text.LATENCY_SHIPPED + f"\n\nMeasured on: {shipped['machine']}. "
+                    + reliability_markdown(shipped.get("reliability")) + "\n\n" + "\n".join(
             f"- **{'met' if t['holds'] else 'missed'}**: {t['target']}: {t['measured']}" for t in shipped["targets"])
             + "\n\n**Where the decode curve departs from the memory-bound model, and why**\n\n" + departures)
         with gr.Row():
@@ -101,3 +154,25 @@ def build_tab(demo: gr.Blocks) -> None:
             gr.Plot(figs[2], label="Shipped: prefill")
             gr.Plot(figs[3], label="Shipped: roofline")
         gr.Plot(times_figure(shipped["rows"], "model-decode", "Whole models: decode step", "batch size"), label="Shipped: models")
+    build_cache_section(demo)
+
+
+def build_cache_section(demo: gr.Blocks) -> None:
+    gr.Markdown(page_text.EXPERT_CACHE)
+    with gr.Row():
+        text = gr.Textbox(label="Text", value=EXAMPLES.get("mix", ""), lines=3, scale=3)
+        with gr.Column(scale=2):
+            n_experts = gr.Radio(list(EXPERT_CHOICES), value=8, label="Zoo MoE whose routing is measured")
+            presets = moe_presets()
+            preset = gr.Dropdown(presets, value="mixtral-8x7b" if "mixtral-8x7b" in presets else presets[0],
+                                 label="Real model (sizes from its config)")
+    with gr.Row():
+        weight_format = gr.Radio(list(BYTES_PER_PARAM), value="bf16", label="Weight format")
+        fast = gr.Number(1000, minimum=0.01, label="Fast memory bandwidth (GB/s; e.g. GPU 1000, CPU RAM 50)")
+        slow = gr.Number(25, minimum=0.01, label="Slow memory bandwidth (GB/s; e.g. PCIe 25, NVMe SSD 5)")
+    with gr.Row():
+        coverage = gr.Plot(label="Look-ups served by the hot experts")
+        speed = gr.Plot(label="Implied decode speed")
+    controls = [text, n_experts, preset, weight_format, fast, slow]
+    for trigger in (demo.load, text.change, n_experts.change, preset.change, weight_format.change, fast.submit, slow.submit):
+        trigger(on_cache, controls, [coverage, speed], trigger_mode="always_last", api_visibility="private")

@@ -72,14 +72,14 @@ class SoftmaxTopKRouter(nn.Module):
         """excluded (N, E) bool: experts that may not be chosen (re-routing ablation); forced (N, K) long:
         rows >= 0 replace the choice (routing/interventions.py)."""
         logits = self.router_logits(x, opts, generator)
-        probs = torch.softmax(logits.float(), dim=-1).to(x.dtype)  # (N, E)
+        probs = torch.softmax(logits.float(), dim=-1)  # (N, E) in fp32 whatever x is: bf16 rounding would tie choices
         scores = self.selection_scores(probs)
         if excluded is not None:
             scores = scores.masked_fill(excluded, float("-inf"))
         expert_idx = torch.topk(scores, top_k, dim=-1).indices  # (N, K)
         if forced is not None:
             expert_idx = torch.where((forced >= 0).all(-1, keepdim=True), forced, expert_idx)
-        return RouterDecision(logits, probs, expert_idx, self.gates(probs, expert_idx))
+        return RouterDecision(logits, probs, expert_idx, self.gates(probs, expert_idx).to(x.dtype))
 
 
 class NoisyTopKRouter(SoftmaxTopKRouter):

@@ -53,16 +53,15 @@ def test_targets_are_judged_from_the_rows():
         return {"phase": phase, "tokens": n, "variant": variant, "median_ms": ms, "q25_ms": 0.9 * ms, "q75_ms": 1.1 * ms,
                 "gflop_per_s": gflops}
 
-    rows = [row("prefill", 1024, "moe-grouped", 1.0, 90.0), row("prefill", 1024, "hf-mixtral", 1.5),
+    rows = [row("prefill", 4096, "moe-grouped", 1.0, 90.0), row("prefill", 4096, "hf-mixtral", 1.5),
             row("prefill", 1, "moe-sorted", 1.0), row("prefill", 1, "hf-mixtral", 0.9),
             row("decode", 1, "dense-total", 4.0), row("decode", 1, "moe-sorted", 1.0)]
     decode = decode_models(rows, SCALE, bandwidth=10e9, ceiling=100e9)
     judged = targets(rows, decode, SCALE, ceiling=100e9)
     result = {t["target"][:20]: t["holds"] for t in judged}
-    assert judged[0]["measured"] == "1: 0.90x (interquartile ranges overlap), 1024: 1.50x"  # 0.9 ms <= 0.99 ms
+    assert judged[0]["measured"] == "1: 0.90x (interquartile ranges overlap), 4096: 1.50x"  # 0.9 ms <= 0.99 ms
     assert result["best MoE backend no "] is False  # slower than the peer at 1 token
-    assert result[">= 1.3x faster than "] is True
-    assert result["prefill at 1024+ tok"] is True  # 90% of the ceiling
+    assert result["prefill at 4096 toke"] is True  # 90% of the ceiling
     assert result["batch-1 decode speed"] is True  # 4.0x >= 0.8 * 4
 
 
@@ -120,7 +119,7 @@ def test_the_one_run_entry_measures_a_plan_and_reports_progress():
 
 def test_a_backend_that_cannot_run_is_left_out_not_relabelled():
     moe = MoELayer(SCALE.moe_config(), 0)
-    backends = runnable_backends(moe, "cpu")
+    backends = runnable_backends(moe)
     assert backends[:2] == ["loop", "sorted"]
     variants = build_variants(SCALE, with_peer=False)
     assert {n for n in variants if n.startswith("moe-")} == {f"moe-{b}" for b in backends}
@@ -130,3 +129,25 @@ def test_a_backend_that_cannot_run_is_left_out_not_relabelled():
 def test_scales_out_of_range_are_refused_with_a_user_message(kwargs):
     with pytest.raises(UserError):
         LabScale(**{"d_model": 64, "d_expert": 96, "n_experts": 8, "top_k": 2} | kwargs)
+
+
+def test_a_speedup_above_its_ideal_is_called_noise_and_nothing_is_negatively_longer():
+    def row(n, variant, ms):
+        return {"phase": "decode", "tokens": n, "variant": variant, "median_ms": ms, "gflop_per_s": 1.0}
+
+    rows = [row(1, "dense-total", 4.0), row(1, "moe-sorted", 0.8)]  # 5.0x against an ideal of 4.0x
+    models = decode_models(rows, SCALE, bandwidth=10e9, ceiling=100e9)
+    text = departure_text(models, rows, SCALE, 10e9, 100e9)
+    assert models[0]["moe_excess_ms"] < 0
+    assert "above the ideal" in text and "timing noise" in text and "longer" not in text
+
+
+def test_the_lab_runs_in_bfloat16_with_its_own_ceiling_and_byte_counts():
+    scale = LabScale(d_model=64, d_expert=96, n_experts=8, top_k=2, dtype="bfloat16")
+    assert scale.expert_bytes == SCALE.expert_bytes // 2
+    result = run(LabPlan(scale, prefill=(4,), decode=(1,), repeats=2, warmup=1, ceiling_sizes=(64,),
+                         calibration_repeats=1))
+    assert result["scale"]["dtype"] == "bfloat16" and result["max_abs_diff_between_moe_variants"] < 0.1
+    assert {r["variant"] for r in result["rows"]} >= {"dense-total", "moe-sorted", "hf-mixtral"}
+    with pytest.raises(UserError, match="dtype must be one of"):
+        LabScale(dtype="float16")

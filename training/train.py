@@ -26,6 +26,7 @@ from models import zoo
 from models.checkpoint import save_checkpoint
 from models.config import ModelConfig
 from models.transformer import Transformer, lm_loss
+from backend.threads import free_cores
 from paths import EVAL_DIR, TOKENIZER, TRAIN_DIR, zoo_dir
 from routing.options import RoutingOptions
 from routing.routers import BiasBalancedRouter
@@ -164,7 +165,9 @@ def main() -> None:
     parser.add_argument("--train-dir", type=Path, default=TRAIN_DIR)
     parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR)
     parser.add_argument("--tokenizer", type=Path, default=TOKENIZER)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: the cores no other process is using)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads or free_cores())
     tc = TrainConfig(steps=args.steps)
     if args.zoo:
         jobs = [(m.config, zoo_dir() / m.name) for m in zoo.ZOO if not args.only or m.name in args.only]

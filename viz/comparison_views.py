@@ -93,9 +93,18 @@ def latency_figure(report: AnalysisReport) -> go.Figure:
             error_y=dict(type="data", symmetric=False, array=[t.high - t.median for t in timings],
                          arrayminus=[t.median - t.low for t in timings]),
             hovertemplate="%{x}: %{y:.2f}<extra>median; bars show min-max</extra>"), row=1, col=col)
-    fig.update_layout(height=340, margin=dict(l=60, r=20, t=60, b=40), font=dict(size=11))
+    fig.update_layout(height=380, margin=dict(l=60, r=20, t=95, b=40), font=dict(size=11),
+                      title=dict(text=reliability_note(report.latency.reliability), font=dict(size=12)))
     fig.update_annotations(font_size=12)
     return fig
+
+
+def reliability_note(reliability) -> str:
+    """One line for a chart title: how far to trust the timing, and why (plotly HTML)."""
+    if reliability.reliable:
+        return (f"Timed here; other processes used {reliability.competing_cores:.1f} of {reliability.cores} cores, "
+                f"repetitions within {100 * reliability.worst_spread:.0f}% of their median")
+    return "<span style='color:#c0392b'>⚠ Unreliable timing: " + "; ".join(reliability.reasons) + "</span>"
 
 
 def loss_figure(report: AnalysisReport) -> go.Figure:

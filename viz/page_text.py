@@ -116,3 +116,12 @@ next-best expert does as well."""
 
 FORCING = """**Forcing.** Route a span of token positions (or all of them) to exactly the experts you choose
 (as many as top-K), in one layer or all, and see the loss change."""
+
+EXPERT_CACHE = """#### Expert cache: which experts to keep in fast memory
+When an MoE does not fit in fast memory (GPU memory; or RAM beside an SSD), runtimes keep the experts used
+most and fetch the others per token. The first chart counts, on your text, how many expert look-ups the N
+most-used experts of each layer would serve; the dashed line is what uniform routing would give (N/E).
+The second applies that to a real model's sizes from its config: decode speed at batch 1 when every token
+reads its weights from fast memory and fetches its cold experts from slow memory (a fixed hot set, no
+reuse between tokens). A real model's own routing is not measured here: the skewed curve borrows the zoo
+model's measured skew at the same fraction of cached experts, so read it as "if it routed like ours"."""
