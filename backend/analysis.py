@@ -18,7 +18,7 @@ import torch
 
 from backend.timing import LatencyReport, measure_latency
 from backend.uncertainty import Difference, Interval, mean_interval, paired_difference, perplexity_interval
-from corpus.tokenizer import token_label
+from corpus.tokenizer import token_labels
 from errors import UserError
 from models.params import config_flops, count_params
 from models.transformer import lm_loss
@@ -219,7 +219,7 @@ def analyze_text(text: str, settings: Settings) -> AnalysisReport:
         notices.append("The text is a single token: there is nothing to predict, so no loss is shown.")
     return AnalysisReport(
         settings=settings,
-        tokens=[token_label(moe.tokenizer, i) for i in ids],
+        tokens=token_labels(moe.tokenizer, ids),
         token_ids=ids,
         input_tokens=input_tokens,
         notices=notices,

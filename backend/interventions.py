@@ -23,7 +23,7 @@ import torch
 
 from backend.analysis import COMPUTE_MATCHED, PARAM_MATCHED, InputError, Settings, token_losses, tokenize
 from backend.timing import measure_latency
-from corpus.tokenizer import token_label
+from corpus.tokenizer import token_labels
 from errors import int_in_range
 from models.params import count_params
 from models.transformer import lm_loss
@@ -116,7 +116,7 @@ def _prepare(text: str, settings: Settings) -> tuple[LoadedModel, torch.Tensor, 
     ids, _, _ = tokenize(text, member)
     if len(ids) < 2:
         raise InputError("the text is a single token: there is nothing to predict, so no loss to compare")
-    return member, torch.tensor([ids]), [token_label(member.tokenizer, i) for i in ids], settings.routing()
+    return member, torch.tensor([ids]), token_labels(member.tokenizer, ids), settings.routing()
 
 
 def _layer_and_experts(member: LoadedModel, layer, experts) -> tuple[list[int], list[int]]:

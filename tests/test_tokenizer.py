@@ -2,7 +2,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corpus.tokenizer import load_tokenizer, token_label, train_tokenizer
+from corpus.tokenizer import CONTINUATION, load_tokenizer, token_label, token_labels, train_tokenizer
 
 TOKENIZER = load_tokenizer()
 
@@ -48,3 +48,20 @@ def test_training_a_tokenizer_from_files(tmp_path):
     tok = train_tokenizer([corpus], vocab_size=300)
     assert tok.get_vocab_size() <= 300
     assert tok.decode(tok.encode("привет hello 🎉").ids) == "привет hello 🎉"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(exclude_categories=("Cs", "Cc", "Zs", "Zl", "Zp")).filter(
+    lambda c: c.isprintable() and c != CONTINUATION), max_size=60))
+def test_sequence_labels_show_every_character_once_and_never_a_replacement_character(text):
+    ids = TOKENIZER.encode(text).ids
+    labels = token_labels(TOKENIZER, ids)
+    assert len(labels) == len(ids) and "\ufffd" not in "".join(labels)
+    assert "".join(label for label in labels if label != CONTINUATION) == text  # each character once, in order
+
+
+def test_a_split_character_is_shown_on_its_first_token_and_continued():
+    ids = TOKENIZER.encode("😀").ids
+    assert len(ids) > 1  # the emoji's 4 bytes are split
+    assert token_labels(TOKENIZER, ids) == ["😀"] + [CONTINUATION] * (len(ids) - 1)
+    assert token_label(TOKENIZER, ids[0]).startswith("\\x")  # alone, its incomplete bytes in hex

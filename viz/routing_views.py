@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from backend.analysis import AnalysisReport
+from corpus.tokenizer import CONTINUATION
 from viz.palette import expert_colour, text_colour
 
 
@@ -16,7 +17,10 @@ def _hover(report: AnalysisReport, layer: int, t: int) -> str:
     parts = []
     for e, w, d in zip(r.expert_idx[t], r.gate_weights[t], r.dropped[t]):
         parts.append(f"expert {e}: {w:.2f}" + (" (dropped: expert full)" if d else ""))
-    return f"token {t} '{report.tokens[t]}', layer {layer}: " + "; ".join(parts)
+    label = report.tokens[t]
+    if label == CONTINUATION:  # the bytes of a character that began in an earlier token
+        label = f"{CONTINUATION}: the rest of the character shown on an earlier token"
+    return f"token {t} '{label}', layer {layer}: " + "; ".join(parts)
 
 
 def token_strip_html(report: AnalysisReport, layer: int) -> str:
