@@ -1,5 +1,11 @@
 """Training: `python -m training.train` trains one model from a config, `--zoo` retrains the zoo.
 
+Runs span sessions: every --checkpoint-every steps a resumable state is saved (training/resume.py), and
+`--resume` continues each run from it (and skips runs already written with the same config and schedule);
+a resumed run ends with the same weights as an uninterrupted one. Under torchrun the global batch is split
+over the ranks (training/distributed.py):
+    torchrun --nnodes 2 --nproc-per-node 1 --rdzv-backend c10d --rdzv-endpoint HOST:29500 -m training.train --zoo
+
 AdamW (decay on matrices only), linear warm-up then cosine decay, gradient clipping, fixed seeds.
 The loss is next-token cross-entropy + aux_loss_weight * load-balancing loss + z_loss_weight * z-loss.
 A bias-balanced router's bias moves after each step from that step's expert counts (outside the
@@ -12,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +37,11 @@ from backend.threads import free_cores
 from paths import EVAL_DIR, TOKENIZER, TRAIN_DIR, zoo_dir
 from routing.options import RoutingOptions
 from routing.routers import BiasBalancedRouter
+from training.distributed import Ranks
 from training.log import log_row, write_run_log
+from training.resume import has_state, load_state, save_state
+
+RESUME_DIR = "resume"
 
 
 @dataclass(frozen=True)
@@ -65,20 +76,27 @@ def make_optimizer(model: Transformer, tc: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=tc.lr, betas=(0.9, 0.95))
 
 
-def training_steps(cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor) -> Iterator[tuple[Transformer, dict]]:
-    """Train from scratch, yielding (model, log row) after every optimizer step."""
+def training_steps(cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor, state_dir: Path | None = None,
+                   checkpoint_every: int = 0, ranks: Ranks = Ranks()) -> Iterator[tuple[Transformer, dict]]:
+    """Train, yielding (model, log row) after every optimizer step. With a saved state in state_dir the run
+    continues from it (the rows logged before it are yielded first); with checkpoint_every > 0 the state is
+    saved there every that many steps. ranks: this process's share of a torchrun job (training/distributed.py)."""
     torch.manual_seed(tc.seed)
     model = Transformer(cfg)
     optimizer = make_optimizer(model, tc)
     sampler = WindowSampler(train_stream, tc.batch_size, cfg.context_length, tc.seed)
+    first, rows = (load_state(state_dir, model, optimizer, sampler) if has_state(state_dir) else (0, []))
+    for row in rows:
+        yield model, row
+    trained = ranks.wrap(model)
     opts = RoutingOptions(learned_noise=cfg.router == "noisy")  # learned noise only while training
-    for step in range(tc.steps):
+    for step in range(first, tc.steps):
         start = time.perf_counter()
-        batch = sampler.next_batch()  # (B, T+1)
+        batch = ranks.local_rows(sampler.next_batch())  # (B / ranks, T+1)
         lr = learning_rate(step, tc)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        out = model(batch[:, :-1], routing=opts, trace=cfg.is_moe)
+        out = trained(batch[:, :-1], routing=opts, trace=cfg.is_moe)
         loss = lm_loss(out.logits, batch[:, 1:])
         total = loss + cfg.aux_loss_weight * out.aux_loss + cfg.z_loss_weight * out.z_loss
         optimizer.zero_grad(set_to_none=True)
@@ -87,18 +105,23 @@ def training_steps(cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor
         optimizer.step()
         for layer, trace in zip(model.moe_layers(), out.traces):
             if isinstance(layer.router, BiasBalancedRouter):
-                layer.router.update_bias(trace.expert_counts())
-        tok_s = batch[:, :-1].numel() / (time.perf_counter() - start)
-        yield model, log_row(step, lr, loss.item(), out.aux_loss.item(), out.z_loss.item(), tok_s, out.traces)
+                layer.router.update_bias(ranks.sum(trace.expert_counts()))
+        tok_s = ranks.world * batch[:, :-1].numel() / (time.perf_counter() - start)
+        row = log_row(step, lr, ranks.mean(loss).item(), ranks.mean(out.aux_loss).item(), ranks.mean(out.z_loss).item(),
+                      tok_s, out.traces)
+        rows.append(row)
+        if checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < tc.steps and ranks.is_main:
+            save_state(state_dir, model, optimizer, sampler, step + 1, rows)
+        yield model, row
 
 
-def train_model(
-    cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor, out_dir: Path | None = None, progress: bool = True
-) -> tuple[Transformer, list[dict]]:
-    """Train from scratch with a progress bar; returns the model (eval mode) and the per-step log rows."""
+def train_model(cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor, out_dir: Path | None = None,
+                progress: bool = True, state_dir: Path | None = None, checkpoint_every: int = 0,
+                ranks: Ranks = Ranks()) -> tuple[Transformer, list[dict]]:
+    """Train (or continue from state_dir) with a progress bar; returns the model (eval mode) and every step's log row."""
     rows: list[dict] = []
-    bar = tqdm(training_steps(cfg, tc, train_stream), total=tc.steps, desc=out_dir.name if out_dir else "train",
-               disable=not progress, mininterval=2)
+    bar = tqdm(training_steps(cfg, tc, train_stream, state_dir, checkpoint_every, ranks), total=tc.steps,
+               desc=out_dir.name if out_dir else "train", disable=not progress or not ranks.is_main, mininterval=2)
     for model, row in bar:
         rows.append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:,.0f}")
@@ -144,31 +167,55 @@ def load_streams(train_dir: Path, eval_dir: Path, tokenizer_path: Path, vocab_si
     return torch.cat(list(load_domains(train_dir, tokenizer).values())), load_domains(eval_dir, tokenizer)
 
 
-def run(cfg: ModelConfig, tc: TrainConfig, out_dir: Path, streams, checkpoint: bool = True) -> dict:
-    """Train, evaluate on the held-out split and write the run; returns the evaluation."""
+def run(cfg: ModelConfig, tc: TrainConfig, out_dir: Path, streams, checkpoint: bool = True, resume: bool = False,
+        checkpoint_every: int = 0, ranks: Ranks = Ranks()) -> dict | None:
+    """Train, evaluate on the held-out split and write the run (on the main rank; the others return None).
+    resume: continue from out_dir/resume if a state is there; checkpoint_every: save that state every so
+    many steps (it is removed once the run is written)."""
     train_stream, eval_streams = streams
+    state_dir = out_dir / RESUME_DIR if (resume or checkpoint_every) else None
     start = time.perf_counter()
-    model, rows = train_model(cfg, tc, train_stream, out_dir)
+    model, rows = train_model(cfg, tc, train_stream, out_dir, state_dir=state_dir if resume else None,
+                              checkpoint_every=checkpoint_every, ranks=ranks)
     seconds = time.perf_counter() - start
+    if not ranks.is_main:
+        return None
     evaluation = evaluate(model, eval_streams, tc.eval_batch_size)
     write_run(model, rows, evaluation, tc, out_dir, seconds, checkpoint)
+    if state_dir is not None:
+        shutil.rmtree(state_dir, ignore_errors=True)
     return evaluation
 
 
+def finished(cfg: ModelConfig, tc: TrainConfig, out_dir: Path) -> bool:
+    """A run of exactly this config and schedule was written to out_dir and left no state to resume."""
+    try:
+        info = json.loads((out_dir / "eval.json").read_text())
+        config = json.loads((out_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    same_schedule = all(info["train"].get(k) == v for k, v in asdict(tc).items())
+    return config == cfg.to_dict() and same_schedule and not has_state(out_dir / RESUME_DIR)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Train a model (or the whole zoo) on the corpus.")
+    parser = argparse.ArgumentParser(description="Train a model (or the whole zoo) on the corpus; runs under torchrun too.")
     parser.add_argument("--config", type=Path, help="a ModelConfig JSON file")
     parser.add_argument("--out", type=Path, help="checkpoint directory for --config")
     parser.add_argument("--zoo", action="store_true", help="retrain every zoo model into the zoo directory (assets/models/ or MOE_ZOO_DIR)")
     parser.add_argument("--only", nargs="*", help="with --zoo: only these members")
     parser.add_argument("--steps", type=int, default=TrainConfig.steps)
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="global batch (split over torchrun ranks)")
     parser.add_argument("--train-dir", type=Path, default=TRAIN_DIR)
     parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR)
     parser.add_argument("--tokenizer", type=Path, default=TOKENIZER)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: the cores no other process is using)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads per process (default: the free cores / processes)")
+    parser.add_argument("--resume", action="store_true", help="continue each run from its saved state (<out>/resume)")
+    parser.add_argument("--checkpoint-every", type=int, default=100, help="save a resumable state every N steps (0 = never)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads or free_cores())
-    tc = TrainConfig(steps=args.steps)
+    ranks = Ranks.from_env()
+    torch.set_num_threads(args.threads or max(1, free_cores() // ranks.world))
+    tc = TrainConfig(steps=args.steps, batch_size=args.batch_size)
     if args.zoo:
         jobs = [(m.config, zoo_dir() / m.name) for m in zoo.ZOO if not args.only or m.name in args.only]
     elif args.config and args.out:
@@ -178,9 +225,15 @@ def main() -> None:
     if not jobs:
         parser.error(f"--only matches no zoo member ({', '.join(m.name for m in zoo.ZOO)})")
     streams = load_streams(args.train_dir, args.eval_dir, args.tokenizer, jobs[0][0].vocab_size)
-    for cfg, out_dir in jobs:
-        evaluation = run(cfg, tc, out_dir, streams)
-        print(f"{out_dir.name}: held-out loss {evaluation['overall']['loss']:.4f}")
+    try:
+        for cfg, out_dir in jobs:
+            if args.resume and finished(cfg, tc, out_dir):
+                continue  # written by an earlier session of this campaign
+            evaluation = run(cfg, tc, out_dir, streams, resume=args.resume, checkpoint_every=args.checkpoint_every, ranks=ranks)
+            if evaluation is not None:
+                print(f"{out_dir.name}: held-out loss {evaluation['overall']['loss']:.4f}")
+    finally:
+        ranks.close()
 
 
 if __name__ == "__main__":
