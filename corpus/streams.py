@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer
 
+from corpus.tokenizer import token_bytes
+
 CHUNK_CHARS = 100_000
 
 
@@ -54,3 +56,9 @@ def eval_windows(stream: torch.Tensor, context: int) -> torch.Tensor:
     n = (stream.numel() - 1) // context
     idx = torch.arange(n)[:, None] * context + torch.arange(context + 1)[None, :]
     return stream[idx]
+
+
+def target_bytes(stream: torch.Tensor, tokenizer: Tokenizer, context: int) -> int:
+    """UTF-8 bytes of the tokens eval_windows scores (its targets), to turn nats per token into bits per byte."""
+    lengths = torch.tensor([len(token_bytes(tokenizer, i)) for i in range(tokenizer.get_vocab_size())])
+    return int(lengths[eval_windows(stream, context)[:, 1:]].sum())

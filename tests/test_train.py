@@ -60,3 +60,16 @@ def test_same_seed_gives_identical_training():
     a, rows_a = train_model(cfg, short, STREAM, progress=False)
     b, rows_b = train_model(cfg, short, STREAM, progress=False)
     assert [r["loss"] for r in rows_a] == [r["loss"] for r in rows_b]
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_kneser_ney_distributions_sum_to_one_and_higher_orders_fit_repetition(order):
+    from training.ngram import KneserNey
+
+    stream = torch.randint(0, 30, (25,)).repeat(20).tolist()
+    model = KneserNey(stream, order, vocab=40)
+    for history in [(), (stream[3],), (stream[3], stream[4]), (39, 38)]:
+        assert sum(model.prob(history[-(order - 1):] if order > 1 else (), w) for w in range(40)) == pytest.approx(1.0)
+    windows = torch.tensor(stream[:101]).reshape(1, -1)
+    losses = {o: KneserNey(stream, o, 40).window_loss(windows)[0] for o in (1, 2, 3)}
+    assert losses[3] < losses[2] < losses[1]
