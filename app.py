@@ -26,6 +26,8 @@ from viz import page_text  # noqa: E402
 def build_demo() -> gr.Blocks:
     with gr.Blocks(title="Dense vs Mixture-of-Experts", delete_cache=(600, 3600)) as demo:
         gr.Markdown(page_text.INTRO)
+        with gr.Accordion("What the terms mean", open=False):
+            gr.Markdown(page_text.GLOSSARY)
         with gr.Tab("Dense vs MoE on your text"):
             compare.build_tab(demo)
         with gr.Tab("Interventions"):

@@ -10,7 +10,7 @@ import gradio as gr
 from backend.analysis import EXPERT_CHOICES, AnalysisReport, analyze_text, measure_report_latency, validate_settings
 from backend.specialisation import text_specialisation
 from errors import int_in_range
-from page.common import EXAMPLES, run_backend, user_error
+from page.common import EXAMPLES, run_backend
 from viz import page_text
 from viz.comparison_views import comparison_table, differences_text, latency_figure, loss_figure, parameters_figure
 from viz.routing_views import expert_load_figure, routing_heatmap, routing_table, token_strip_html
@@ -40,15 +40,24 @@ def write_downloads(report: AnalysisReport) -> tuple[str, str]:
     return str(csv_path), str(json_path)
 
 
+def cleared(message: str) -> tuple:
+    """Every output of an analysis emptied, with `message` where the summary goes: no stale result stays on
+    screen or in the downloads."""
+    return None, message, "", None, None, None, "", None, None, None, None, None
+
+
 def on_analyze(text, n_experts, top_k, capacity_factor, noise_std, noise_seed, layer):
+    """Analysis, views and downloads of the new settings at once (the timing follows in on_measure)."""
+    if isinstance(text, str) and not text.strip():
+        return cleared(page_text.EMPTY_TEXT)
     settings = run_backend(validate_settings, n_experts, top_k, capacity_factor, noise_std, noise_seed)
     report = run_backend(analyze_text, text, settings)
-    return (report, *routing_views(report, layer), *comparison_views(report))
+    return (report, *routing_views(report, layer), *comparison_views(report), *write_downloads(report))
 
 
 def on_measure(report: AnalysisReport | None):
-    if report is None:
-        raise user_error("Nothing to time yet: analyse a text first.")
+    if report is None:  # nothing analysed (e.g. the text was cleared): nothing to time
+        return (gr.skip(),) * 8
     report = run_backend(measure_report_latency, report)
     return (report, *comparison_views(report), *write_downloads(report))
 
@@ -135,7 +144,7 @@ def build_tab(demo: gr.Blocks) -> None:
     def analyse_then_measure(event):
         # analysis is fast and may run beside a timing; timings run one at a time so that they do not
         # disturb each other (concurrency_id "latency")
-        panel = event(on_analyze, controls, [report_state, *routing_out, *compare_out], show_progress="minimal",
+        panel = event(on_analyze, controls, [report_state, *routing_out, *compare_out, csv_file, json_file], show_progress="minimal",
                       trigger_mode="always_last", concurrency_limit="default", concurrency_id="analysis",
                       api_visibility="private").success(
             on_text_specialisation, [report_state, layer], [spec_repeats, spec_tokens], show_progress="minimal",

@@ -4,7 +4,8 @@ from __future__ import annotations
 import gradio as gr
 
 from scale.presets import preset_names
-from scale.report import AGREEMENT_RULE, compare_scale
+from scale.architectures import ConfigError
+from scale.report import AGREEMENT_RULE, compare_scale, pasted_report
 from page.common import run_backend
 from viz import page_text
 from viz.scale_views import experts_read_figure, flops_figure, memory_figure, params_figure, scale_table
@@ -13,8 +14,18 @@ DEFAULT_PRESETS = ["mixtral-8x7b", "llama-2-70b", "deepseek-v3", "qwen3-30b-a3b"
 
 
 def on_scale(selected, pasted, context):
-    reports = run_backend(compare_scale, selected, pasted, context)
-    return (scale_table(reports), params_figure(reports), memory_figure(reports), flops_figure(reports),
+    """The chosen models and the pasted config. A pasted config that cannot be read (half typed, a bad
+    paste) is reported in one line beside the editor and leaves the chosen models' results on screen."""
+    status = ""
+    reports = run_backend(compare_scale, selected, "", context) if selected else []
+    if pasted and pasted.strip():
+        try:
+            reports.append(pasted_report(pasted, context))
+        except ConfigError as e:
+            status = f"⚠ The pasted config cannot be read yet: {e}. The table shows the chosen models."
+    if not reports:
+        return (status or "Choose at least one model or paste a config.json.",) + (gr.skip(),) * 5
+    return (status, scale_table(reports), params_figure(reports), memory_figure(reports), flops_figure(reports),
             experts_read_figure(reports))
 
 
@@ -26,6 +37,7 @@ def build_tab(demo: gr.Blocks) -> None:
                                    elem_id="scale-presets")
         context = gr.Number(4096, precision=0, minimum=1, label="Context length for FLOPs (tokens)")
     pasted = gr.Code(language="json", label="Or paste any Hugging Face config.json", lines=6)
+    pasted_status = gr.Markdown(elem_id="pasted-status")
     scale_df = gr.Dataframe(label="Scale of each model (computed from its architecture)", interactive=False,
                             wrap=True, elem_id="scale-table")
     with gr.Row():
@@ -34,6 +46,6 @@ def build_tab(demo: gr.Blocks) -> None:
     with gr.Row():
         scale_flops = gr.Plot(label="FLOPs per token")
         scale_experts = gr.Plot(label="Experts read vs batch")
-    outputs = [scale_df, scale_params, scale_memory, scale_flops, scale_experts]
+    outputs = [pasted_status, scale_df, scale_params, scale_memory, scale_flops, scale_experts]
     for trigger in (presets.change, context.submit, pasted.change, demo.load):
         trigger(on_scale, [presets, pasted, context], outputs, trigger_mode="always_last", api_visibility="private")

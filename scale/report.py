@@ -102,6 +102,15 @@ def _text(r: dict) -> str:
     return "\n".join(lines)
 
 
+def pasted_report(pasted_config: str, context: int = 4096) -> dict:
+    """The report of a pasted config.json; ConfigError naming what cannot be read."""
+    try:
+        data = json.loads(pasted_config)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"the pasted config is not valid JSON: {e}") from None
+    return scale_report("pasted config", parse_config(data), {}, context)
+
+
 def compare_scale(preset_names: list[str], pasted_config: str = "", context: int = 4096) -> list[dict]:
     """Reports for the chosen presets plus an optional pasted config.json; ConfigError on bad input."""
     if isinstance(context, bool) or not isinstance(context, (int, float)) or not 1 <= context <= 10_000_000:
@@ -111,11 +120,7 @@ def compare_scale(preset_names: list[str], pasted_config: str = "", context: int
         preset = load_preset(name)
         reports.append(scale_report(preset.label, preset.spec, preset.published, int(context)))
     if pasted_config and pasted_config.strip():
-        try:
-            data = json.loads(pasted_config)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"the pasted config is not valid JSON: {e}") from None
-        reports.append(scale_report("pasted config", parse_config(data), {}, int(context)))
+        reports.append(pasted_report(pasted_config, int(context)))
     if not reports:
         raise ConfigError("choose at least one model or paste a config.json")
     return reports

@@ -125,3 +125,26 @@ The second applies that to a real model's sizes from its config: decode speed at
 reads its weights from fast memory and fetches its cold experts from slow memory (a fixed hot set, no
 reuse between tokens). A real model's own routing is not measured here: the skewed curve borrows the zoo
 model's measured skew at the same fraction of cached experts, so read it as "if it routed like ours"."""
+
+EMPTY_TEXT = """**Paste some text to analyse.** The text is empty or only whitespace, so there is nothing to route:
+the results of the previous text have been cleared."""
+
+GLOSSARY = """| term | meaning |
+|---|---|
+| expert | one of the MoE layer's feed-forward networks; a router picks **top-K** of them for every token |
+| total parameters | every weight the model stores (memory) |
+| active parameters | the weights one token's forward pass uses: everything except the experts it was not routed to (compute per token) |
+| FLOPs per token | floating-point operations of one token's forward pass (2 per multiply-add) |
+| nats, perplexity | loss is measured in nats (natural-log units) per token; perplexity = e^loss, the number of equally likely next tokens the model is as unsure as |
+| bits per byte | the same loss per byte of text (in bits), fair between tokenizers |
+| 95% interval | bootstrap interval of a mean over this text's tokens: where the mean would land on similar text |
+| prefill, decode | prefill = one pass over the whole prompt; decode = generating one token at a time, reusing the **KV cache** (the attention keys and values of earlier tokens) |
+| median, IQR | the middle of repeated timings, and the range of their middle half (interquartile range) |
+| memory-bound, roofline | a call is memory-bound when reading its weights takes longer than its arithmetic; the roofline model takes the longer of the two |
+| dense-active, dense-total | dense layers as wide as the MoE's active experts (same compute) and as all its experts (same parameters) |
+| moe-loop, moe-sorted, moe-grouped | the same MoE layer computed three ways: a loop over experts, one product per expert after sorting tokens, and one grouped kernel |
+| hf-mixtral | transformers' Mixtral MoE block with the same weights, the independent reference |
+| load, load CV, dead expert | load = share of assignments an expert gets; CV = their spread (std / mean, 0 = even); a dead expert gets under 10% of the even share |
+| aux loss, z-loss | the load-balancing loss (pushes the load toward even); the router z-loss (keeps router logits small: a stability fix, not a balancing one) |
+| capacity factor | how many tokens an expert may take, relative to an even share; the overflow is dropped |
+| bf16 | bfloat16, 16-bit floating point with float32's range: half the bytes to read |"""
