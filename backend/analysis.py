@@ -18,6 +18,7 @@ import torch
 
 from backend.timing import LatencyReport, measure_latency
 from backend.uncertainty import Difference, Interval, mean_interval, paired_difference, perplexity_interval
+from corpus.manifest import unseen_characters
 from corpus.tokenizer import token_labels
 from errors import UserError
 from models.params import config_flops, count_params
@@ -147,6 +148,15 @@ def tokenize(text: str, member: LoadedModel) -> tuple[list[int], int, list[str]]
         notices.append("Characters that are not valid Unicode (lone surrogates) were replaced by '?'.")
     if not clean.strip():
         raise InputError("Paste some text to analyse: the text is empty or only whitespace.")
+    unseen = unseen_characters(clean[:TOKENIZE_CHARS])
+    if unseen:
+        vocab = member.tokenizer.get_vocab_size()
+        notices.append(
+            f"{len(unseen)} character(s) of this text never occur in the training text ({' '.join(unseen[:12])}"
+            f"{' …' if len(unseen) > 12 else ''}): the models never learned to predict them, so their tokens get a very "
+            f"high loss. A uniform guess over the {vocab:,} tokens scores {math.log(vocab):.1f} nats (perplexity {vocab:,}); a "
+            "model that confidently expects something else scores worse, so a perplexity in the tens of thousands here "
+            "is expected, not a fault.")
     ids = member.tokenizer.encode(clean[:TOKENIZE_CHARS]).ids
     context = member.model.cfg.context_length
     if len(ids) > context:

@@ -134,11 +134,12 @@ def build_corpus(train_dir: Path, eval_dir: Path, live_path: Path) -> dict:
     train_dir.mkdir(parents=True, exist_ok=True)
     eval_dir.mkdir(parents=True, exist_ok=True)
     manifest: dict = {"domains": {}}
-    samples = []
+    samples, characters = [], set()
     with tempfile.TemporaryDirectory() as tmp:
         for domain in DOMAINS:
             train, held_out = split_documents(domain_documents(domain, Path(tmp)), TRAIN_CAP_BYTES[domain], EVAL_CAP_BYTES)
             samples.append(live_sample(train))
+            characters.update(*train)
             for docs, directory in ((train, train_dir), (held_out, eval_dir)):
                 (directory / f"{domain}.txt").write_text(DOC_SEPARATOR.join(docs) + "\n", encoding="utf-8")
             manifest["domains"][domain] = {
@@ -150,7 +151,8 @@ def build_corpus(train_dir: Path, eval_dir: Path, live_path: Path) -> dict:
                 "train_sha256": sha256_file(train_dir / f"{domain}.txt"),
                 "eval_sha256": sha256_file(eval_dir / f"{domain}.txt"),
             }
-    (eval_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    manifest["train_characters"] = "".join(sorted(characters))  # what the models could ever have seen
+    (eval_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     live_path.write_text(DOC_SEPARATOR.join(samples) + "\n", encoding="utf-8")
     return manifest
 

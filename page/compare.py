@@ -8,11 +8,13 @@ from pathlib import Path
 import gradio as gr
 
 from backend.analysis import EXPERT_CHOICES, AnalysisReport, analyze_text, measure_report_latency, validate_settings
+from backend.model_card import model_card
 from backend.specialisation import text_specialisation
 from errors import int_in_range
 from page.common import EXAMPLES, run_backend
 from viz import page_text
-from viz.comparison_views import comparison_table, differences_text, latency_figure, loss_figure, parameters_figure
+from viz.comparison_views import (comparison_table, differences_text, latency_figure, loss_figure, model_card_markdown,
+                                  parameters_figure)
 from viz.routing_views import expert_load_figure, routing_heatmap, routing_table, token_strip_html
 from viz.specialisation_views import repeat_figure, top_tokens_table
 
@@ -127,6 +129,8 @@ def build_tab(demo: gr.Blocks) -> None:
         params_plot = gr.Plot(label="Parameters")
         latency_plot = gr.Plot(label="Measured latency")
     loss_plot = gr.Plot(label="Per-token loss")
+    with gr.Accordion("About these models (model card)", open=False):
+        gr.Markdown(model_card_markdown(model_card()))
     with gr.Accordion("Specialisation on this text", open=False):
         gr.Markdown(page_text.TEXT_SPECIALISATION)
         spec_repeats = gr.Plot(label="Neighbouring tokens")

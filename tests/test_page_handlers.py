@@ -114,3 +114,16 @@ def test_the_downloads_hold_the_new_settings_before_any_timing(tmp_path):
     report = json.loads(open(json_path).read())
     assert report["settings"]["n_experts"] == 16 and report["settings"]["top_k"] == 3 and report["latency"] is None
     assert "expert" in open(csv_path).read()
+
+
+def test_the_model_card_and_the_unseen_characters_notice_come_from_the_shipped_files():
+    from backend.model_card import model_card
+    from viz.comparison_views import model_card_markdown
+
+    card = model_card()
+    assert [m["name"] for m in card["members"]] == ["dense", "moe-4", "moe-8", "moe-16", "dense-wide"]
+    text = model_card_markdown(card)
+    assert "no emoji" in text and "ln 4,096 = 8.32 nats" in text
+    notices = analyze_text("Привет 😀 мир", Settings()).notices
+    assert any("1 character(s) of this text never occur in the training text (😀)" in n for n in notices)
+    assert not analyze_text("Привет мир", Settings()).notices

@@ -122,3 +122,31 @@ def loss_figure(report: AnalysisReport) -> go.Figure:
                       xaxis_title="token position", yaxis_title="loss (nats)", height=330,
                       margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+SCRIPTS = (("emoji", 0x1F300, 0x1FAFF), ("Chinese or Japanese characters", 0x3040, 0x9FFF), ("Greek", 0x0370, 0x03FF),
+           ("Arabic", 0x0600, 0x06FF), ("Hebrew", 0x0590, 0x05FF), ("Devanagari", 0x0900, 0x097F))
+
+
+def model_card_markdown(card: dict) -> str:
+    """The model card as markdown: corpus, training, held-out loss per domain, what the models never saw."""
+    domains = card["domains"]
+    lines = ["**Training text** (the held-out split below is disjoint by document and never trained on):", "",
+             "| domain | source | training documents | training bytes | held-out bytes |", "|---|---|---:|---:|---:|"]
+    lines += [f"| {d} | {v['source']} | {v['train_documents']:,} | {v['train_bytes']:,} | {v['eval_bytes']:,} |"
+              for d, v in domains.items()]
+    names = list(domains)
+    lines += ["", f"**Models**: byte-level BPE vocabulary of {card['vocab']:,} tokens, context {card['context']} tokens. "
+              f"A uniform guess scores ln {card['vocab']:,} = {card['uniform_loss']:.2f} nats per token (perplexity {card['vocab']:,}).", "",
+              "| model | what it is | total / active parameters | tokens trained | " + " | ".join(f"held-out {d} (nats/token)" for d in names)
+              + " | overall |", "|---|---|---|---:|" + "---:|" * (len(names) + 1)]
+    lines += [f"| {m['name']} | {m['description']} | {m['total_params'] / 1e6:.2f} M / {m['active_params'] / 1e6:.2f} M | "
+              f"{m['tokens_trained']:,} ({m['steps']} steps x {m['batch']} x {card['context']}) | "
+              + " | ".join(f"{m['held_out'][d]:.3f}" for d in names) + f" | {m['held_out']['overall']:.3f} |" for m in card["members"]]
+    chars = card["characters"]
+    absent = [name for name, low, high in SCRIPTS if not any(low <= ord(ch) <= high for ch in chars)]
+    lines += ["", f"**What the models never saw**: the training text holds {len(chars)} distinct characters "
+              f"({sum(ch.isalpha() for ch in chars)} of them letters); no {', '.join(absent)} at all. The models cannot predict "
+              "what they never saw: a text full of it gets perplexities far above the uniform guess, and the page says so "
+              "beside the result."]
+    return "\n".join(lines)

@@ -1,0 +1,31 @@
+"""The zoo's model card: what the models were trained on, for how long, how well they predict held-out
+text, and what they never saw. Built from the shipped files (corpus manifest, each member's config and
+eval.json, the tokenizer), so it cannot drift from the models."""
+from __future__ import annotations
+
+import json
+import math
+
+from corpus.manifest import manifest
+from models.params import count_params
+from models.zoo import ZOO, shared_tokenizer
+from paths import zoo_dir
+
+
+def model_card() -> dict:
+    info = manifest()
+    vocab = shared_tokenizer().get_vocab_size()
+    members = []
+    for spec in ZOO:
+        path = zoo_dir() / spec.name / "eval.json"
+        if not path.is_file():
+            continue
+        run = json.loads(path.read_text())
+        members.append({"name": spec.name, "description": spec.description, "tokens_trained": run["train"]["tokens_seen"],
+                        "steps": run["train"]["steps"], "batch": run["train"]["batch_size"],
+                        "total_params": count_params(spec.config).total.total,
+                        "active_params": count_params(spec.config).active.total,
+                        "held_out": {d: v["loss"] for d, v in run["held_out"].items()}})
+    first = ZOO[0].config
+    return {"domains": info["domains"], "characters": info.get("train_characters", ""), "vocab": vocab,
+            "context": first.context_length, "uniform_loss": math.log(vocab), "members": members}
