@@ -19,7 +19,7 @@ from backend.reliability import available_cores  # noqa: E402
 from backend.threads import threads_for_workers  # noqa: E402
 from models.zoo import load_member, zoo_names  # noqa: E402
 from page import compare, interventions, latency, problems, scale, specialisation  # noqa: E402
-from page.common import CSS  # noqa: E402
+from page.common import CSS, PIN_SCRIPT  # noqa: E402
 from viz import page_text  # noqa: E402
 
 
@@ -79,4 +79,4 @@ if __name__ == "__main__":
     # load every model while the server starts, so the first request finds them ready
     threading.Thread(target=lambda: [load_member(name) for name in zoo_names()], daemon=True).start()
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency).launch(
-        server_name=args.host, server_port=args.port, share=args.share, css=CSS)
+        server_name=args.host, server_port=args.port, share=args.share, css=CSS, head=PIN_SCRIPT)

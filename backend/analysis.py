@@ -19,7 +19,7 @@ import torch
 from backend.timing import LatencyReport, measure_latency
 from backend.uncertainty import Difference, Interval, mean_interval, paired_difference, perplexity_interval
 from corpus.manifest import unseen_characters
-from corpus.tokenizer import token_labels
+from corpus.tokenizer import token_label, token_labels
 from errors import UserError
 from models.params import config_flops, count_params
 from models.transformer import lm_loss
@@ -242,6 +242,22 @@ def analyze_text(text: str, settings: Settings) -> AnalysisReport:
 
 def _scored(summary: ModelSummary) -> list[float]:
     return [x for x in summary.token_losses if x is not None]
+
+
+@torch.no_grad()
+def next_token_predictions(report: AnalysisReport, position: int, k: int = 5) -> dict[str, list[tuple[str, float]]]:
+    """Each model's k most likely next tokens after `position` of the report's text, with probabilities,
+    under the report's routing settings."""
+    if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < len(report.token_ids):
+        raise InputError(f"token position must be between 0 and {len(report.token_ids) - 1}, got {position!r}")
+    ids = torch.tensor([report.token_ids[: position + 1]])
+    out = {}
+    for m in report.models:
+        member = load_member(m.name)
+        probs = torch.softmax(member.model(ids, routing=report.settings.routing()).logits[0, -1].float(), dim=-1)
+        top = probs.topk(k)
+        out[m.name] = [(token_label(member.tokenizer, int(i)), float(p)) for p, i in zip(top.values, top.indices)]
+    return out
 
 
 def measure_report_latency(report: AnalysisReport, repeats: int = 5, decode_tokens: int = 16) -> AnalysisReport:

@@ -17,7 +17,16 @@ CSS = """
 .token-strip .tok {display: inline-block; padding: 0 2px; margin: 1px; border-radius: 3px; white-space: pre; line-height: 1.6}
 .strip-legend .legend {padding: 1px 5px; border-radius: 3px; font-size: 0.85em}
 .dropped-legend {background: #fde0e0; color: #000}
+.token-strip .tok {cursor: pointer}
 """
+# Remembers the last token clicked in a token strip (captured before Gradio's own click handler runs), so
+# that the strip's click event can send its position to the server.
+PIN_SCRIPT = """<script>
+document.addEventListener("click", (event) => {
+  const token = event.target.closest && event.target.closest(".token-strip .tok");
+  if (token) window.moePinnedToken = Number(token.dataset.pos);
+}, true);
+</script>"""
 
 
 def user_error(message: str) -> gr.Error:

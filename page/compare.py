@@ -7,7 +7,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from backend.analysis import EXPERT_CHOICES, AnalysisReport, analyze_text, measure_report_latency, validate_settings
+from backend.analysis import (EXPERT_CHOICES, AnalysisReport, analyze_text, measure_report_latency, next_token_predictions,
+                              validate_settings)
 from backend.model_card import model_card
 from backend.specialisation import text_specialisation
 from errors import int_in_range
@@ -15,7 +16,8 @@ from page.common import EXAMPLES, run_backend
 from viz import page_text
 from viz.comparison_views import (comparison_table, differences_text, latency_figure, loss_figure, model_card_markdown,
                                   parameters_figure)
-from viz.routing_views import expert_load_figure, routing_heatmap, routing_table, token_strip_html
+from viz.routing_views import (expert_load_figure, pinned_figure, predictions_table, routing_heatmap, routing_table,
+                               token_strip_html)
 from viz.specialisation_views import repeat_figure, top_tokens_table
 
 
@@ -72,6 +74,17 @@ def on_text_specialisation(report: AnalysisReport | None, layer):
     return repeat_figure(stats, layer), top_tokens_table(stats, layer)
 
 
+def on_pin(report: AnalysisReport | None, position):
+    """The pinned token: its router distribution in every layer and each model's next-token predictions."""
+    if report is None or position is None or position < 0:
+        return gr.skip(), gr.skip(), gr.skip()
+    position = run_backend(int_in_range, "token position", position, 0, len(report.tokens) - 1)
+    predictions = run_backend(next_token_predictions, report, position)
+    note = (f"**Token {position} '{report.tokens[position]}'** (click another token to move the pin): where the router "
+            "sends it in every layer, and what each model expects next.")
+    return note, pinned_figure(report, position), predictions_table(predictions)
+
+
 def on_layer(report: AnalysisReport | None, layer):
     if report is None:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -117,6 +130,12 @@ def build_tab(demo: gr.Blocks) -> None:
     status = gr.Markdown(elem_id="status")
     gr.Markdown(page_text.ROUTING)
     strip = gr.HTML(elem_id="token-strip")
+    with gr.Row():
+        pin_note = gr.Markdown(page_text.PIN_HELP)
+        pin_position = gr.Number(-1, precision=0, minimum=-1, label="Pinned token position", elem_id="pin-position", scale=0)
+    pin_plot = gr.Plot(label="Pinned token: router distribution")
+    pin_table = gr.Dataframe(label="Pinned token: each model's top-5 next tokens", interactive=False, wrap=True,
+                             elem_id="pin-predictions")
     gr.Markdown(page_text.HEATMAP)
     heatmap = gr.Plot(label="Routing heatmap")
     gr.Markdown(page_text.LOAD)
@@ -161,6 +180,9 @@ def build_tab(demo: gr.Blocks) -> None:
     for control in (top_k, capacity, noise_std, noise_seed):
         analyse_then_measure(control.input)
     analyse_then_measure(n_experts.change(on_experts, [n_experts, top_k], [top_k], api_visibility="private").then)
+    # a click on a token writes its position (read in the browser, see page/common.PIN_SCRIPT) into pin_position
+    strip.click(None, None, [pin_position], js="() => window.moePinnedToken ?? -1")
+    pin_position.change(on_pin, [report_state, pin_position], [pin_note, pin_plot, pin_table], api_visibility="private")
     layer.input(on_layer, [report_state, layer], routing_out, api_visibility="private").then(
         on_text_specialisation, [report_state, layer], [spec_repeats, spec_tokens], api_visibility="private")
     analyse_then_measure(demo.load)

@@ -101,3 +101,13 @@ def test_interventions_tab_shows_importance_and_switches_an_expert_off(page):
     page.get_by_role("button", name="Switch off").click()
     page.wait_for_function("() => document.body.innerText.includes('switched off in every layer')", timeout=TIMEOUT_MS)
     assert "nats/token" in page.inner_text("body") and page.locator(".toast-body").count() == 0
+
+
+def test_clicking_a_token_pins_it_with_the_models_predictions(page):
+    page.get_by_role("tab", name="Dense vs MoE on your text").click()
+    page.wait_for_selector(".token-strip .tok", timeout=TIMEOUT_MS)
+    page.locator(".token-strip .tok").nth(2).click()
+    page.wait_for_function("() => document.body.innerText.includes('what each model expects next')", timeout=TIMEOUT_MS)
+    table = page.locator("#pin-predictions").inner_text()
+    assert "moe-" in table and "dense-wide" in table and "%" in table
+    assert page.locator(".toast-body").count() == 0

@@ -127,3 +127,13 @@ def test_the_model_card_and_the_unseen_characters_notice_come_from_the_shipped_f
     notices = analyze_text("Привет 😀 мир", Settings()).notices
     assert any("1 character(s) of this text never occur in the training text (😀)" in n for n in notices)
     assert not analyze_text("Привет мир", Settings()).notices
+
+
+def test_pinning_a_token_bad_positions_and_a_valid_one(report):
+    with pytest.raises(gr.Error, match="token position must be an integer between 0 and"):
+        compare.on_pin(report, 10_000)
+    assert all(isinstance(o, type(gr.skip())) for o in compare.on_pin(None, 2))
+    note, figure, table = compare.on_pin(report, 2)
+    assert f"Token 2 '{report.tokens[2]}'" in note and len(table) == 5 and list(table.columns)[1:] == ["dense", "moe-8", "dense-wide"]
+    probs = [float(cell.rsplit(" ", 1)[1].rstrip("%")) for cell in table["moe-8"]]
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 100.0

@@ -148,3 +148,6 @@ GLOSSARY = """| term | meaning |
 | aux loss, z-loss | the load-balancing loss (pushes the load toward even); the router z-loss (keeps router logits small: a stability fix, not a balancing one) |
 | capacity factor | how many tokens an expert may take, relative to an even share; the overflow is dropped |
 | bf16 | bfloat16, 16-bit floating point with float32's range: half the bytes to read |"""
+
+PIN_HELP = """**Click a token** in the strip above to pin it: its router distribution over every expert in
+every layer, and each model's five most likely next tokens at that point."""

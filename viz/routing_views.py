@@ -35,7 +35,7 @@ def token_strip_html(report: AnalysisReport, layer: int) -> str:
         if dropped:
             style = "background:repeating-linear-gradient(45deg,#fff,#fff 3px,#e15759 3px,#e15759 5px);color:#000;text-decoration:line-through"
         spans.append(
-            f'<span class="tok{" dropped" if dropped else ""}" data-expert="{expert}" style="{style}" '
+            f'<span class="tok{" dropped" if dropped else ""}" data-pos="{t}" data-expert="{expert}" style="{style}" '
             f'title="{html.escape(_hover(report, layer, t))}">{html.escape(label)}</span>'
             + ("<br>" if label.endswith("↵") else "")  # keep the text's line structure
         )
@@ -122,3 +122,24 @@ def routing_table(report: AnalysisReport) -> pd.DataFrame:
                              "rank": rank, "expert": e, "gate_weight": round(w, 6),
                              "router_prob": round(r.probs[t][e], 6), "dropped": d})
     return pd.DataFrame(rows)
+
+
+def pinned_figure(report: AnalysisReport, position: int) -> go.Figure:
+    """The full router distribution of one token in every layer (layers x experts), its chosen experts marked."""
+    probs = np.array([layer.probs[position] for layer in report.routing])  # (L, E)
+    chosen = [[("●" if e in layer.expert_idx[position] else "") for e in range(probs.shape[1])] for layer in report.routing]
+    fig = go.Figure(go.Heatmap(z=100 * probs, x=[f"e{e}" for e in range(probs.shape[1])],
+                               y=[f"layer {layer.layer}" for layer in report.routing], colorscale="Viridis", zmin=0, zmax=100,
+                               text=chosen, texttemplate="%{text}", colorbar=dict(title="router %"),
+                               hovertemplate="%{y}, expert %{x}: %{z:.1f}%<extra></extra>"))
+    fig.update_layout(title=f"Router distribution of token {position} '{report.tokens[position]}' in every layer "
+                            f"(● = chosen, top-{report.settings.top_k})", yaxis=dict(autorange="reversed"),
+                      height=120 + 40 * len(report.routing), margin=dict(l=70, r=20, t=50, b=40))
+    return fig
+
+
+def predictions_table(predictions: dict[str, list[tuple[str, float]]]) -> pd.DataFrame:
+    """Each model's top next-token predictions after the pinned token, with probabilities."""
+    depth = max(len(p) for p in predictions.values())
+    return pd.DataFrame({"rank": list(range(1, depth + 1))} | {
+        name: [f"'{label}' {100 * prob:.1f}%" for label, prob in preds] for name, preds in predictions.items()})
