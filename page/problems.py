@@ -1,6 +1,7 @@
 """The "Problems of MoE" tab: recorded balancing runs, capacity limits on the user's text, a live run."""
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import gradio as gr
@@ -8,11 +9,12 @@ import gradio as gr
 from backend.analysis import analyze_text, validate_settings
 from errors import UserError, int_in_range
 from page.common import EXAMPLES, run_backend, user_error
-from training.balancing import BY_NAME, final_figures, read_log, recorded_variants
+from training.balancing import BY_NAME, compared_with, read_log, recorded_seeds, recorded_variants, variant_summary
 from training.live import MAX_STEPS, METHODS, live_run
 from training.log import TrainLog
 from viz import page_text
-from viz.balancing_views import capacity_figure, capacity_summary, curves_figure, final_table, live_figure, load_heatmaps
+from viz.balancing_views import (balancing_findings, capacity_figure, capacity_summary, curves_figure, final_table, live_figure,
+                                 load_heatmaps)
 from viz.routing_views import token_strip_html
 
 
@@ -20,15 +22,25 @@ def recorded_views(selected, layer):
     selected = [name for name in selected or [] if name in recorded_variants()]
     if not selected:
         raise UserError("Choose at least one recorded variant.")
-    logs = {name: read_log(name) for name in selected}
+    logs = {name: read_log(name, recorded_seeds(name)[0]) for name in selected}  # curves: the first seed's run
     layer = int_in_range("layer", layer, 0, min(log.n_layers for log in logs.values()) - 1)
-    figures = {name: final_figures(log) for name, log in logs.items()}
+    summaries = {name: variant_summary(name) for name in selected}
+    versus = {name: compared_with(f, variant_summary("none")) for name, f in summaries.items()
+              if name != "none" and "none" in recorded_variants()}
     return (load_heatmaps(logs, layer), curves_figure(logs),
-            final_table(figures, {name: BY_NAME[name].description for name in selected}))
+            final_table(summaries, {name: BY_NAME[name].description for name in selected}, versus))
 
 
 def on_recorded(selected, layer):
     return run_backend(recorded_views, selected, layer)
+
+
+def findings() -> str:
+    names = recorded_variants()
+    if "none" not in names:
+        return ""
+    summaries = {name: variant_summary(name) for name in names}
+    return balancing_findings(summaries, {n: compared_with(f, summaries["none"]) for n, f in summaries.items() if n != "none"})
 
 
 def on_capacity(text, capacity_factor, top_k):
@@ -44,14 +56,15 @@ def on_capacity(text, capacity_factor, top_k):
 def on_live(method, steps, progress=gr.Progress()):
     steps = run_backend(int_in_range, "steps", steps, 10, MAX_STEPS)
     run = run_backend(live_run, method, steps)  # a generator: settings are checked before the first step
-    rows = []
+    rows, start = [], time.perf_counter()
     while (row := run_backend(next, run, None)) is not None:
         rows.append(row)
         if len(rows) % 10 == 0 or len(rows) == steps:
             progress(len(rows) / steps, desc=f"step {len(rows)} of {steps}")
-            log = TrainLog(rows)
+            log, per_step = TrainLog(rows), (time.perf_counter() - start) / len(rows)
             status = (f"**{method}**: step {len(rows)} of {steps}, loss {row['loss']:.3f} nats/token, "
-                      f"dead experts {log.layer_sum('dead_experts')[-1]:.0f} (all {log.n_layers} layers)")
+                      f"dead expert slots {log.layer_sum('dead_experts')[-1]:.0f} of {log.n_layers * log.n_experts}; "
+                      f"{1 / per_step:.1f} steps/s on this machine, about {per_step * (steps - len(rows)):.0f} s left")
             yield status, live_figure(log, steps)
 
 
@@ -59,12 +72,13 @@ def build_tab(demo: gr.Blocks) -> None:
     gr.Markdown(page_text.PROBLEMS)
     recorded = recorded_variants()
     gr.Markdown(page_text.RECORDED)
+    gr.Markdown(findings())
     with gr.Row():
         variants = gr.CheckboxGroup(recorded, value=[v for v in recorded if not BY_NAME[v].probe], label="Recorded runs",
                                     elem_id="variants")
         layer = gr.Slider(0, 3, value=1, step=1, label="Layer")
     curves = gr.Plot(label="Load CV, dead experts, loss")
-    table = gr.Dataframe(label="Final figures (mean of the last 20 steps)", interactive=False, wrap=True)
+    table = gr.Dataframe(label="Final figures (means over seeds of the last 20 steps)", interactive=False, wrap=True)
     heatmaps = gr.Plot(label="Expert load over training")
     if recorded:
         for trigger in (variants.change, layer.release, demo.load):

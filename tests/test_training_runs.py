@@ -52,3 +52,33 @@ def test_live_run_starts_reports_each_step_and_stops_when_closed():
 def test_live_run_refuses_bad_settings_before_training(method, steps, message):
     with pytest.raises(UserError, match=message):
         live_run(method, steps)
+
+
+def test_variants_are_compared_with_the_unbalanced_run_against_the_seed_spread():
+    from training.balancing import compared_with
+
+    def summary(mean, std, seeds=2):
+        return {"held_out_loss": {"mean": mean, "std": std}, "seeds": list(range(seeds))}
+
+    none = summary(4.70, 0.02)
+    assert compared_with(summary(4.74, 0.001), none)["verdict"] == "worse"  # 0.04 > 2 x 0.02
+    assert compared_with(summary(4.72, 0.01), none)["verdict"] == "tie"
+    assert compared_with(summary(4.60, 0.01), none)["verdict"] == "better"
+    assert compared_with(summary(4.60, 0.0, seeds=1), none)["verdict"] == "tie"  # one seed tells nothing
+
+
+def test_the_findings_follow_the_numbers():
+    from viz.balancing_views import balancing_findings
+
+    def summary(loss, cv=0.5, dead=1.0, dropped=0.0):
+        stat = lambda v: {"mean": v, "std": 0.01}  # noqa: E731
+        return {"held_out_loss": stat(loss), "load_cv": stat(cv), "dead_experts": stat(dead), "dropped_fraction": stat(dropped),
+                "seeds": [1, 2], "steps": 300, "expert_slots": 32}
+
+    summaries = {"none": summary(4.70, cv=0.8, dead=2.0), "aux": summary(4.60, cv=0.2, dead=0.0),
+                 "capacity": summary(4.90, dropped=0.05)}
+    versus = {"aux": {"difference": -0.1, "verdict": "better"}, "capacity": {"difference": 0.2, "verdict": "worse"}}
+    text = balancing_findings(summaries, versus)
+    assert "Better beyond the seed spread: aux" in text and "Worse: capacity (+0.200)" in text
+    assert "load CV from 0.80 to 0.20" in text and "capacity drops 5.0% of assignments" in text
+    assert "here aux lowered the loss" in text and "stability fix" in text

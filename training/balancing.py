@@ -16,6 +16,9 @@ import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import torch
+
+from backend.threads import free_cores
 from models.config import ModelConfig
 from models.zoo import SPECS
 from paths import BALANCING_RUNS as RUNS_DIR, EVAL_DIR, RESULTS, TOKENIZER, TRAIN_DIR
@@ -40,46 +43,58 @@ class Variant:
         return BASE.replace(**self.config)
 
 
+TOP1 = dict(top_k=1, normalize_topk=False)
+CAPACITY = dict(router="capacity", top_k=1, capacity_factor=1.25, normalize_topk=False)
 VARIANTS = (
     Variant("none", "no balancing at all (top-2)"),
     Variant("aux", "load-balancing auxiliary loss, weight 0.01", dict(aux_loss_weight=0.01)),
-    Variant("aux+noise", "aux loss + noisy top-k (learned noise scale, Shazeer 2017)", dict(aux_loss_weight=0.01, router="noisy")),
-    Variant("aux+z", "aux loss + router z-loss, weight 0.001 (ST-MoE)", dict(aux_loss_weight=0.01, z_loss_weight=0.001)),
+    Variant("noise", "noisy top-k alone (learned noise scale, Shazeer 2017), no aux loss", dict(router="noisy")),
+    Variant("aux+noise", "aux loss + noisy top-k", dict(aux_loss_weight=0.01, router="noisy")),
+    Variant("aux+z", "aux loss + router z-loss, weight 0.001 (ST-MoE; z-loss is a stability fix, not a balancing one)",
+            dict(aux_loss_weight=0.01, z_loss_weight=0.001)),
     Variant("bias", "bias-based balancing, no aux loss (DeepSeek-V3), update rate 0.001", dict(router="bias", bias_update_rate=0.001)),
-    Variant("capacity", "top-1 with capacity factor 1.25 (Switch; overflow tokens dropped) + aux loss",
-            dict(router="capacity", top_k=1, capacity_factor=1.25, normalize_topk=False, aux_loss_weight=0.01)),
-    Variant("probe: none, top-1", "collapse probe: no balancing, top-1 routing", dict(top_k=1, normalize_topk=False), probe=True),
-    Variant("probe: none, top-1, lr x3", "collapse probe: no balancing, top-1, learning rate 9e-3",
-            dict(top_k=1, normalize_topk=False), dict(lr=9e-3), probe=True),
+    Variant("top-1", "top-1 routing alone, no balancing", TOP1),
+    Variant("top-1+capacity", "top-1 with capacity factor 1.25 (overflow tokens dropped), no aux loss", CAPACITY),
+    Variant("capacity", "top-1 + capacity factor 1.25 + aux loss (the Switch Transformer recipe)", CAPACITY | dict(aux_loss_weight=0.01)),
+    Variant("probe: top-1, lr x3", "collapse probe: top-1, no balancing, learning rate 9e-3", TOP1, dict(lr=9e-3), probe=True),
 )
 BY_NAME = {v.name: v for v in VARIANTS}
+SEEDS = (1234, 1235)  # every variant is trained once per seed (weights' init and batch order)
 
 
-def run_dir(name: str) -> Path:
-    return RUNS_DIR / name.replace(": ", "_").replace(", ", "_").replace(" ", "-")
+def run_dir(name: str, seed: int) -> Path:
+    return RUNS_DIR / name.replace(": ", "_").replace(", ", "_").replace(" ", "-") / f"seed-{seed}"
+
+
+def recorded_seeds(name: str) -> list[int]:
+    return [s for s in SEEDS if (run_dir(name, s) / LOG_FILE).is_file()]
 
 
 def recorded_variants() -> list[str]:
-    """Variants whose logs ship in assets/balancing/, in table order."""
-    return [v.name for v in VARIANTS if (run_dir(v.name) / LOG_FILE).is_file()]
+    """Variants with at least one run's logs in assets/balancing/, in table order."""
+    return [v.name for v in VARIANTS if recorded_seeds(v.name)]
 
 
-def train_variants(names: list[str] | None, steps: int) -> None:
+def train_variants(names: list[str] | None, seeds: list[int], steps: int) -> None:
+    """Train every missing (variant, seed) run; runs whose log exists are kept (so an interrupted
+    campaign continues where it stopped)."""
     streams = load_streams(TRAIN_DIR, EVAL_DIR, TOKENIZER, BASE.vocab_size)
     for v in VARIANTS:
-        if names and v.name not in names:
-            continue
-        tc = replace(TrainConfig(steps=steps, warmup_steps=min(50, steps // 6)), **v.train)
-        evaluation = run(v.model_config(), tc, run_dir(v.name), streams, checkpoint=False)
-        print(f"{v.name}: held-out loss {evaluation['overall']['loss']:.4f}")
+        for seed in seeds:
+            if (names and v.name not in names) or (run_dir(v.name, seed) / LOG_FILE).is_file():
+                continue
+            tc = replace(TrainConfig(steps=steps, warmup_steps=min(50, steps // 6), seed=seed), **v.train)
+            evaluation = run(v.model_config(), tc, run_dir(v.name, seed), streams, checkpoint=False)
+            print(f"{v.name}, seed {seed}: held-out loss {evaluation['overall']['loss']:.4f}", flush=True)
 
 
-def read_log(name: str) -> TrainLog:
-    return read_run_log(run_dir(name))
+def read_log(name: str, seed: int = SEEDS[0]) -> TrainLog:
+    return read_run_log(run_dir(name, seed))
 
 
 def final_figures(log: TrainLog) -> dict:
-    """Averages over the last TAIL_STEPS steps (means over layers where per-layer)."""
+    """One run's figures over its last TAIL_STEPS steps: per-layer quantities averaged over layers, except
+    dead experts, counted over the whole model (dead expert slots of L x E, the same count the curves show)."""
     tail = TrainLog(log.rows[-TAIL_STEPS:])
 
     def tail_mean(key: str) -> float:
@@ -90,37 +105,65 @@ def final_figures(log: TrainLog) -> dict:
         "train_loss": statistics.mean(tail.series("loss")),
         "held_out_loss": log.info["held_out"]["overall"]["loss"],
         "load_cv": tail_mean("load_cv"),
-        "dead_experts": max(r[f"l{i}_dead_experts"] for r in tail.rows for i in range(tail.n_layers)),
+        "dead_experts": statistics.mean(tail.layer_sum("dead_experts")),
+        "expert_slots": tail.n_layers * tail.n_experts,
         "router_entropy": tail_mean("router_entropy"),
         "dropped_fraction": tail_mean("dropped_fraction"),
         "min_share": min(min(s) for s in shares),
         "max_share": max(max(s) for s in shares),
         "steps": len(log.rows),
-        "seconds": log.info["train"]["seconds"],
     }
 
 
+def variant_summary(name: str) -> dict:
+    """Every recorded seed's figures, and their mean and spread (sample std over seeds; 0 with one seed)."""
+    runs = {seed: final_figures(read_log(name, seed)) for seed in recorded_seeds(name)}
+    keys = [k for k in next(iter(runs.values())) if k not in ("steps", "expert_slots")]
+    summary = {"seeds": list(runs), "runs": runs, "steps": next(iter(runs.values()))["steps"],
+               "expert_slots": next(iter(runs.values()))["expert_slots"]}
+    for k in keys:
+        values = [r[k] for r in runs.values()]
+        summary[k] = {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+    return summary
+
+
+def compared_with(summary: dict, baseline: dict) -> dict:
+    """Held-out loss of a variant against the baseline's: the difference, and whether it exceeds the seed
+    spread (twice the larger standard deviation of the two; with one seed nothing can be told)."""
+    diff = summary["held_out_loss"]["mean"] - baseline["held_out_loss"]["mean"]
+    spread = 2 * max(summary["held_out_loss"]["std"], baseline["held_out_loss"]["std"])
+    resolved = len(summary["seeds"]) > 1 and len(baseline["seeds"]) > 1
+    return {"difference": diff, "spread": spread, "verdict": ("better" if diff < 0 else "worse") if resolved and abs(diff) > spread else "tie"}
+
+
 def write_report() -> str:
+    summaries = {v.name: variant_summary(v.name) for v in VARIANTS if recorded_seeds(v.name)}
     rows = []
     for v in VARIANTS:
-        if not (run_dir(v.name) / "train_log.csv").is_file():
+        if v.name not in summaries:
             continue
-        f = final_figures(read_log(v.name))
+        f = summaries[v.name]
+        versus = compared_with(f, summaries["none"]) if "none" in summaries and v.name != "none" else None
         rows.append(
-            f"| {v.name} | {v.description} | {f['train_loss']:.3f} | {f['held_out_loss']:.3f} | {f['load_cv']:.3f} | "
-            f"{f['dead_experts']:.0f} | {100 * f['min_share']:.1f} / {100 * f['max_share']:.1f} | "
-            f"{f['router_entropy']:.3f} | {100 * f['dropped_fraction']:.2f} | {f['steps']} ({f['seconds'] / 60:.1f} min) |"
+            f"| {v.name} | {v.description} | {len(f['seeds'])} | {f['held_out_loss']['mean']:.3f} ± {f['held_out_loss']['std']:.3f} | "
+            + (f"{versus['difference']:+.3f} ({versus['verdict']}) | " if versus else "| ")
+            + f"{f['train_loss']['mean']:.3f} | {f['load_cv']['mean']:.3f} | {f['dead_experts']['mean']:.1f} of {f['expert_slots']} | "
+            f"{100 * f['min_share']['mean']:.1f} / {100 * f['max_share']['mean']:.1f} | {f['router_entropy']['mean']:.3f} | "
+            f"{100 * f['dropped_fraction']['mean']:.2f} | {f['steps']} |"
         )
     text = (
         "# Problems of MoE: load balancing variants\n\n"
         "Generated by `python -m training.balancing --report` from the logs in `assets/balancing/`. Every run is "
-        f"the moe-8 backbone (8 experts of width 256) on the zoo's corpus, tokenizer, batches, schedule and seed; "
-        f"runs are {STEPS} steps of 16 x 256 tokens unless the table says otherwise. Per-layer figures are the mean "
-        f"over the 4 MoE layers of the last {TAIL_STEPS} training steps; 'dead' experts get less than 10% of the "
-        "uniform share (1/E) in some layer; shares are of (token, slot) assignments, uniform = 12.5%. "
-        "Held-out loss is nats/token on `assets/eval/`.\n\n"
-        "| variant | what changes | train loss | held-out loss | load CV | dead experts (max) | min / max expert share (%) "
-        "| router entropy (nats, max ln 8 = 2.079) | dropped (%) | steps (time) |\n|" + "---|" * 10 + "\n"
+        "the moe-8 backbone (8 experts of width 256) on the zoo's corpus, tokenizer, batches and schedule, once per "
+        f"seed ({', '.join(map(str, SEEDS))}: the seed sets the initial weights and the batch order); runs are {STEPS} "
+        "steps of 16 x 256 tokens unless the table says otherwise. Held-out loss is nats/token on `assets/eval/`, "
+        "mean ± standard deviation over the seeds; 'vs none' is the difference from the unbalanced run, called a tie "
+        f"unless it exceeds twice the larger seed spread. The other figures are means over seeds of the last {TAIL_STEPS} "
+        "steps, per-layer quantities averaged over the 4 MoE layers; dead expert slots (an expert getting less than 10% "
+        "of the uniform share 1/E in a layer) are counted over the whole model, as on the page's curve. Wall times are "
+        "not reported: the runs shared the machine with other work.\n\n"
+        "| variant | what changes | seeds | held-out loss | vs none | train loss | load CV | dead expert slots "
+        "| min / max expert share (%) | router entropy (nats, max ln 8 = 2.079) | dropped (%) | steps |\n|" + "---|" * 12 + "\n"
         + "\n".join(rows) + "\n"
     )
     REPORT.parent.mkdir(parents=True, exist_ok=True)
@@ -132,11 +175,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Train or report the load-balancing variants.")
     parser.add_argument("--train", action="store_true")
     parser.add_argument("--only", nargs="*", help="variant names")
+    parser.add_argument("--seeds", nargs="*", type=int, default=list(SEEDS))
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--report", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: the cores no other process is using)")
     args = parser.parse_args()
     if args.train:
-        train_variants(args.only, args.steps)
+        torch.set_num_threads(args.threads or free_cores())
+        train_variants(args.only, args.seeds, args.steps)
     if args.report or not args.train:
         print(write_report())
 

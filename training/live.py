@@ -19,7 +19,7 @@ from paths import LIVE_SAMPLE
 from training.balancing import BY_NAME
 from training.train import TrainConfig, training_steps
 
-METHODS = ("none", "aux", "aux+noise", "aux+z", "bias", "capacity", "probe: none, top-1")
+METHODS = ("none", "aux", "noise", "aux+noise", "aux+z", "bias", "top-1", "top-1+capacity", "capacity")
 MAX_STEPS = 400
 TINY = ModelConfig(vocab_size=4096, d_model=64, n_layers=2, n_heads=2, context_length=64, ffn_kind="moe", d_ff=64,
                    n_experts=8, top_k=2, router="softmax", aux_loss_weight=0.0, z_loss_weight=0.0)

@@ -57,14 +57,51 @@ def curves_figure(logs: dict) -> go.Figure:
     return fig
 
 
-def final_table(figures: dict[str, dict], descriptions: dict[str, str]) -> pd.DataFrame:
+def final_table(summaries: dict[str, dict], descriptions: dict[str, str], versus: dict[str, dict]) -> pd.DataFrame:
+    """One row per variant: means over seeds (training/balancing.variant_summary), held-out loss with its
+    seed spread and its difference from the unbalanced run (versus: training/balancing.compared_with)."""
     return pd.DataFrame([{
-        "variant": name, "what changes": descriptions[name],
-        "held-out loss (nats/token)": round(f["held_out_loss"], 3), "final train loss": round(f["train_loss"], 3),
-        "load CV": round(f["load_cv"], 3), "dead experts (max)": int(f["dead_experts"]),
-        "min / max expert share (%)": f"{100 * f['min_share']:.1f} / {100 * f['max_share']:.1f}",
-        "router entropy (nats)": round(f["router_entropy"], 3), "dropped (%)": round(100 * f["dropped_fraction"], 2),
-    } for name, f in figures.items()])
+        "variant": name, "what changes": descriptions[name], "seeds": len(f["seeds"]),
+        "held-out loss (nats/token, mean ± std)": f"{f['held_out_loss']['mean']:.3f} ± {f['held_out_loss']['std']:.3f}",
+        "vs none": (f"{versus[name]['difference']:+.3f} ({versus[name]['verdict']})" if name in versus else ""),
+        "load CV": round(f["load_cv"]["mean"], 3), "dead expert slots": f"{f['dead_experts']['mean']:.1f} of {f['expert_slots']}",
+        "min / max share (%)": f"{100 * f['min_share']['mean']:.1f} / {100 * f['max_share']['mean']:.1f}",
+        "dropped (%)": round(100 * f["dropped_fraction"]["mean"], 2),
+    } for name, f in summaries.items()])
+
+
+def balancing_findings(summaries: dict[str, dict], versus: dict[str, dict]) -> str:
+    """What the recorded runs show and what they do not, in words computed from their numbers."""
+    if "none" not in summaries:
+        return ""
+    none = summaries["none"]
+    lines = [f"**What these runs show** ({none['steps']} steps, {len(none['seeds'])} seeds per variant, held-out loss mean ± std):"]
+    better = [n for n, v in versus.items() if v["verdict"] == "better"]
+    worse = [n for n, v in versus.items() if v["verdict"] == "worse"]
+    ties = [n for n, v in versus.items() if v["verdict"] == "tie"]
+    worse_text = ", ".join(f"{n} ({versus[n]['difference']:+.3f})" for n in worse)
+    lines.append(f"- **Loss**: without any balancing the model reaches {none['held_out_loss']['mean']:.3f} ± "
+                 f"{none['held_out_loss']['std']:.3f} nats/token. "
+                 + (f"Better beyond the seed spread: {', '.join(better)}. " if better else "No method beats it beyond the seed spread. ")
+                 + (f"Worse: {worse_text}. " if worse else "")
+                 + (f"Within the spread (a tie): {', '.join(ties)}." if ties else ""))
+    if "aux" in summaries:
+        lines.append(f"- **Balance**: the load-balancing loss brings the load CV from {none['load_cv']['mean']:.2f} to "
+                     f"{summaries['aux']['load_cv']['mean']:.2f} and dead expert slots from {none['dead_experts']['mean']:.1f} to "
+                     f"{summaries['aux']['dead_experts']['mean']:.1f} of {none['expert_slots']}: it does what it says.")
+    capped = [n for n in summaries if summaries[n]["dropped_fraction"]["mean"] > 0]
+    if capped:
+        lines.append("- **Where imbalance costs loss here: a capacity limit.** Tokens over an expert's capacity are dropped: "
+                     + "; ".join(f"{n} drops {100 * summaries[n]['dropped_fraction']['mean']:.1f}% of assignments"
+                                 for n in capped) + ". Balance decides how many are dropped.")
+    penalty = ("the loss above shows no penalty for it" if not better
+               else f"here {', '.join(better)} lowered the loss, so imbalance did cost some quality")
+    lines.append("- **What imbalance does not cost at this scale**: with every expert on one device and no capacity limit, "
+                 f"an idle expert only wastes its parameters; {penalty}. Its other costs appear elsewhere: dropped tokens "
+                 "under a capacity limit, and throughput when experts sit on different devices (the busiest device sets "
+                 "the pace).")
+    lines.append("- **z-loss** keeps router logits small, a stability fix (ST-MoE), not a balancing one: compare aux+z with aux.")
+    return "\n".join(lines)
 
 
 def live_figure(log, total_steps: int) -> go.Figure:

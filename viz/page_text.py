@@ -45,17 +45,22 @@ more tokens per step, more experts' weights must be read from memory. A model wh
 never published (GPT-4) is listed as such, with nothing invented."""
 
 PROBLEMS = """### Problems of MoE, reproduced
-Nothing forces a router to share the work. Early in training a few experts get slightly better, the router
-sends them more tokens, they improve further, and the rest starve: **load imbalance**, and at worst
-**expert collapse** (experts that receive almost no tokens and stop learning). The fixes shown here:
-a **load-balancing loss** (penalise uneven load), **noisy routing** (random exploration of other experts),
-the **router z-loss** (keeps router scores small and stable), **bias balancing** (DeepSeek-V3: nudge a
-per-expert bias up when an expert is underused, without a loss), and **capacity limits** (an expert takes
-at most a fixed number of tokens; the overflow is dropped)."""
+Keeping only the top-K experts of the router's softmax *is* the sparsity: the other experts' weights are
+set to zero (renormalising over the kept K is a softmax over their scores alone, a masked softmax).
+Nothing then forces the router to share the work. Early in training a few experts get slightly better,
+the router sends them more tokens, they improve further, and the rest starve: **load imbalance**, and at
+worst **expert collapse** (experts that receive almost no tokens and stop learning). The fixes shown
+here: a **load-balancing loss** (penalise uneven load), **noisy routing** (random exploration of other
+experts), **bias balancing** (DeepSeek-V3: nudge a per-expert bias up when an expert is underused,
+without a loss) and **capacity limits** (an expert takes at most a fixed number of tokens; the overflow
+is dropped). The **router z-loss** is shown too, but it is a stability fix (ST-MoE: it keeps router
+scores small), not a balancing one."""
 
-RECORDED = """**Recorded training runs.** The same 8-expert model, data and seed, trained with each method by
-`python -m training.balancing --train`; the logs ship with the app. The collapse probes remove balancing *and*
-use top-1 routing, the setting where collapse is most likely."""
+RECORDED = """**Recorded training runs.** The same 8-expert model and data, trained with each method twice (two
+seeds: different initial weights and batch order) by `python -m training.balancing --train`; the logs ship
+with the app. Variants that change one thing at a time separate the effects: noise without the aux loss,
+top-1 alone, a capacity limit without the aux loss. The collapse probe trains top-1 without balancing at
+three times the learning rate. Curves show the first seed's run; the table averages both."""
 
 CAPACITY = """### Capacity limits on your own text
 Each expert takes at most capacity_factor × tokens × K / E tokens of this text (8-expert model); later
@@ -64,8 +69,8 @@ experts were full) and skip the FFN. The chart shows what dropping costs in per-
 
 LIVE = """### Watch a router learn (live, on this machine)
 Trains a tiny 8-expert MoE (2 layers, width 64) from scratch on a slice of the training text, for the
-chosen balancing method, and draws each expert's share as it learns (150 steps take about 10 s, 400 about 20 s
-on this 2-core machine). Press Stop at any time."""
+chosen balancing method, and draws each expert's share as it learns; the status line shows the speed
+measured on this machine and the time left. Press Stop at any time."""
 
 SPECIALISATION = """### What do the experts specialise in?
 Computed on the held-out text of each domain (never trained on). Every statistic stands beside a
