@@ -67,7 +67,7 @@ def model_sweep(scale: LabScale, layers: int, phase: str, sizes: list[int], repe
 def orientation_sweep(scale: LabScale, sizes: list[int], repeats: int = 7, seed: int = 0) -> list[dict]:
     """One expert's share of the sorted dispatch for M rows (SwiGLU, then index_add_ into the layer's
     output), with every product computed as x w^T (F.linear, as transformers does), as (w x^T)^T
-    (weight-stationary), and as models.experts.linear chooses by M; caches flushed before every call.
+    (weight-stationary), and as models.products.linear chooses by M; caches flushed before every call.
     The measurement behind that choice."""
     gen = torch.Generator().manual_seed(seed)
     d, f = scale.d_model, scale.d_expert

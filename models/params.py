@@ -148,10 +148,6 @@ def flops_per_token(spec: ArchSpec, context: int, top_k: int | None = None) -> i
     return 2 * weights + attention
 
 
-def weight_bytes(spec: ArchSpec, fmt: str) -> float:
-    return breakdown(spec).total * BYTES_PER_PARAM[fmt]
-
-
 def expected_experts_read(n_experts: int, top_k: int, batch: int) -> float:
     """Expected distinct experts one MoE layer reads when `batch` tokens each pick top_k of n_experts
     uniformly at random: E * (1 - ((E - K) / E) ** B)."""
