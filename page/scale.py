@@ -8,7 +8,8 @@ from scale.architectures import ConfigError
 from scale.report import AGREEMENT_RULE, compare_scale, pasted_report
 from page.common import run_backend
 from viz import page_text
-from viz.scale_views import experts_read_figure, flops_figure, memory_figure, params_figure, scale_table
+from viz.scale_views import (experts_read_figure, flops_figure, memory_figure, params_figure, scale_table,
+                             sources_markdown)
 
 DEFAULT_PRESETS = ["mixtral-8x7b", "llama-2-70b", "deepseek-v3", "qwen3-30b-a3b", "gpt-oss-120b", "gpt-4", "zoo:moe-8"]
 
@@ -24,9 +25,9 @@ def on_scale(selected, pasted, context):
         except ConfigError as e:
             status = f"⚠ The pasted config cannot be read yet: {e}. The table shows the chosen models."
     if not reports:
-        return (status or "Choose at least one model or paste a config.json.",) + (gr.skip(),) * 5
-    return (status, scale_table(reports), params_figure(reports), memory_figure(reports), flops_figure(reports),
-            experts_read_figure(reports))
+        return (status or "Choose at least one model or paste a config.json.",) + (gr.skip(),) * 6
+    return (status, scale_table(reports), sources_markdown(reports), params_figure(reports), memory_figure(reports),
+            flops_figure(reports), experts_read_figure(reports))
 
 
 def build_tab(demo: gr.Blocks) -> None:
@@ -40,12 +41,13 @@ def build_tab(demo: gr.Blocks) -> None:
     pasted_status = gr.Markdown(elem_id="pasted-status")
     scale_df = gr.Dataframe(label="Scale of each model (computed from its architecture)", interactive=False,
                             wrap=True, elem_id="scale-table")
+    sources = gr.Markdown(elem_id="scale-sources")
     with gr.Row():
         scale_params = gr.Plot(label="Total vs active")
         scale_memory = gr.Plot(label="Memory")
     with gr.Row():
         scale_flops = gr.Plot(label="FLOPs per token")
         scale_experts = gr.Plot(label="Experts read vs batch")
-    outputs = [pasted_status, scale_df, scale_params, scale_memory, scale_flops, scale_experts]
+    outputs = [pasted_status, scale_df, sources, scale_params, scale_memory, scale_flops, scale_experts]
     for trigger in (presets.change, context.submit, pasted.change, demo.load):
         trigger(on_scale, [presets, pasted, context], outputs, trigger_mode="always_last", api_visibility="private")

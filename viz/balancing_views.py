@@ -42,9 +42,8 @@ def load_heatmaps(logs: dict, layer: int) -> go.Figure:
 
 def curves_figure(logs: dict) -> go.Figure:
     """Load CV, dead experts and training loss over steps, one line per variant."""
-    fig = make_subplots(rows=1, cols=3, subplot_titles=(
-        "load CV (std/mean of expert loads; 0 = even)", f"dead experts (sum over layers; {DEAD_NOTE})",
-        "training loss (nats/token, 10-step mean)"))
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, subplot_titles=(
+        "load CV (0 = even)", "dead expert slots (all layers)", "training loss (nats/token)"))
     for name, log in logs.items():
         fig.add_trace(go.Scatter(x=log.steps, y=_smooth(log.layer_mean("load_cv")), name=name,
                                  legendgroup=name, mode="lines"), row=1, col=1)
@@ -53,7 +52,9 @@ def curves_figure(logs: dict) -> go.Figure:
         fig.add_trace(go.Scatter(x=log.steps, y=_smooth(log.series("loss")), name=name, legendgroup=name,
                                  mode="lines", showlegend=False), row=1, col=3)
     fig.update_xaxes(title_text="training step")
-    fig.update_layout(height=380, margin=dict(l=50, r=20, t=60, b=40), legend=dict(orientation="h", y=-0.25))
+    fig.update_layout(height=400, margin=dict(l=50, r=20, t=80, b=40), legend=dict(orientation="h", y=-0.25),
+                      title=dict(text=f"Load CV = std / mean of the experts' loads; {DEAD_NOTE}; curves are 10-step means "
+                                      "(dead slots unsmoothed)", font=dict(size=12)))
     return fig
 
 
@@ -61,12 +62,11 @@ def final_table(summaries: dict[str, dict], descriptions: dict[str, str], versus
     """One row per variant: means over seeds (training/balancing.variant_summary), held-out loss with its
     seed spread and its difference from the unbalanced run (versus: training/balancing.compared_with)."""
     return pd.DataFrame([{
-        "variant": name, "what changes": descriptions[name], "seeds": len(f["seeds"]),
-        "held-out loss (nats/token, mean ± std)": f"{f['held_out_loss']['mean']:.3f} ± {f['held_out_loss']['std']:.3f}",
-        "vs none": (f"{versus[name]['difference']:+.3f} ({versus[name]['verdict']})" if name in versus else ""),
-        "load CV": round(f["load_cv"]["mean"], 3), "dead expert slots": f"{f['dead_experts']['mean']:.1f} of {f['expert_slots']}",
-        "min / max share (%)": f"{100 * f['min_share']['mean']:.1f} / {100 * f['max_share']['mean']:.1f}",
-        "dropped (%)": round(100 * f["dropped_fraction"]["mean"], 2),
+        "variant": name, "held-out loss (nats)": f"{f['held_out_loss']['mean']:.3f} ± {f['held_out_loss']['std']:.3f}",
+        "vs none": (f"{versus[name]['difference']:+.3f} {versus[name]['verdict']}" if name in versus else ""),
+        "load CV": round(f["load_cv"]["mean"], 2), "dead slots": f"{f['dead_experts']['mean']:.1f}/{f['expert_slots']}",
+        "min/max share %": f"{100 * f['min_share']['mean']:.0f}/{100 * f['max_share']['mean']:.0f}",
+        "dropped %": round(100 * f["dropped_fraction"]["mean"], 1), "seeds": len(f["seeds"]), "what changes": descriptions[name],
     } for name, f in summaries.items()])
 
 

@@ -15,7 +15,7 @@ def scale_table(reports: list[dict]) -> pd.DataFrame:
     rows = []
     for r in reports:
         if r.get("unpublished"):
-            rows.append({"model": r["label"], "total parameters": NOT_PUBLISHED, "source (verbatim)": _quoted(r)})
+            rows.append({"model": r["label"], "total parameters": NOT_PUBLISHED})
             continue
         convention = r["authors_convention"]
         check = r["published"] or {}
@@ -28,7 +28,6 @@ def scale_table(reports: list[dict]) -> pd.DataFrame:
             "active / token (non-embedding)": _b(r["active_params"]["non_embedding"]),
             "authors' convention": convention or "not stated",
             "published figures": published or "none",
-            "source (verbatim)": _quoted(r),
             f"forward GFLOP / token (context {r['context']})": f"{r['flops_per_token'] / 1e9:,.3f}",
             "weights bf16 (GB)": f"{r['weight_gb']['bf16']:,.2f}",
             "weights 4-bit (GB)": f"{r['weight_gb']['4-bit']:,.2f}",
@@ -38,8 +37,10 @@ def scale_table(reports: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).fillna("")
 
 
-def _quoted(report: dict) -> str:
-    return f"\u201c{report['quote']}\u201d ({report['where']})" if report.get("quote") else ""
+def sources_markdown(reports: list[dict]) -> str:
+    """What each source says, verbatim, and where: the published figures the table checks."""
+    quoted = [f"- **{r['label']}**: \u201c{r['quote']}\u201d ({r['where']})" for r in reports if r.get("quote")]
+    return ("**The sources, verbatim**\n" + "\n".join(quoted)) if quoted else ""
 
 
 def _computed(reports: list[dict]) -> list[dict]:

@@ -10,6 +10,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 
+GROUP_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2")
+
+
 def _layer(report: dict, layer: int) -> dict:
     return report["layers"][max(0, min(int(layer), len(report["layers"]) - 1))]
 
@@ -70,14 +73,15 @@ def coactivation_figure(report: dict, layer: int) -> go.Figure:
 
 def confidence_figure(report: dict, layer: int) -> go.Figure:
     stats, e = _layer(report, layer), report["n_experts"]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("top-1 router probability", f"router entropy (nats, max ln {e} = {math.log(e):.2f})"))
-    for g, hist in stats["top1_hist"].items():
-        bins = len(hist)
-        fig.add_trace(go.Scatter(x=[(i + 0.5) / bins for i in range(bins)], y=[100 * h for h in hist], name=g,
-                                 legendgroup=g, mode="lines"), row=1, col=1)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=("top-1 router probability", f"router entropy (nats; max ln {e} = {math.log(e):.2f})"))
+    for i, (g, hist) in enumerate(stats["top1_hist"].items()):
+        bins, colour = len(hist), GROUP_COLOURS[i % len(GROUP_COLOURS)]  # one colour per group in both panels
+        fig.add_trace(go.Scatter(x=[(j + 0.5) / bins for j in range(bins)], y=[100 * h for h in hist], name=g,
+                                 legendgroup=g, mode="lines", line=dict(color=colour)), row=1, col=1)
         hi = math.log(e)
-        fig.add_trace(go.Scatter(x=[(i + 0.5) * hi / bins for i in range(bins)], y=[100 * h for h in stats["entropy_hist"][g]],
-                                 name=g, legendgroup=g, mode="lines", showlegend=False), row=1, col=2)
+        fig.add_trace(go.Scatter(x=[(j + 0.5) * hi / bins for j in range(bins)], y=[100 * h for h in stats["entropy_hist"][g]],
+                                 name=g, legendgroup=g, mode="lines", showlegend=False, line=dict(color=colour)), row=1, col=2)
     fig.update_yaxes(title_text="% of tokens")
     fig.update_layout(title=f"How confident is the router? Layer {stats['layer']}", height=340,
                       margin=dict(l=60, r=20, t=70, b=40))
