@@ -100,11 +100,15 @@ def build_tab(demo: gr.Blocks) -> None:
     gr.Markdown(page_text.LIVE)
     with gr.Row():
         method = gr.Dropdown(list(METHODS), value="none", label="Balancing method")
-        steps = gr.Slider(20, MAX_STEPS, value=150, step=10, label="Training steps")
-        run = gr.Button("Train", variant="primary")
+        steps = gr.Slider(20, MAX_STEPS, value=150, step=10, label="Training steps", elem_id="live-steps")
+        run = gr.Button("Train", variant="primary", elem_id="live-train")
         stop = gr.Button("Stop")
-    live_status = gr.Markdown()
+    live_status = gr.Markdown(elem_id="live-status")
     live_plot = gr.Plot(label="Expert load while training")
-    run_event = run.click(on_live, [method, steps], [live_status, live_plot], concurrency_limit=1,
+    # Train is disabled while a run goes (a second press would only queue behind it); Stop ends the run and
+    # enables Train again, whether the run finished or was cancelled
+    locked = run.click(lambda: gr.Button(interactive=False), None, [run], queue=False, api_visibility="private")
+    run_event = locked.then(on_live, [method, steps], [live_status, live_plot], concurrency_limit=1,
                           concurrency_id="live", api_visibility="private")
-    stop.click(None, None, None, cancels=[run_event])
+    run_event.then(lambda: gr.Button(interactive=True), None, [run], queue=False, api_visibility="private")
+    stop.click(lambda: gr.Button(interactive=True), None, [run], cancels=[run_event], queue=False, api_visibility="private")

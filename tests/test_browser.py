@@ -111,3 +111,21 @@ def test_clicking_a_token_pins_it_with_the_models_predictions(page):
     table = page.locator("#pin-predictions").inner_text()
     assert "moe-" in table and "dense-wide" in table and "%" in table
     assert page.locator(".toast-body").count() == 0
+
+
+def test_live_training_starts_stops_and_starts_again(page):
+    page.get_by_role("tab", name="Problems of MoE").click()
+    steps = page.locator("#live-steps input[type=number]")
+    steps.fill("400")
+    steps.press("Enter")
+    train, status = page.get_by_role("button", name="Train"), "document.querySelector('#live-status').innerText"
+    before = ""
+    for _ in range(2):  # Train, Stop, then Train again: the second run must start too
+        train.click()
+        page.wait_for_function(f"(old) => {status} !== old && {status}.includes(' of 400, loss')", arg=before,
+                               timeout=TIMEOUT_MS)
+        assert train.is_disabled()  # a second press cannot queue another run behind this one
+        page.get_by_role("button", name="Stop").click()
+        page.wait_for_function("() => !document.querySelector('#live-train').disabled", timeout=TIMEOUT_MS)
+        before = page.evaluate(f"() => {status}")
+    assert page.locator(".toast-body").count() == 0  # stopping is not an error

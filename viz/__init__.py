@@ -1,3 +1,14 @@
 """Pure views: reports, training logs and lab rows -> plotly Figure / pandas DataFrame / HTML; the page's text.
 
-Never runs a model, trains, measures, reads files or imports Gradio or training code."""
+Never runs a model, trains, measures, reads files or imports Gradio or training code.
+
+Every chart uses one plotly template, set here once for the package: transparent backgrounds and mid-grey
+text and grid, readable in the page's light and dark themes."""
+import plotly.graph_objects as go
+import plotly.io as pio
+
+pio.templates["moe_page"] = go.layout.Template(layout=dict(
+    paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(128,128,128,0.08)", font=dict(color="#8a8a8a"),
+    xaxis=dict(gridcolor="rgba(128,128,128,0.25)", zerolinecolor="rgba(128,128,128,0.4)"),
+    yaxis=dict(gridcolor="rgba(128,128,128,0.25)", zerolinecolor="rgba(128,128,128,0.4)")))
+pio.templates.default = "plotly+moe_page"
