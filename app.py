@@ -19,26 +19,25 @@ from backend.reliability import available_cores  # noqa: E402
 from backend.threads import threads_for_workers  # noqa: E402
 from models.zoo import load_member, zoo_names  # noqa: E402
 from page import compare, interventions, latency, problems, scale, specialisation  # noqa: E402
-from page.common import CSS, PIN_SCRIPT  # noqa: E402
-from viz import page_text  # noqa: E402
+from page.common import CSS, I18N, PIN_SCRIPT, t  # noqa: E402
 
 
 def build_demo() -> gr.Blocks:
     with gr.Blocks(title="Dense vs Mixture-of-Experts", delete_cache=(600, 3600)) as demo:
-        gr.Markdown(page_text.INTRO)
-        with gr.Accordion("What the terms mean", open=False):
-            gr.Markdown(page_text.GLOSSARY)
-        with gr.Tab("Dense vs MoE on your text"):
+        gr.Markdown(t("INTRO"))
+        with gr.Accordion(t("GLOSSARY_TITLE"), open=False):
+            gr.Markdown(t("GLOSSARY"))
+        with gr.Tab(t("TAB_COMPARE")):
             compare.build_tab(demo)
-        with gr.Tab("Interventions"):
+        with gr.Tab(t("TAB_INTERVENTIONS")):
             interventions.build_tab(demo)
-        with gr.Tab("Latency lab"):
+        with gr.Tab(t("TAB_LATENCY")):
             latency.build_tab(demo)
-        with gr.Tab("Problems of MoE"):
+        with gr.Tab(t("TAB_PROBLEMS")):
             problems.build_tab(demo)
-        with gr.Tab("Specialisation"):
+        with gr.Tab(t("TAB_SPECIALISATION")):
             specialisation.build_tab(demo)
-        with gr.Tab("Scale: real models"):
+        with gr.Tab(t("TAB_SCALE")):
             scale.build_tab(demo)
         gr.api(compare.analyze_api, api_name="analyze")
         for endpoint in (interventions.top_k_sweep_api, interventions.ablate_api, interventions.importance_api,
@@ -79,4 +78,4 @@ if __name__ == "__main__":
     # load every model while the server starts, so the first request finds them ready
     threading.Thread(target=lambda: [load_member(name) for name in zoo_names()], daemon=True).start()
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency).launch(
-        server_name=args.host, server_port=args.port, share=args.share, css=CSS, head=PIN_SCRIPT)
+        server_name=args.host, server_port=args.port, share=args.share, css=CSS, head=PIN_SCRIPT, i18n=I18N)

@@ -1,4 +1,6 @@
-"""What every tab shares: turning backend errors into page messages, the examples, the CSS."""
+"""What every tab shares: turning backend errors into page messages, the examples, the CSS, and the
+page's static text in English and Russian (Gradio's i18n: the browser's language by default, switchable
+in the page's settings)."""
 from __future__ import annotations
 
 import logging
@@ -7,6 +9,7 @@ import gradio as gr
 
 from errors import UserError
 from paths import EXAMPLES_DIR
+from viz import page_text, page_text_ru
 
 EXAMPLES = {p.stem: p.read_text(encoding="utf-8").strip() for p in sorted(EXAMPLES_DIR.glob("*.txt"))}
 GENERIC_FAILURE = "Something went wrong on the server; the error was logged."
@@ -27,6 +30,22 @@ document.addEventListener("click", (event) => {
   if (token) window.moePinnedToken = Number(token.dataset.pos);
 }, true);
 </script>"""
+
+
+def _table(module) -> dict[str, str]:
+    """A text module's KEY -> text entries."""
+    return {name: value for name, value in vars(module).items() if name.isupper() and isinstance(value, str)}
+
+
+STRINGS = {"en": _table(page_text), "ru": _table(page_text_ru)}
+I18N = gr.I18n(**{language: {key.lower(): text for key, text in table.items()} for language, table in STRINGS.items()})
+
+
+def t(key: str):
+    """The static text `key` (a viz/page_text constant's name) in the reader's language."""
+    if key not in STRINGS["en"]:
+        raise KeyError(f"no page text {key!r}")
+    return I18N(key.lower())
 
 
 def user_error(message: str) -> gr.Error:

@@ -12,7 +12,7 @@ from backend.analysis import (EXPERT_CHOICES, AnalysisReport, analyze_text, meas
 from backend.model_card import model_card
 from backend.specialisation import text_specialisation
 from errors import int_in_range
-from page.common import EXAMPLES, run_backend
+from page.common import EXAMPLES, run_backend, t
 from viz import page_text
 from viz.comparison_views import (comparison_table, differences_text, latency_figure, loss_figure, model_card_markdown,
                                   parameters_figure)
@@ -126,21 +126,21 @@ def build_tab(demo: gr.Blocks) -> None:
                 noise_std = gr.Slider(0, 3, value=0, step=0.1, label="Router noise (std)", elem_id="noise")
                 noise_seed = gr.Number(0, precision=0, minimum=0, label="Noise seed")
             layer = gr.Slider(0, 3, value=0, step=1, label="Layer to show", elem_id="layer")
-            gr.Markdown(page_text.CONTROLS_HELP)
+            gr.Markdown(t("CONTROLS_HELP"))
     status = gr.Markdown(elem_id="status")
-    gr.Markdown(page_text.ROUTING)
+    gr.Markdown(t("ROUTING"))
     strip = gr.HTML(elem_id="token-strip")
     with gr.Row():
-        pin_note = gr.Markdown(page_text.PIN_HELP)
+        pin_note = gr.Markdown(t("PIN_HELP"))
         pin_position = gr.Number(-1, precision=0, minimum=-1, label="Pinned token position", elem_id="pin-position", scale=0)
     pin_plot = gr.Plot(label="Pinned token: router distribution")
     pin_table = gr.Dataframe(label="Pinned token: each model's top-5 next tokens", interactive=False, wrap=True,
                              elem_id="pin-predictions")
-    gr.Markdown(page_text.HEATMAP)
+    gr.Markdown(t("HEATMAP"))
     heatmap = gr.Plot(label="Routing heatmap")
-    gr.Markdown(page_text.LOAD)
+    gr.Markdown(t("LOAD"))
     load = gr.Plot(label="Expert load")
-    gr.Markdown(page_text.COMPARE)
+    gr.Markdown(t("COMPARE"))
     table = gr.Dataframe(label="Dense (compute-matched) | MoE | dense (parameter-matched)", interactive=False,
                          elem_id="comparison", wrap=True)
     differences = gr.Markdown(elem_id="differences")
@@ -148,10 +148,10 @@ def build_tab(demo: gr.Blocks) -> None:
         params_plot = gr.Plot(label="Parameters")
         latency_plot = gr.Plot(label="Measured latency")
     loss_plot = gr.Plot(label="Per-token loss")
-    with gr.Accordion("About these models (model card)", open=False):
+    with gr.Accordion(t("MODEL_CARD_TITLE"), open=False):
         gr.Markdown(model_card_markdown(model_card()))
     with gr.Accordion("Specialisation on this text", open=False):
-        gr.Markdown(page_text.TEXT_SPECIALISATION)
+        gr.Markdown(t("TEXT_SPECIALISATION"))
         spec_repeats = gr.Plot(label="Neighbouring tokens")
         spec_tokens = gr.Dataframe(label="Each expert's most frequent tokens in this text", interactive=False, wrap=True)
     with gr.Row():

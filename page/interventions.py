@@ -6,8 +6,7 @@ import gradio as gr
 
 from backend.analysis import EXPERT_CHOICES, validate_settings
 from backend.interventions import ablate, expert_importance, force, top_k_sweep
-from page.common import EXAMPLES, run_backend
-from viz import page_text
+from page.common import EXAMPLES, run_backend, t
 from viz.intervention_views import (AFFECTED_HEADERS, SWEEP_HEADERS, affected_table, change_figure, importance_figure,
                                     load_change_figure, sweep_figure, sweep_table)
 
@@ -80,19 +79,19 @@ def force_api(text: str, n_experts: int = 8, top_k: int = 2, experts: list[int] 
 
 
 def build_tab(demo: gr.Blocks) -> None:
-    gr.Markdown(page_text.INTERVENTIONS)
+    gr.Markdown(t("INTERVENTIONS"))
     with gr.Row():
         text = gr.Textbox(label="Text", value=EXAMPLES.get("python", ""), lines=5, max_lines=10, scale=3, elem_id="iv-text")
         with gr.Column(scale=1):
             n_experts = gr.Radio(list(EXPERT_CHOICES), value=8, label="Number of experts (MoE model)", elem_id="iv-experts")
             top_k = gr.Slider(1, 8, value=2, step=1, label="top-K (experts per token)", elem_id="iv-top-k")
-    gr.Markdown(page_text.IMPORTANCE)
+    gr.Markdown(t("IMPORTANCE"))
     importance = gr.Plot(label="Expert importance")
-    gr.Markdown(page_text.SWEEP)
+    gr.Markdown(t("SWEEP"))
     sweep_button = gr.Button("Sweep top-K (measures decode speed: about 10 s)")
     sweep_plot = gr.Plot(label="Loss and speed against top-K")
     sweep_df = gr.Dataframe(label="Every top-K beside the dense twins", headers=SWEEP_HEADERS, interactive=False, wrap=True)
-    gr.Markdown(page_text.ABLATION)
+    gr.Markdown(t("ABLATION"))
     with gr.Row():
         ablate_layer = gr.Dropdown(LAYER_CHOICES, value=ALL_LAYERS, label="Layer")
         ablate_experts = gr.CheckboxGroup(list(range(8)), value=[0], label="Experts to switch off", elem_id="iv-ablate")
@@ -102,7 +101,7 @@ def build_tab(demo: gr.Blocks) -> None:
     ablate_plot = gr.Plot(label="Loss change per token")
     ablate_df = gr.Dataframe(label="Tokens most affected", headers=AFFECTED_HEADERS, interactive=False, wrap=True)
     ablate_load = gr.Plot(label="Load before and after")
-    gr.Markdown(page_text.FORCING)
+    gr.Markdown(t("FORCING"))
     with gr.Row():
         force_experts = gr.CheckboxGroup(list(range(8)), value=[0, 1], label="Experts to force (as many as top-K)")
         start = gr.Number(0, precision=0, minimum=0, label="From token position")

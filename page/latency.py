@@ -16,9 +16,8 @@ from lab.roofline import decode_models
 from lab.run import LabPlan, run
 from lab.variants import DTYPES, LabScale
 from models.params import BYTES_PER_PARAM
-from page.common import EXAMPLES, run_backend
+from page.common import EXAMPLES, run_backend, t
 from paths import RESULTS
-from viz import page_text
 from scale.presets import load_preset, preset_names
 from viz.latency_views import (cache_coverage_figure, cache_speed_figure, departure_text, roofline_figure, speedup_figure,
                                times_figure)
@@ -117,7 +116,7 @@ def on_cache(text, n_experts, preset, weight_format, fast_gbs, slow_gbs):
 
 
 def build_tab(demo: gr.Blocks) -> None:
-    gr.Markdown(page_text.LATENCY)
+    gr.Markdown(t("LATENCY"))
     with gr.Row():
         d_model = gr.Slider(128, 4096, value=2048, step=128, label="d_model")
         d_expert = gr.Slider(128, 4096, value=1024, step=128, label="expert width F")
@@ -143,7 +142,8 @@ def build_tab(demo: gr.Blocks) -> None:
     if shipped:
         scale = LabScale(**shipped["scale"])
         departures, *figs = lab_views(shipped["rows"], scale, shipped["ceiling_gflops"], shipped["bandwidth_gbs"])
-        gr.Markdown(page_text.LATENCY_SHIPPED + f"\n\nMeasured on: {shipped['machine']}. "
+        gr.Markdown(t("LATENCY_SHIPPED"))
+        gr.Markdown(f"Measured on: {shipped['machine']}. "
                     + reliability_markdown(shipped.get("reliability")) + "\n\n" + "\n".join(
             f"- **{'met' if t['holds'] else 'missed'}**: {t['target']}: {t['measured']}" for t in shipped["targets"])
             + "\n\n**Where the decode curve departs from the memory-bound model, and why**\n\n" + departures)
@@ -158,7 +158,7 @@ def build_tab(demo: gr.Blocks) -> None:
 
 
 def build_cache_section(demo: gr.Blocks) -> None:
-    gr.Markdown(page_text.EXPERT_CACHE)
+    gr.Markdown(t("EXPERT_CACHE"))
     with gr.Row():
         text = gr.Textbox(label="Text", value=EXAMPLES.get("mix", ""), lines=3, scale=3)
         with gr.Column(scale=2):

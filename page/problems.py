@@ -1,6 +1,7 @@
 """The "Problems of MoE" tab: recorded balancing runs, capacity limits on the user's text, a live run."""
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 
@@ -8,11 +9,10 @@ import gradio as gr
 
 from backend.analysis import analyze_text, validate_settings
 from errors import UserError, int_in_range
-from page.common import EXAMPLES, run_backend, user_error
+from page.common import EXAMPLES, run_backend, t, user_error
 from training.balancing import BY_NAME, compared_with, read_log, recorded_seeds, recorded_variants, variant_summary
 from training.live import MAX_STEPS, METHODS, live_run
 from training.log import TrainLog
-from viz import page_text
 from viz.balancing_views import (balancing_findings, capacity_figure, capacity_summary, curves_figure, final_table, live_figure,
                                  load_heatmaps)
 from viz.routing_views import token_strip_html
@@ -53,11 +53,29 @@ def on_capacity(text, capacity_factor, top_k):
     return capacity_summary(limited, unlimited), strips, capacity_figure(limited, unlimited)
 
 
-def on_live(method, steps, progress=gr.Progress()):
+_STOP_REQUESTS: set[str] = set()  # sessions whose live run should end at its next step
+_STOP_LOCK = threading.Lock()
+
+
+def on_stop(request: gr.Request):
+    """Ask this session's live run to end after its current step (no cancellation: nothing to race with)."""
+    with _STOP_LOCK:
+        _STOP_REQUESTS.add(request.session_hash)
+
+
+def _stop_requested(session: str) -> bool:
+    with _STOP_LOCK:
+        return session in _STOP_REQUESTS
+
+
+def on_live(method, steps, request: gr.Request = None, progress=gr.Progress()):
     steps = run_backend(int_in_range, "steps", steps, 10, MAX_STEPS)
-    run = run_backend(live_run, method, steps)  # a generator: settings are checked before the first step
+    run = run_backend(live_run, method, steps)  # settings are checked before the first step
+    session = request.session_hash if request else ""
+    with _STOP_LOCK:
+        _STOP_REQUESTS.discard(session)
     rows, start = [], time.perf_counter()
-    while (row := run_backend(next, run, None)) is not None:
+    while not _stop_requested(session) and (row := run_backend(next, run, None)) is not None:
         rows.append(row)
         if len(rows) % 10 == 0 or len(rows) == steps:
             progress(len(rows) / steps, desc=f"step {len(rows)} of {steps}")
@@ -66,12 +84,15 @@ def on_live(method, steps, progress=gr.Progress()):
                       f"dead expert slots {log.layer_sum('dead_experts')[-1]:.0f} of {log.n_layers * log.n_experts}; "
                       f"{1 / per_step:.1f} steps/s on this machine, about {per_step * (steps - len(rows)):.0f} s left")
             yield status, live_figure(log, steps)
+    if rows and len(rows) < steps:  # stopped
+        yield f"**{method}**: stopped at step {len(rows)} of {steps}, loss {rows[-1]['loss']:.3f} nats/token.", live_figure(
+            TrainLog(rows), steps)
 
 
 def build_tab(demo: gr.Blocks) -> None:
-    gr.Markdown(page_text.PROBLEMS)
+    gr.Markdown(t("PROBLEMS"))
     recorded = recorded_variants()
-    gr.Markdown(page_text.RECORDED)
+    gr.Markdown(t("RECORDED"))
     gr.Markdown(findings())
     with gr.Row():
         variants = gr.CheckboxGroup(recorded, value=[v for v in recorded if not BY_NAME[v].probe], label="Recorded runs",
@@ -84,7 +105,7 @@ def build_tab(demo: gr.Blocks) -> None:
         for trigger in (variants.change, layer.release, demo.load):
             trigger(on_recorded, [variants, layer], [heatmaps, curves, table], api_visibility="private")
 
-    gr.Markdown(page_text.CAPACITY)
+    gr.Markdown(t("CAPACITY"))
     with gr.Row():
         cap_text = gr.Textbox(label="Text", value=EXAMPLES.get("python", ""), lines=4, scale=3)
         with gr.Column(scale=1):
@@ -97,7 +118,7 @@ def build_tab(demo: gr.Blocks) -> None:
     for trigger in (cap_button.click, cap_factor.release, cap_k.change, demo.load):
         trigger(on_capacity, [cap_text, cap_factor, cap_k], [cap_summary, cap_strips, cap_plot], api_visibility="private")
 
-    gr.Markdown(page_text.LIVE)
+    gr.Markdown(t("LIVE"))
     with gr.Row():
         method = gr.Dropdown(list(METHODS), value="none", label="Balancing method")
         steps = gr.Slider(20, MAX_STEPS, value=150, step=10, label="Training steps", elem_id="live-steps")
@@ -105,10 +126,10 @@ def build_tab(demo: gr.Blocks) -> None:
         stop = gr.Button("Stop")
     live_status = gr.Markdown(elem_id="live-status")
     live_plot = gr.Plot(label="Expert load while training")
-    # Train is disabled while a run goes (a second press would only queue behind it); Stop ends the run and
-    # enables Train again, whether the run finished or was cancelled
+    # Train is disabled while a run goes (a second press would only queue behind it). Stop asks the run to end
+    # after its current step (a flag per session, not a cancellation), and Train comes back when it has.
     locked = run.click(lambda: gr.Button(interactive=False), None, [run], queue=False, api_visibility="private")
     run_event = locked.then(on_live, [method, steps], [live_status, live_plot], concurrency_limit=1,
                           concurrency_id="live", api_visibility="private")
     run_event.then(lambda: gr.Button(interactive=True), None, [run], queue=False, api_visibility="private")
-    stop.click(lambda: gr.Button(interactive=True), None, [run], cancels=[run_event], queue=False, api_visibility="private")
+    stop.click(on_stop, None, None, queue=False, api_visibility="private")

@@ -6,8 +6,7 @@ import gradio as gr
 from scale.presets import preset_names
 from scale.architectures import ConfigError
 from scale.report import AGREEMENT_RULE, compare_scale, pasted_report
-from page.common import run_backend
-from viz import page_text
+from page.common import run_backend, t
 from viz.scale_views import (experts_read_figure, flops_figure, memory_figure, params_figure, scale_table,
                              sources_markdown)
 
@@ -31,7 +30,8 @@ def on_scale(selected, pasted, context):
 
 
 def build_tab(demo: gr.Blocks) -> None:
-    gr.Markdown(page_text.SCALE + "\n\n" + AGREEMENT_RULE)
+    gr.Markdown(t("SCALE"))
+    gr.Markdown(AGREEMENT_RULE)
     choices = preset_names()
     with gr.Row():
         presets = gr.CheckboxGroup(choices, value=[p for p in DEFAULT_PRESETS if p in choices], label="Models",

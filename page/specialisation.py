@@ -8,9 +8,8 @@ import json
 import gradio as gr
 
 from errors import int_in_range
-from page.common import run_backend, user_error
+from page.common import run_backend, t, user_error
 from paths import RESULTS
-from viz import page_text
 from viz.specialisation_views import (coactivation_figure, confidence_figure, domain_figure, findings_text, repeat_figure, top_tokens_table)
 
 ANALYSIS = RESULTS / "routing_analysis.json"
@@ -37,7 +36,7 @@ def on_show(model, layer):
 
 
 def build_tab(demo: gr.Blocks) -> None:
-    gr.Markdown(page_text.SPECIALISATION)
+    gr.Markdown(t("SPECIALISATION"))
     reports = shipped_reports()
     if not reports:
         gr.Markdown("No routing analysis ships with this copy: run `python -m benchmarks.routing_analysis`.")

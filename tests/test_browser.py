@@ -120,12 +120,17 @@ def test_live_training_starts_stops_and_starts_again(page):
     steps.press("Enter")
     train, status = page.get_by_role("button", name="Train"), "document.querySelector('#live-status').innerText"
     before = ""
-    for _ in range(2):  # Train, Stop, then Train again: the second run must start too
+    for attempt in range(2):  # Train, Stop, then Train again: the second run must start too
         train.click()
-        page.wait_for_function(f"(old) => {status} !== old && {status}.includes(' of 400, loss')", arg=before,
-                               timeout=TIMEOUT_MS)
+        try:
+            page.wait_for_function(f"(old) => {status} !== old && {status}.includes(' of 400, loss')", arg=before,
+                                   timeout=TIMEOUT_MS)
+        except Exception:
+            raise AssertionError(f"run {attempt + 1} did not start: status {page.evaluate(f'() => {status}')!r}, "
+                                 f"Train disabled: {train.is_disabled()}") from None
         assert train.is_disabled()  # a second press cannot queue another run behind this one
         page.get_by_role("button", name="Stop").click()
         page.wait_for_function("() => !document.querySelector('#live-train').disabled", timeout=TIMEOUT_MS)
+        page.wait_for_function(f"() => {status}.includes('stopped at step')", timeout=TIMEOUT_MS)
         before = page.evaluate(f"() => {status}")
     assert page.locator(".toast-body").count() == 0  # stopping is not an error

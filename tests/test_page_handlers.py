@@ -137,3 +137,14 @@ def test_pinning_a_token_bad_positions_and_a_valid_one(report):
     assert f"Token 2 '{report.tokens[2]}'" in note and len(table) == 5 and list(table.columns)[1:] == ["dense", "moe-8", "dense-wide"]
     probs = [float(cell.rsplit(" ", 1)[1].rstrip("%")) for cell in table["moe-8"]]
     assert probs == sorted(probs, reverse=True) and sum(probs) <= 100.0
+
+
+def test_every_page_text_exists_in_english_and_russian():
+    from page.common import STRINGS, t
+
+    assert STRINGS["en"].keys() == STRINGS["ru"].keys() and len(STRINGS["en"]) > 25
+    for key, text in STRINGS["ru"].items():
+        assert text.strip() and text != STRINGS["en"][key], key  # translated, not copied
+        assert any("\u0400" <= ch <= "\u04ff" for ch in text), key  # in Russian
+    with pytest.raises(KeyError):
+        t("NO_SUCH_TEXT")

@@ -1,4 +1,4 @@
-"""The page's explanatory text (English)."""
+"""The page's explanatory text in English; viz/page_text_ru.py holds the same keys in Russian."""
 
 INTRO = """# Dense vs Mixture-of-Experts, side by side
 Paste any text. Three small language models, **trained by this project** on English, Russian, Python
@@ -156,3 +156,13 @@ GLOSSARY = """| term | meaning |
 
 PIN_HELP = """**Click a token** in the strip above to pin it: its router distribution over every expert in
 every layer, and each model's five most likely next tokens at that point."""
+
+TAB_COMPARE = "Dense vs MoE on your text"
+TAB_INTERVENTIONS = "Interventions"
+TAB_LATENCY = "Latency lab"
+TAB_PROBLEMS = "Problems of MoE"
+TAB_SPECIALISATION = "Specialisation"
+TAB_SCALE = "Scale: real models"
+GLOSSARY_TITLE = "What the terms mean"
+MODEL_CARD_TITLE = "About these models (model card)"
+
