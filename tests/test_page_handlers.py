@@ -148,3 +148,14 @@ def test_every_page_text_exists_in_english_and_russian():
         assert any("\u0400" <= ch <= "\u04ff" for ch in text), key  # in Russian
     with pytest.raises(KeyError):
         t("NO_SUCH_TEXT")
+
+
+def test_the_numbers_in_the_static_page_text_match_the_shipped_models():
+    from models.params import count_params
+    from models.zoo import SPECS
+    from page.common import STRINGS
+
+    active = count_params(SPECS["moe-8"].config).active.total
+    assert f"({active / 1e6:.1f} M active parameters)" in STRINGS["en"]["COMPARE"]
+    assert f"({active / 1e6:.1f} M активных параметров)".replace(".", ",") in STRINGS["ru"]["COMPARE"]
+    assert "trained with 2" in STRINGS["en"]["CONTROLS_HELP"] and SPECS["moe-8"].config.top_k == 2

@@ -27,9 +27,9 @@ The MoE stores many experts but each token runs through only K of them, so its *
 Latency is **measured here, on this machine**, on your text: prefill is one forward pass over the text,
 decode generates tokens one at a time with a KV cache. Decoding a single sequence reads only the
 chosen experts' weights, which is why an MoE can run faster than a dense model of the same total size.
-At the zoo's tiny size (1.6 M active parameters) the router's bookkeeping costs more than the weights it
-saves reading, so here the MoE is usually *slower*: the **Latency lab** tab measures the same layers at
-realistic widths, where the saving wins. Perplexity is exp(mean loss) on this text: lower means the model
+At the zoo's tiny size (1.6 M active parameters) the router's bookkeeping can cost more than the weights
+it saves reading, so here the MoE may well be *slower* (the timing above says whether it is on this
+machine): the **Latency lab** tab measures the same layers at realistic widths, where the saving wins. Perplexity is exp(mean loss) on this text: lower means the model
 predicted it better."""
 
 CONTROLS_HELP = """**top-K**: experts per token (the models were trained with 2). **Capacity factor**: 0 = no limit;
