@@ -80,5 +80,5 @@ def test_the_findings_follow_the_numbers():
     versus = {"aux": {"difference": -0.1, "verdict": "better"}, "capacity": {"difference": 0.2, "verdict": "worse"}}
     text = balancing_findings(summaries, versus)
     assert "Better beyond the seed spread: aux" in text and "Worse: capacity (+0.200)" in text
-    assert "load CV from 0.80 to 0.20" in text and "capacity drops 5.0% of assignments" in text
+    assert "load CV from 0.80 to 0.20" in text and "capacity drops 5.0% of assignments (+0.200 nats/token vs none)" in text
     assert "here aux lowered the loss" in text and "stability fix" in text

@@ -93,7 +93,9 @@ def balancing_findings(summaries: dict[str, dict], versus: dict[str, dict]) -> s
     if capped:
         lines.append("- **Where imbalance costs loss here: a capacity limit.** Tokens over an expert's capacity are dropped: "
                      + "; ".join(f"{n} drops {100 * summaries[n]['dropped_fraction']['mean']:.1f}% of assignments"
-                                 for n in capped) + ". Balance decides how many are dropped.")
+                                 + (f" ({versus[n]['difference']:+.3f} nats/token vs none)" if n in versus else "")
+                                 for n in capped) + ". Balance decides how many are dropped; compare the losses to see "
+                     "what dropping costs.")
     penalty = ("the loss above shows no penalty for it" if not better
                else f"here {', '.join(better)} lowered the loss, so imbalance did cost some quality")
     lines.append("- **What imbalance does not cost at this scale**: with every expert on one device and no capacity limit, "
