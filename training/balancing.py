@@ -12,6 +12,7 @@ to look for the conditions under which an unbalanced router collapses at this sc
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -115,8 +116,10 @@ def final_figures(log: TrainLog) -> dict:
     }
 
 
+@functools.lru_cache(maxsize=None)
 def variant_summary(name: str) -> dict:
-    """Every recorded seed's figures, and their mean and spread (sample std over seeds; 0 with one seed)."""
+    """Every recorded seed's figures, and their mean and spread (sample std over seeds; 0 with one seed).
+    Cached: the shipped logs do not change while the app serves (callers must not mutate the result)."""
     runs = {seed: final_figures(read_log(name, seed)) for seed in recorded_seeds(name)}
     keys = [k for k in next(iter(runs.values())) if k not in ("steps", "expert_slots")]
     summary = {"seeds": list(runs), "runs": runs, "steps": next(iter(runs.values()))["steps"],
