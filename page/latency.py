@@ -105,7 +105,8 @@ def cache_views(text, n_experts, preset, weight_format, fast_gbs, slow_gbs):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.01 <= value <= 100_000:
             raise UserError(f"{name} must be between 0.01 and 100,000 GB/s, got {value!r}")
     curves = measured_coverage(text, settings)
-    spec, label = load_preset(preset).spec, load_preset(preset).label
+    chosen = load_preset(preset)
+    spec, label = chosen.spec, chosen.label
     uniform = cache_table(spec, BYTES_PER_PARAM[weight_format], curves.uniform, fast_gbs, slow_gbs)
     skewed = cache_table(spec, BYTES_PER_PARAM[weight_format], curves.mean, fast_gbs, slow_gbs)
     return cache_coverage_figure(curves), cache_speed_figure(f"{label}, {weight_format}", uniform, skewed, fast_gbs, slow_gbs)
