@@ -181,9 +181,8 @@ def token_losses(member: LoadedModel, ids: torch.Tensor, routing: RoutingOptions
 def _summary(member: LoadedModel, role: str, losses: list[float | None], top_k: int | None, t: int) -> ModelSummary:
     cfg = member.model.cfg
     report = count_params(cfg, top_k if cfg.is_moe else None)
-    scored = [x for x in losses if x is not None]
-    mean = sum(scored) / len(scored) if scored else None
-    interval = mean_interval(scored)
+    mean = mean_loss(losses)
+    interval = mean_interval(scored_losses(losses))
     return ModelSummary(
         name=member.spec.name,
         role=role,
@@ -235,13 +234,21 @@ def analyze_text(text: str, settings: Settings) -> AnalysisReport:
         notices=notices,
         models=summaries,
         routing=[_layer_routing(tr) for tr in traces],
-        differences=[d for d in (paired_difference(summaries[1].name, _scored(summaries[1]), twin.name, _scored(twin))
+        differences=[d for d in (paired_difference(summaries[1].name, scored_losses(summaries[1].token_losses), twin.name,
+                                                   scored_losses(twin.token_losses))
                                  for twin in (summaries[0], summaries[2])) if d is not None],
     )
 
 
-def _scored(summary: ModelSummary) -> list[float]:
-    return [x for x in summary.token_losses if x is not None]
+def scored_losses(losses: list[float | None]) -> list[float]:
+    """The losses of the tokens that were predicted (the first token of a text is not)."""
+    return [x for x in losses if x is not None]
+
+
+def mean_loss(losses: list[float | None]) -> float | None:
+    """Mean loss over the predicted tokens; None when there are none."""
+    scored = scored_losses(losses)
+    return sum(scored) / len(scored) if scored else None
 
 
 @torch.no_grad()

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from backend.analysis import COMPUTE_MATCHED, PARAM_MATCHED, InputError, Settings, token_losses, tokenize
+from backend.analysis import COMPUTE_MATCHED, PARAM_MATCHED, InputError, Settings, mean_loss, token_losses, tokenize
 from backend.timing import measure_latency
 from corpus.tokenizer import token_labels
 from errors import int_in_range
@@ -100,11 +100,6 @@ class ImportanceReport:
         return asdict(self)
 
 
-def _mean(values: list[float | None]) -> float | None:
-    scored = [v for v in values if v is not None]
-    return sum(scored) / len(scored) if scored else None
-
-
 def _most_affected(labels: list[str], before: list[float | None], after: list[float | None],
                    n: int = TOP_AFFECTED) -> list[AffectedToken]:
     rows = [AffectedToken(i, labels[i], b, a, a - b) for i, (b, a) in enumerate(zip(before, after)) if b is not None]
@@ -138,7 +133,7 @@ def _loads(traces) -> list[list[int]]:
 def _report(member, description, labels, before, traces_before, after, traces_after) -> InterventionReport:
     changed = [float((a.expert_idx.sort(-1).values != b.expert_idx.sort(-1).values).any(-1).float().mean())
                for a, b in zip(traces_after, traces_before)]
-    return InterventionReport(member.spec.name, description, labels, before, after, _mean(before), _mean(after),
+    return InterventionReport(member.spec.name, description, labels, before, after, mean_loss(before), mean_loss(after),
                               _most_affected(labels, before, after), _loads(traces_before), _loads(traces_after), changed)
 
 
@@ -237,7 +232,7 @@ def top_k_sweep(text: str, settings: Settings, measure: bool = True, repeats: in
     report(1.0, "done")
 
     def point(k: int, name: str, model_losses: list, model_cfg, top_k: int | None) -> SweepPoint:
-        mean = _mean(model_losses)
+        mean = mean_loss(model_losses)
         decode = timings[name].decode_tokens_per_s if name in timings else None
         return SweepPoint(k, mean, math.exp(mean) if mean is not None else None, count_params(model_cfg, top_k).active.total,
                           *((decode.median, decode.low, decode.high) if decode else (None, None, None)))

@@ -19,7 +19,18 @@ def _settings(n_experts, top_k):
 
 
 def _layer(layer):
-    return None if layer in (ALL_LAYERS, None) else layer
+    """The page's "all layers" and the API's -1 both mean every layer (None to the backend)."""
+    return None if layer in (ALL_LAYERS, None, -1) else layer
+
+
+def _end(end):
+    """-1 (or any negative, or nothing) means the last position."""
+    return None if end is None or end < 0 else end
+
+
+def _summary(report) -> str:
+    return (f"**{report.description}**: mean loss {report.mean_before:.3f} → {report.mean_after:.3f} nats/token "
+            f"({report.mean_after - report.mean_before:+.3f}).")
 
 
 def on_sweep(text, n_experts, top_k, progress=gr.Progress()):
@@ -30,9 +41,7 @@ def on_sweep(text, n_experts, top_k, progress=gr.Progress()):
 
 def on_ablate(text, n_experts, top_k, layer, experts, mode):
     report = run_backend(ablate, text, _settings(n_experts, top_k), _layer(layer), list(experts or []), mode)
-    summary = (f"**{report.description}**: mean loss {report.mean_before:.3f} → {report.mean_after:.3f} nats/token "
-               f"({report.mean_after - report.mean_before:+.3f}).")
-    return summary, change_figure(report), affected_table(report), load_change_figure(report)
+    return _summary(report), change_figure(report), affected_table(report), load_change_figure(report)
 
 
 def on_importance(text, n_experts, top_k):
@@ -40,11 +49,8 @@ def on_importance(text, n_experts, top_k):
 
 
 def on_force(text, n_experts, top_k, experts, start, end, layer):
-    report = run_backend(force, text, _settings(n_experts, top_k), list(experts or []), start,
-                         None if end is None or end < 0 else end, _layer(layer))
-    summary = (f"**{report.description}**: mean loss {report.mean_before:.3f} → {report.mean_after:.3f} nats/token "
-               f"({report.mean_after - report.mean_before:+.3f}).")
-    return summary, change_figure(report), affected_table(report)
+    report = run_backend(force, text, _settings(n_experts, top_k), list(experts or []), start, _end(end), _layer(layer))
+    return _summary(report), change_figure(report), affected_table(report)
 
 
 def on_experts(n_experts):
@@ -63,7 +69,7 @@ def top_k_sweep_api(text: str, n_experts: int = 8, measure_latency: bool = False
 def ablate_api(text: str, n_experts: int = 8, top_k: int = 2, layer: int = -1, experts: list[int] | None = None,
                mode: str = "reroute") -> dict:
     """Switch experts off (layer -1 = every layer); mode "reroute" or "zero". Per-token loss change and load."""
-    return run_backend(ablate, text, _settings(n_experts, top_k), None if layer == -1 else layer, experts or [], mode).to_dict()
+    return run_backend(ablate, text, _settings(n_experts, top_k), _layer(layer), experts or [], mode).to_dict()
 
 
 def importance_api(text: str, n_experts: int = 8, top_k: int = 2, mode: str = "reroute") -> dict:
@@ -74,8 +80,7 @@ def importance_api(text: str, n_experts: int = 8, top_k: int = 2, mode: str = "r
 def force_api(text: str, n_experts: int = 8, top_k: int = 2, experts: list[int] | None = None, start: int = 0,
               end: int = -1, layer: int = -1) -> dict:
     """Route positions start..end (-1 = the last) in one layer (-1 = all) to exactly top-K chosen experts."""
-    return run_backend(force, text, _settings(n_experts, top_k), experts or [], start, None if end == -1 else end,
-                       None if layer == -1 else layer).to_dict()
+    return run_backend(force, text, _settings(n_experts, top_k), experts or [], start, _end(end), _layer(layer)).to_dict()
 
 
 def build_tab(demo: gr.Blocks) -> None:

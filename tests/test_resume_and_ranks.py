@@ -13,7 +13,8 @@ from benchmarks.server import free_port
 from conftest import tiny_config
 from paths import ROOT
 from training.resume import has_state
-from training.train import TrainConfig, train_model, training_steps
+from models.checkpoint import load_checkpoint
+from training.train import TrainConfig, run, train_model, training_steps
 
 STREAM = torch.randint(0, 97, (40,)).repeat(60)
 
@@ -29,10 +30,25 @@ def test_a_resumed_run_ends_with_the_same_weights(router, tmp_path):
         next(interrupted)
     interrupted.close()
     assert has_state(state) and json.loads((state / "state.json").read_text())["next_step"] == 6
-    resumed, resumed_rows = train_model(cfg, tc, STREAM, progress=False, state_dir=state)
+    resumed, resumed_rows = train_model(cfg, tc, STREAM, progress=False, state_dir=state, resume=True)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
     assert [r["loss"] for r in resumed_rows] == [r["loss"] for r in rows]
+
+
+def test_a_fresh_run_saves_states_as_it_goes_ignores_an_old_one_and_removes_it_when_written(tmp_path):
+    cfg = tiny_config(context_length=16)
+    tc = TrainConfig(steps=8, batch_size=4, warmup_steps=2, seed=5)
+    straight, _ = train_model(cfg, tc, STREAM, progress=False)
+    stale = training_steps(cfg, TrainConfig(steps=8, batch_size=4, warmup_steps=2, seed=6), STREAM, tmp_path / "resume", 3)
+    for _ in range(4):  # leaves an unrelated state behind
+        next(stale)
+    stale.close()
+    run(cfg, tc, tmp_path, (STREAM, {"phrase": STREAM[:200]}), checkpoint=True, checkpoint_every=3)  # no --resume
+    assert not (tmp_path / "resume").exists()
+    loaded = load_checkpoint(tmp_path)
+    for (name, a), b in zip(straight.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a.half().float(), b), name  # trained from scratch, not from the stale state
 
 
 @pytest.mark.slow

@@ -77,15 +77,16 @@ def make_optimizer(model: Transformer, tc: TrainConfig) -> torch.optim.AdamW:
 
 
 def training_steps(cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor, state_dir: Path | None = None,
-                   checkpoint_every: int = 0, ranks: Ranks = Ranks()) -> Iterator[tuple[Transformer, dict]]:
-    """Train, yielding (model, log row) after every optimizer step. With a saved state in state_dir the run
-    continues from it (the rows logged before it are yielded first); with checkpoint_every > 0 the state is
-    saved there every that many steps. ranks: this process's share of a torchrun job (training/distributed.py)."""
+                   checkpoint_every: int = 0, ranks: Ranks = Ranks(), resume: bool = False) -> Iterator[tuple[Transformer, dict]]:
+    """Train, yielding (model, log row) after every optimizer step. With checkpoint_every > 0 a resumable
+    state is saved in state_dir every that many steps; with resume and a state there, the run continues from
+    it (the rows logged before it are yielded first), otherwise it starts from scratch. ranks: this process's
+    share of a torchrun job (training/distributed.py)."""
     torch.manual_seed(tc.seed)
     model = Transformer(cfg)
     optimizer = make_optimizer(model, tc)
     sampler = WindowSampler(train_stream, tc.batch_size, cfg.context_length, tc.seed)
-    first, rows = (load_state(state_dir, model, optimizer, sampler) if has_state(state_dir) else (0, []))
+    first, rows = (load_state(state_dir, model, optimizer, sampler) if resume and has_state(state_dir) else (0, []))
     for row in rows:
         yield model, row
     trained = ranks.wrap(model)
@@ -117,10 +118,10 @@ def training_steps(cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor
 
 def train_model(cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor, out_dir: Path | None = None,
                 progress: bool = True, state_dir: Path | None = None, checkpoint_every: int = 0,
-                ranks: Ranks = Ranks()) -> tuple[Transformer, list[dict]]:
+                ranks: Ranks = Ranks(), resume: bool = False) -> tuple[Transformer, list[dict]]:
     """Train (or continue from state_dir) with a progress bar; returns the model (eval mode) and every step's log row."""
     rows: list[dict] = []
-    bar = tqdm(training_steps(cfg, tc, train_stream, state_dir, checkpoint_every, ranks), total=tc.steps,
+    bar = tqdm(training_steps(cfg, tc, train_stream, state_dir, checkpoint_every, ranks, resume), total=tc.steps,
                desc=out_dir.name if out_dir else "train", disable=not progress or not ranks.is_main, mininterval=2)
     for model, row in bar:
         rows.append(row)
@@ -175,8 +176,8 @@ def run(cfg: ModelConfig, tc: TrainConfig, out_dir: Path, streams, checkpoint: b
     train_stream, eval_streams = streams
     state_dir = out_dir / RESUME_DIR if (resume or checkpoint_every) else None
     start = time.perf_counter()
-    model, rows = train_model(cfg, tc, train_stream, out_dir, state_dir=state_dir if resume else None,
-                              checkpoint_every=checkpoint_every, ranks=ranks)
+    model, rows = train_model(cfg, tc, train_stream, out_dir, state_dir=state_dir, checkpoint_every=checkpoint_every,
+                              ranks=ranks, resume=resume)
     seconds = time.perf_counter() - start
     if not ranks.is_main:
         return None
