@@ -73,3 +73,18 @@ def test_kneser_ney_distributions_sum_to_one_and_higher_orders_fit_repetition(or
     windows = torch.tensor(stream[:101]).reshape(1, -1)
     losses = {o: KneserNey(stream, o, 40).window_loss(windows)[0] for o in (1, 2, 3)}
     assert losses[3] < losses[2] < losses[1]
+
+
+def test_held_out_curve_is_logged_every_n_steps_and_at_the_end():
+    cfg = tiny_config(context_length=32)
+    tc = TrainConfig(steps=7, batch_size=4, seed=2)
+    streams = {"a": STREAM[:300], "b": STREAM[300:600]}
+    _, rows = train_model(cfg, tc, STREAM, progress=False, eval_streams=streams, eval_every=3)
+    measured = [r["step"] for r in rows if r["held_out_loss"] == r["held_out_loss"]]  # not NaN
+    assert measured == [2, 5, 6]
+    _, plain = train_model(cfg, tc, STREAM, progress=False)
+    assert [r["loss"] for r in rows] == [r["loss"] for r in plain]  # evaluating never changes training
+    model, _ = train_model(cfg, tc, STREAM, progress=False)
+    final = evaluate(model, streams)
+    assert rows[-1]["held_out_loss"] == pytest.approx(final["overall"]["loss"], rel=1e-6)
+    assert rows[-1]["held_out_b"] == pytest.approx(final["b"]["loss"], rel=1e-6)

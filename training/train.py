@@ -77,11 +77,14 @@ def make_optimizer(model: Transformer, tc: TrainConfig) -> torch.optim.AdamW:
 
 
 def training_steps(cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor, state_dir: Path | None = None,
-                   checkpoint_every: int = 0, ranks: Ranks = Ranks(), resume: bool = False) -> Iterator[tuple[Transformer, dict]]:
+                   checkpoint_every: int = 0, ranks: Ranks = Ranks(), resume: bool = False,
+                   eval_streams: dict[str, torch.Tensor] | None = None, eval_every: int = 0) -> Iterator[tuple[Transformer, dict]]:
     """Train, yielding (model, log row) after every optimizer step. With checkpoint_every > 0 a resumable
     state is saved in state_dir every that many steps; with resume and a state there, the run continues from
     it (the rows logged before it are yielded first), otherwise it starts from scratch. ranks: this process's
-    share of a torchrun job (training/distributed.py)."""
+    share of a torchrun job (training/distributed.py). With eval_every > 0 every row carries the held-out
+    loss (overall and per domain of eval_streams), measured every eval_every steps and at the last step
+    (NaN in between): the training curves the page draws against tokens and FLOPs."""
     torch.manual_seed(tc.seed)
     model = Transformer(cfg)
     optimizer = make_optimizer(model, tc)
@@ -110,6 +113,10 @@ def training_steps(cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor
         tok_s = ranks.world * batch[:, :-1].numel() / (time.perf_counter() - start)
         row = log_row(step, lr, ranks.mean(loss).item(), ranks.mean(out.aux_loss).item(), ranks.mean(out.z_loss).item(),
                       tok_s, out.traces)
+        if eval_every:
+            due = (step + 1) % eval_every == 0 or step + 1 == tc.steps
+            row |= held_out_columns(evaluate(model, eval_streams, tc.eval_batch_size) if due else None, eval_streams)
+            model.train()
         rows.append(row)
         if checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < tc.steps and ranks.is_main:
             save_state(state_dir, model, optimizer, sampler, step + 1, rows)
@@ -118,10 +125,12 @@ def training_steps(cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor
 
 def train_model(cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor, out_dir: Path | None = None,
                 progress: bool = True, state_dir: Path | None = None, checkpoint_every: int = 0,
-                ranks: Ranks = Ranks(), resume: bool = False) -> tuple[Transformer, list[dict]]:
+                ranks: Ranks = Ranks(), resume: bool = False, eval_streams: dict[str, torch.Tensor] | None = None,
+                eval_every: int = 0) -> tuple[Transformer, list[dict]]:
     """Train (or continue from state_dir) with a progress bar; returns the model (eval mode) and every step's log row."""
     rows: list[dict] = []
-    bar = tqdm(training_steps(cfg, tc, train_stream, state_dir, checkpoint_every, ranks, resume), total=tc.steps,
+    bar = tqdm(training_steps(cfg, tc, train_stream, state_dir, checkpoint_every, ranks, resume, eval_streams, eval_every),
+               total=tc.steps,
                desc=out_dir.name if out_dir else "train", disable=not progress or not ranks.is_main, mininterval=2)
     for model, row in bar:
         rows.append(row)
@@ -130,9 +139,18 @@ def train_model(cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor, o
     return model, rows
 
 
+def held_out_columns(evaluation: dict[str, dict] | None, eval_streams: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The held_out_loss and held_out_<domain> columns of a log row (NaN where not measured)."""
+    names = ["overall", *eval_streams]
+    return {("held_out_loss" if d == "overall" else f"held_out_{d}"): (evaluation[d]["loss"] if evaluation else math.nan)
+            for d in names}
+
+
 @torch.no_grad()
 def evaluate(model: Transformer, eval_streams: dict[str, torch.Tensor], batch_size: int = 32) -> dict[str, dict]:
-    """Held-out next-token loss per domain and over all held-out tokens (mean nats per token)."""
+    """Held-out next-token loss per domain and over all held-out tokens (mean nats per token); leaves the
+    model in eval mode."""
+    model.eval()
     result, total_loss, total_tokens = {}, 0.0, 0
     for domain, stream in eval_streams.items():
         windows = eval_windows(stream, model.cfg.context_length)
@@ -169,7 +187,7 @@ def load_streams(train_dir: Path, eval_dir: Path, tokenizer_path: Path, vocab_si
 
 
 def run(cfg: ModelConfig, tc: TrainConfig, out_dir: Path, streams, checkpoint: bool = True, resume: bool = False,
-        checkpoint_every: int = 0, ranks: Ranks = Ranks()) -> dict | None:
+        checkpoint_every: int = 0, ranks: Ranks = Ranks(), eval_every: int = 0) -> dict | None:
     """Train, evaluate on the held-out split and write the run (on the main rank; the others return None).
     resume: continue from out_dir/resume if a state is there; checkpoint_every: save that state every so
     many steps (it is removed once the run is written)."""
@@ -177,7 +195,7 @@ def run(cfg: ModelConfig, tc: TrainConfig, out_dir: Path, streams, checkpoint: b
     state_dir = out_dir / RESUME_DIR if (resume or checkpoint_every) else None
     start = time.perf_counter()
     model, rows = train_model(cfg, tc, train_stream, out_dir, state_dir=state_dir, checkpoint_every=checkpoint_every,
-                              ranks=ranks, resume=resume)
+                              ranks=ranks, resume=resume, eval_streams=eval_streams, eval_every=eval_every)
     seconds = time.perf_counter() - start
     if not ranks.is_main:
         return None
@@ -213,6 +231,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads per process (default: the free cores / processes)")
     parser.add_argument("--resume", action="store_true", help="continue each run from its saved state (<out>/resume)")
     parser.add_argument("--checkpoint-every", type=int, default=100, help="save a resumable state every N steps (0 = never)")
+    parser.add_argument("--eval-every", type=int, default=250, help="log the held-out loss every N steps (0 = only at the end)")
     args = parser.parse_args()
     ranks = Ranks.from_env()
     torch.set_num_threads(args.threads or max(1, free_cores() // ranks.world))
@@ -230,7 +249,8 @@ def main() -> None:
         for cfg, out_dir in jobs:
             if args.resume and finished(cfg, tc, out_dir):
                 continue  # written by an earlier session of this campaign
-            evaluation = run(cfg, tc, out_dir, streams, resume=args.resume, checkpoint_every=args.checkpoint_every, ranks=ranks)
+            evaluation = run(cfg, tc, out_dir, streams, resume=args.resume, checkpoint_every=args.checkpoint_every, ranks=ranks,
+                             eval_every=args.eval_every)
             if evaluation is not None:
                 print(f"{out_dir.name}: held-out loss {evaluation['overall']['loss']:.4f}")
     finally:
