@@ -80,7 +80,7 @@ def build_variants(scale: LabScale, seed: int = 0, with_peer: bool = True,
                    device: str = "cpu") -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     """name -> function of x (N, D) -> (N, D), all from the same random MoE weights, on `device`."""
     torch.manual_seed(seed)
-    moe = MoELayer(scale.moe_config(), 0).eval()
+    moe = MoELayer.from_config(scale.moe_config(), 0).eval()
     d, f, e, k = scale.d_model, scale.d_expert, scale.n_experts, scale.top_k
     dense_active, dense_total = DenseFFN(d, k * f).eval(), DenseFFN(d, e * f).eval()
     with torch.no_grad():  # the dense twins reuse expert weights, so all variants read the same values

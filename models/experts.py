@@ -80,8 +80,14 @@ class FusedExperts(nn.Module):
                 dropped: torch.Tensor | None, backend: str) -> torch.Tensor:
         """x (N, D), expert_idx / gate_weights / dropped (N, K) -> (N, D). Dropped slots add nothing;
         dropped=None means none are."""
-        backend = resolve_backend(backend, x, self.w_gate, self.w_down)
-        return DISPATCH[backend](x, self.w_gate, self.w_up, self.w_down, expert_idx, gate_weights, dropped)
+        return run_experts(x, self.w_gate, self.w_up, self.w_down, expert_idx, gate_weights, dropped, backend)
+
+
+def run_experts(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor, expert_idx: torch.Tensor,
+                gate_weights: torch.Tensor, dropped: torch.Tensor | None, backend: str) -> torch.Tensor:
+    """Any stacked SwiGLU expert weights (E, F, D) / (E, D, F) through the chosen dispatch backend."""
+    backend = resolve_backend(backend, x, w_gate, w_down)
+    return DISPATCH[backend](x, w_gate, w_up, w_down, expert_idx, gate_weights, dropped)
 
 
 def loop_dispatch(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor,

@@ -41,13 +41,21 @@ class MoEAux:
 
 
 class MoELayer(nn.Module):
-    def __init__(self, cfg: ModelConfig, layer: int):
+    """router: a routing/routers module; experts: anything with FusedExperts' forward signature and
+    `n_experts` (the zoo's own FusedExperts, or views of a transformers checkpoint's experts)."""
+
+    def __init__(self, layer: int, router: nn.Module, experts: nn.Module, top_k: int, capacity_factor: float | None):
         super().__init__()
         self.layer = layer
-        self.default_top_k = cfg.top_k
-        self.default_capacity = cfg.capacity_factor
-        self.router = build_router(cfg.router, cfg.d_model, cfg.n_experts, cfg.normalize_topk, cfg.bias_update_rate)
-        self.experts = FusedExperts(cfg.n_experts, cfg.d_model, cfg.d_ff)
+        self.default_top_k = top_k
+        self.default_capacity = capacity_factor
+        self.router = router
+        self.experts = experts
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, layer: int) -> "MoELayer":
+        router = build_router(cfg.router, cfg.d_model, cfg.n_experts, cfg.normalize_topk, cfg.bias_update_rate)
+        return cls(layer, router, FusedExperts(cfg.n_experts, cfg.d_model, cfg.d_ff), cfg.top_k, cfg.capacity_factor)
 
     def forward(
         self, x: torch.Tensor, opts: RoutingOptions, generator: torch.Generator | None, trace: bool

@@ -55,7 +55,7 @@ class Block(nn.Module):
         self.attn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.attn = CausalSelfAttention(cfg.d_model, cfg.n_heads)
         self.ffn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
-        self.ffn = MoELayer(cfg, layer) if cfg.is_moe else DenseFFN(cfg.d_model, cfg.d_ff)
+        self.ffn = MoELayer.from_config(cfg, layer) if cfg.is_moe else DenseFFN(cfg.d_model, cfg.d_ff)
 
     def forward(self, x, cos, sin, cache, opts, generator, trace) -> tuple[torch.Tensor, MoEAux | None]:
         x = x + self.attn(self.attn_norm(x), cos, sin, cache, self.layer)

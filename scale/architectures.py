@@ -2,8 +2,8 @@
 
 The result, an `ArchSpec`, lists per layer the parameters of attention, norms and FFN (dense, or
 routed experts + shared experts + router), enough to count total and active parameters and FLOPs
-(models/params.py, the one derivation shared with the zoo). Families understood: Llama/Mistral/Qwen2/Qwen3 (dense, grouped-query attention),
-Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V2/V3 (multi-head latent attention), gpt-oss, DBRX,
+(models/params.py, the one derivation shared with the zoo). Families understood: Llama/Mistral/Qwen2/Qwen3/Granite (dense, grouped-query attention),
+Mixtral, GraniteMoE, Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V2/V3 (multi-head latent attention), gpt-oss, DBRX,
 and this project's ModelConfig. A missing or ill-typed field raises `ConfigError` naming it; fields
 that would change the count but are not understood are reported in `unknown_fields`, never guessed.
 """
@@ -29,7 +29,7 @@ NON_STRUCTURAL = {
     "swiglu_limit", "initial_context_length", "experts_per_token", "output_router_logits", "max_seq_len",
     "qk_layernorm", "attention_dropout_prob",
     "rope_interleave", "use_qk_norm", "router_dtype", "n_routed_experts_per_token", "bias", "moe_jitter_eps",
-    "moe_loss_weight",
+    "moe_loss_weight", "embedding_multiplier", "logits_scaling", "residual_multiplier", "attention_multiplier",
 }
 
 
@@ -162,6 +162,8 @@ def _qwen3(r, hidden, n):
 
 def _routed(r, hidden, width_key: str, experts_key: str, shared: int = 0, router_bias: bool = False,
             expert_bias: bool = False, extra_router: int = 0) -> FFNSpec:
+    if experts_key == "num_experts" and "num_experts" not in r.data and "num_local_experts" in r.data:
+        experts_key = "num_local_experts"  # transformers 5 writes Qwen-MoE's and OLMoE's expert count under this name
     e = r.int(experts_key)
     k = r.int("num_experts_per_tok", maximum=e)
     return FFNSpec(expert=swiglu(hidden, r.int(width_key), expert_bias), n_experts=e, top_k=k, shared=shared,
@@ -171,6 +173,12 @@ def _routed(r, hidden, width_key: str, experts_key: str, shared: int = 0, router
 def _mixtral(r, hidden, n):
     moe = _routed(r, hidden, "intermediate_size", "num_local_experts")
     return gqa_attention(r, hidden, False, False, None, False), (lambda i: moe), lambda i: None
+
+
+def _granitemoe(r, hidden, n):
+    bias = r.bool("attention_bias", False)
+    moe = _routed(r, hidden, "intermediate_size", "num_local_experts")
+    return gqa_attention(r, hidden, bias, bias, None, False), (lambda i: moe), lambda i: None
 
 
 def _qwen_moe(r, hidden, n, shared_expert: bool, attention):
@@ -245,7 +253,7 @@ def _dbrx(r: _Reader) -> ArchSpec:
 FAMILIES = {
     "llama": _llama, "mistral": _llama, "qwen2": _qwen2, "qwen3": _qwen3, "mixtral": _mixtral,
     "qwen2_moe": _qwen2_moe, "qwen3_moe": _qwen3_moe, "olmoe": _olmoe, "deepseek_v2": _deepseek,
-    "deepseek_v3": _deepseek, "gpt_oss": _gpt_oss,
+    "deepseek_v3": _deepseek, "gpt_oss": _gpt_oss, "granite": _llama, "granitemoe": _granitemoe,
 }
 
 

@@ -118,7 +118,7 @@ def test_the_one_run_entry_measures_a_plan_and_reports_progress():
 
 
 def test_a_backend_that_cannot_run_is_left_out_not_relabelled():
-    moe = MoELayer(SCALE.moe_config(), 0)
+    moe = MoELayer.from_config(SCALE.moe_config(), 0)
     backends = runnable_backends(moe)
     assert backends[:2] == ["loop", "sorted"]
     variants = build_variants(SCALE, with_peer=False)

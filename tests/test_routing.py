@@ -80,7 +80,7 @@ def test_capacity_drops_overflow_in_arrival_order_first_choices_first():
 
 def test_capacity_router_drops_tokens_which_pass_through_unchanged():
     cfg = tiny_config(ffn_kind="moe", n_experts=4, top_k=1, router="capacity", capacity_factor=0.5, normalize_topk=False)
-    layer = MoELayer(cfg, 0)
+    layer = MoELayer.from_config(cfg, 0)
     x = torch.randn(1, 40, 32)
     out, aux = layer(x, OPTS, None, trace=True)
     t = aux.trace

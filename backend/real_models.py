@@ -1,0 +1,158 @@
+"""Real models beside the zoo, and the one lookup of any model by name.
+
+`python app.py --model PATH_OR_HUB_ID` (repeatable) calls `load_real_model`: transformers loads the
+checkpoint (config, safetensors weights, tokenizer; a local directory never touches the network, a hub id
+is downloaded by huggingface_hub only because the operator named it), after the real-model calculator
+(scale/) has estimated its memory: a model that will not fit in this machine's available memory is refused
+with that figure instead of failing out of memory. MoE families get this project's routing inside
+(models/hf_routed.py); dense ones serve as twins. Loaded models are registered under their directory
+name or hub id; `get_model(name)` answers for the zoo's members and for them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from huggingface_hub import hf_hub_download
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from errors import UserError
+from models.hf_routed import MOE_FAMILIES, HFModel, HFShape, module_arch, route_moe_blocks
+from models.params import breakdown
+from models.zoo import SPECS, LoadedModel, load_member, zoo_names
+from scale.architectures import ConfigError, parse_hf_config
+
+MAX_CONTEXT = 512  # tokens analysed per text: a real model on a 2-core CPU takes seconds per forward beyond this
+DTYPES = {"auto": "auto", "bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
+
+
+class ModelLoadError(UserError):
+    """A checkpoint that cannot be loaded here; the message says why (unsupported family, too big, no files)."""
+
+
+class UnknownModel(UserError):
+    """A model name that is neither a zoo member nor a loaded model."""
+
+
+@dataclass(frozen=True)
+class RealSpec:
+    name: str  # directory name or hub id
+    description: str
+    source: str
+
+
+def config_of(source: str) -> tuple[dict, bool]:
+    """The config.json of a local checkpoint directory or a hub id -> (config dict, is_local). For a hub id
+    only config.json is fetched here, before anything large is."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        file = path / "config.json"
+        if not file.is_file():
+            raise ModelLoadError(f"{source}: no config.json in this directory")
+        return json.loads(file.read_text()), True
+    if path.exists() or source.startswith((".", "/", "~")) or source.count("/") != 1:
+        raise ModelLoadError(f"{source}: not a checkpoint directory, and not a hub id of the form owner/name")
+    return json.loads(Path(hf_hub_download(source, "config.json")).read_text()), False
+
+
+def available_memory_bytes() -> int:
+    """MemAvailable from /proc/meminfo: what this machine can give a new model without swapping."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def weight_bytes(config: dict, total_params: int, dtype: str) -> int:
+    """Bytes of the weights once loaded in `dtype` ("auto": the checkpoint's own dtype, float32 if unstated)."""
+    name = (config.get("dtype") or config.get("torch_dtype") or "float32") if dtype == "auto" else dtype
+    return total_params * BYTES.get(str(name), 4)
+
+
+def check_fits(source: str, config: dict, dtype: str, available: int) -> None:
+    """Refuse, with the calculator's figure, a model whose weights would take more than 90% of `available`."""
+    try:
+        total = breakdown(parse_hf_config(config)).total
+    except ConfigError:
+        return  # a dense family the calculator does not parse: its size shows once loaded
+    need = weight_bytes(config, total, dtype)
+    if need > 0.9 * available:
+        raise ModelLoadError(f"{source}: its {total / 1e9:.2f} B parameters need {need / 2**30:.1f} GiB in "
+                             f"{'its checkpoint dtype' if dtype == 'auto' else dtype}; this machine has "
+                             f"{available / 2**30:.1f} GiB available, so it is not loaded")
+
+
+def load_real_model(source: str, dtype: str = "auto", available: int | None = None) -> LoadedModel:
+    """Load a transformers causal LM (its MoE blocks routed by this project); ModelLoadError says why not."""
+    if dtype not in DTYPES:
+        raise ModelLoadError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    config, local = config_of(source)
+    family = config.get("model_type", "?")
+    if any(config.get(key) for key in EXPERT_KEYS) and family not in MOE_FAMILIES:
+        raise ModelLoadError(f"{source}: MoE family '{family}' is not supported; supported MoE families: "
+                             f"{', '.join(MOE_FAMILIES)} (a dense causal LM of any family loads as a twin)")
+    check_fits(source, config, dtype, available or available_memory_bytes())
+    hf = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[dtype], local_files_only=local)
+    hf.eval().requires_grad_(False)
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(f"{source}: needs a fast tokenizer (tokenizer.json)")
+    try:
+        arch = parse_hf_config(config)
+    except ConfigError as e:
+        if family in MOE_FAMILIES:
+            raise ModelLoadError(f"{source}: {e}") from None
+        arch = module_arch(hf, config)
+    try:
+        blocks = route_moe_blocks(hf, config) if family in MOE_FAMILIES else []
+    except ValueError as e:
+        raise ModelLoadError(f"{source}: {e}") from None
+    routed = arch.moe_layers[0].ffn if blocks else None
+    shape = HFShape(family, int(hf.config.vocab_size), len(blocks) or len(hf.model.layers),
+                    min(MAX_CONTEXT, int(config.get("max_position_embeddings") or MAX_CONTEXT)),
+                    routed.n_experts if routed else 1, routed.top_k if routed else 1)
+    kind = f"MoE: {shape.n_experts} experts, top-{shape.top_k}, {len(blocks)} MoE layers" if blocks else "dense"
+    dtype_name = str(next(hf.parameters()).dtype).removeprefix("torch.")
+    name = source.rstrip("/") if not local else Path(source).expanduser().resolve().name
+    description = f"{family} ({kind}), {breakdown(arch).total / 1e6:,.1f} M parameters, {dtype_name}"
+    return LoadedModel(RealSpec(name, description, source), HFModel(hf, shape, arch, blocks).eval(), tokenizer.backend_tokenizer)
+
+
+_LOADED: dict[str, LoadedModel] = {}
+_LOCK = threading.Lock()
+
+
+def register(member: LoadedModel) -> None:
+    """Make a loaded model available by its name; a name the zoo or another model already uses is refused."""
+    with _LOCK:
+        if member.spec.name in SPECS or member.spec.name in _LOADED:
+            raise ModelLoadError(f"a model named '{member.spec.name}' is already there; rename the directory")
+        _LOADED[member.spec.name] = member
+
+
+def unregister(name: str) -> None:
+    with _LOCK:
+        _LOADED.pop(name, None)
+
+
+def real_model_names(moe: bool | None = None) -> list[str]:
+    """Loaded real models in load order; moe=True/False: only MoE / only dense ones."""
+    return [n for n, m in _LOADED.items() if moe is None or m.model.cfg.is_moe == moe]
+
+
+def get_model(name: str) -> LoadedModel:
+    """A zoo member or a loaded real model; UnknownModel lists what is there."""
+    if name in SPECS:
+        return load_member(name)
+    if isinstance(name, str) and name in _LOADED:
+        return _LOADED[name]
+    raise UnknownModel(f"model {name!r} is not loaded; available: {', '.join(zoo_names() + real_model_names())}")

@@ -1,0 +1,151 @@
+"""Real MoE checkpoints with this project's routing inside: tiny random checkpoints of every supported family,
+made here with transformers (nothing downloaded), loaded as `--model` loads them; at the checkpoint's own
+settings the logits equal transformers' own forward, and every routing control works as on the zoo."""
+import math
+
+import pytest
+import torch
+import transformers
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+from backend.real_models import ModelLoadError, UnknownModel, get_model, load_real_model, register, unregister
+from corpus.tokenizer import EOS
+from models.params import breakdown
+from paths import TOKENIZER
+from routing.options import RoutingOptions
+
+COMMON = dict(vocab_size=4096, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+              max_position_embeddings=128, tie_word_embeddings=False)
+FAMILIES = {
+    "mixtral": (transformers.MixtralConfig, dict(intermediate_size=16, num_local_experts=4, num_experts_per_tok=2)),
+    "qwen2_moe": (transformers.Qwen2MoeConfig, dict(intermediate_size=48, moe_intermediate_size=16, num_experts=4,
+                                                    num_experts_per_tok=2, shared_expert_intermediate_size=24,
+                                                    norm_topk_prob=False)),
+    "qwen3_moe": (transformers.Qwen3MoeConfig, dict(intermediate_size=48, moe_intermediate_size=16, num_experts=6,
+                                                    num_experts_per_tok=2, norm_topk_prob=True, mlp_only_layers=[1],
+                                                    head_dim=8)),
+    "olmoe": (transformers.OlmoeConfig, dict(intermediate_size=16, num_experts=8, num_experts_per_tok=3, norm_topk_prob=False)),
+    "granitemoe": (transformers.GraniteMoeConfig, dict(intermediate_size=16, num_local_experts=4, num_experts_per_tok=2,
+                                                       embedding_multiplier=3.0, residual_multiplier=0.5,
+                                                       attention_multiplier=0.2, logits_scaling=2.0)),
+    "llama": (transformers.LlamaConfig, dict(intermediate_size=48)),
+    "qwen2": (transformers.Qwen2Config, dict(intermediate_size=48)),
+}
+
+
+def make_checkpoint(directory, family: str):
+    """A tiny random checkpoint with the project's tokenizer, saved as a hub model would be."""
+    config_class, fields = FAMILIES[family]
+    torch.manual_seed(1)
+    model = AutoModelForCausalLM.from_config(config_class(**COMMON, **fields))
+    with torch.no_grad():
+        for p in model.parameters():  # transformers leaves some routers at zero: make every choice matter
+            p.normal_(0, 0.2)
+    model.save_pretrained(directory)
+    PreTrainedTokenizerFast(tokenizer_file=str(TOKENIZER), eos_token=EOS, bos_token=EOS).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    return {f: make_checkpoint(tmp_path_factory.mktemp(f), f) for f in FAMILIES}
+
+
+IDS = torch.randint(0, 4096, (2, 20), generator=torch.Generator().manual_seed(3))
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_logits_equal_transformers_forward(checkpoints, family):
+    member = load_real_model(str(checkpoints[family]), dtype="float32")
+    reference = AutoModelForCausalLM.from_pretrained(checkpoints[family]).eval()
+    with torch.no_grad():
+        ours = member.model(IDS, trace=True)
+        torch.testing.assert_close(ours.logits, reference(IDS).logits, rtol=1e-5, atol=1e-5)
+    cfg = member.model.cfg
+    assert cfg.is_moe == (family in ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe"))
+    assert len(ours.traces) == (cfg.n_layers if cfg.is_moe else 0)
+    # the calculator's count of this config equals the modules' own parameters
+    assert breakdown(member.model.arch).total == sum(p.numel() for p in reference.parameters())
+    assert member.spec.name == checkpoints[family].name and member.tokenizer.get_vocab_size() == 4096
+
+
+def test_qwen3_dense_layers_stay_dense_and_the_moe_layers_are_numbered_in_order(checkpoints):
+    member = load_real_model(str(checkpoints["qwen3_moe"]), dtype="float32")
+    assert member.model.cfg.n_layers == 1 and [b.moe.layer for b in member.model.blocks] == [0]
+
+
+@pytest.mark.parametrize("family", ["mixtral", "qwen2_moe", "olmoe", "granitemoe"])
+def test_routing_controls_work_on_real_models(checkpoints, family):
+    model = load_real_model(str(checkpoints[family]), dtype="float32").model
+    e, k = model.cfg.n_experts, model.cfg.top_k
+    with torch.no_grad():
+        base = model(IDS, trace=True)
+        one = model(IDS, routing=RoutingOptions(top_k=1), trace=True)
+        every = model(IDS, routing=RoutingOptions(top_k=e), trace=True)
+        capped = model(IDS, routing=RoutingOptions(capacity_factor=0.5), trace=True)
+        noisy = model(IDS, routing=RoutingOptions(noise_std=5.0, noise_seed=1), trace=True)
+        again = model(IDS, routing=RoutingOptions(noise_std=5.0, noise_seed=1), trace=True)
+    assert one.traces[0].top_k == 1 and every.traces[0].top_k == e and base.traces[0].top_k == k
+    assert not torch.allclose(one.logits, base.logits)
+    assert capped.traces[0].dropped.any() and not base.traces[0].dropped.any()
+    assert not torch.equal(noisy.traces[0].expert_idx, base.traces[0].expert_idx)
+    assert torch.equal(noisy.logits, again.logits)  # a seeded draw is reproducible
+    active = [breakdown(model.arch, active=True, top_k=t).routed_experts for t in (1, k, e)]
+    assert active[0] < active[1] < active[2] == breakdown(model.arch).routed_experts
+    # the trace's gates follow the family's convention
+    gates = base.traces[0].gate_weights
+    renormalised = family in ("mixtral", "granitemoe")
+    assert torch.allclose(gates.sum(-1), torch.ones_like(gates.sum(-1))) == renormalised
+
+
+def test_cached_decoding_equals_the_full_forward(checkpoints):
+    model = load_real_model(str(checkpoints["mixtral"]), dtype="float32").model
+    ids = IDS[:1]
+    cache = model.new_cache(1, 20)
+    with torch.no_grad():
+        full = model(ids).logits
+        steps = [model(ids[:, :12], cache=cache).logits[:, -1]]
+        steps += [model(ids[:, t : t + 1], cache=cache).logits[:, -1] for t in range(12, 20)]
+        torch.testing.assert_close(torch.stack(steps[1:], 1), full[:, 12:], rtol=1e-5, atol=1e-5)
+        cache.length = 12  # dropping the newest positions decodes them again, as the timing harness does
+        torch.testing.assert_close(model(ids[:, 12:13], cache=cache).logits[:, -1], full[:, 12], rtol=1e-5, atol=1e-5)
+
+
+def test_concurrent_calls_never_see_each_others_settings(checkpoints):
+    from concurrent.futures import ThreadPoolExecutor
+    model = load_real_model(str(checkpoints["olmoe"]), dtype="float32").model
+    with torch.no_grad():
+        expected = {k: model(IDS, routing=RoutingOptions(top_k=k), trace=True).traces[0].top_k for k in (1, 2, 5)}
+
+        def run(k):
+            return [model(IDS, routing=RoutingOptions(top_k=k), trace=True).traces[0].top_k for _ in range(5)]
+        with ThreadPoolExecutor(3) as pool:
+            results = dict(zip((1, 2, 5), pool.map(run, (1, 2, 5))))
+    assert all(ks == [expected[k]] * 5 for k, ks in results.items())
+
+
+def test_refusals_say_why(tmp_path, checkpoints):
+    with pytest.raises(ModelLoadError, match="not a checkpoint directory"):
+        load_real_model(str(tmp_path / "missing"))
+    (tmp_path / "deepseek").mkdir()
+    (tmp_path / "deepseek/config.json").write_text('{"model_type": "deepseek_v3", "n_routed_experts": 256}')
+    with pytest.raises(ModelLoadError, match="MoE family 'deepseek_v3' is not supported; supported MoE families: mixtral"):
+        load_real_model(str(tmp_path / "deepseek"))
+    with pytest.raises(ModelLoadError, match=r"need 0\.0 GiB .* 0\.0 GiB available"):
+        load_real_model(str(checkpoints["mixtral"]), available=1000)
+    with pytest.raises(ModelLoadError, match="dtype must be one of"):
+        load_real_model(str(checkpoints["mixtral"]), dtype="int3")
+
+
+def test_registry_lists_loaded_models_and_names_the_missing(checkpoints):
+    member = load_real_model(str(checkpoints["granitemoe"]), dtype="float32")
+    register(member)
+    try:
+        assert get_model(member.spec.name) is member and get_model("moe-8").spec.name == "moe-8"
+        with pytest.raises(ModelLoadError, match="already there"):
+            register(member)
+        with pytest.raises(UnknownModel, match=f"available: dense, .*{member.spec.name}"):
+            get_model("nope")
+    finally:
+        unregister(member.spec.name)
+    assert math.isfinite(member.model.cfg.context_length)
