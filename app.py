@@ -17,6 +17,7 @@ import torch  # noqa: E402
 
 from backend.reliability import available_cores  # noqa: E402
 from backend.threads import threads_for_workers  # noqa: E402
+from backend.real_models import DTYPES, ModelLoadError, load_real_model, register  # noqa: E402
 from models.zoo import load_member, zoo_names  # noqa: E402
 from page import compare, interventions, latency, problems, scale, specialisation  # noqa: E402
 from page.common import CSS, I18N, PIN_SCRIPT, t  # noqa: E402
@@ -63,13 +64,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="torch threads per request (env MOE_TORCH_THREADS); default: cores // concurrency, so that "
                              "concurrent requests x threads never exceed the cores")
     parser.add_argument("--share", action="store_true", help="ask Gradio for a public share link (off unless asked)")
+    parser.add_argument("--model", action="append", default=[], metavar="PATH_OR_HUB_ID",
+                        help="also load this Hugging Face causal LM (repeatable): a local checkpoint directory (never "
+                             "touches the network) or a hub id (downloaded once, because you named it). MoE families "
+                             "get this project's routing; dense models serve as twins")
+    parser.add_argument("--dtype", choices=list(DTYPES), default="auto",
+                        help="dtype of --model weights (default: the checkpoint's own, bf16 for most)")
     return parser.parse_args(argv)
 
 
-demo = build_demo()
+def load_real_models(sources: list[str], dtype: str) -> None:
+    """Load and register every --model before the page is built (its choices list them); a model that
+    cannot be loaded stops the start with the reason."""
+    for source in sources:
+        try:
+            register(load_real_model(source, dtype))
+        except ModelLoadError as e:
+            raise SystemExit(f"--model: {e}") from None
+        print(f"loaded {source}")
+
 
 if __name__ == "__main__":
     args = parse_args()
+    load_real_models(args.model, args.dtype)
+    demo = build_demo()
     threads = args.threads or threads_for_workers(args.concurrency)
     if threads * args.concurrency > available_cores():
         print(f"warning: {args.concurrency} concurrent requests x {threads} torch threads exceed the "

@@ -1,7 +1,8 @@
 """The shared backend: analyse a text with a zoo MoE and its two dense twins.
 
-`analyze_text` tokenizes the text, runs the chosen MoE (with the caller's top-k, capacity factor and
-router noise, passed per call) and both dense twins, and returns an `AnalysisReport`: tokens, routing
+`analyze_text` tokenizes the text, runs the chosen MoE (a zoo member, or a real checkpoint the operator
+loaded: backend/real_models.py) with the caller's top-k, capacity factor and router noise, passed per
+call, and its dense twins (the zoo's two, or a loaded dense model), and returns an `AnalysisReport`: tokens, routing
 of every MoE layer (chosen experts, gate weights, full router distribution, dropped slots, expert
 load), per-token loss of the three models, and parameter/FLOP accounting. `measure_report_latency`
 adds measured latency. No Gradio here; the page, the API, the benchmarks and the tests all call this.
@@ -21,9 +22,10 @@ from backend.uncertainty import Difference, Interval, mean_interval, paired_diff
 from corpus.manifest import unseen_characters
 from corpus.tokenizer import token_label, token_labels
 from errors import UserError
-from models.params import config_flops, count_params
+from backend.real_models import get_model, real_model_names
+from models.params import arch_flops, count_arch
 from models.transformer import lm_loss
-from models.zoo import LoadedModel, load_member
+from models.zoo import SPECS, LoadedModel
 from routing.options import RoutingOptions, check_top_k
 
 EXPERT_CHOICES = (4, 8, 16)
@@ -39,15 +41,24 @@ class InputError(UserError):
 
 @dataclass(frozen=True)
 class Settings:
-    n_experts: int = 8
+    n_experts: int = 8  # experts of the chosen MoE (the zoo member moe-<n_experts> unless `model` is set)
     top_k: int = 2
     capacity_factor: float | None = None  # None = no capacity limit
     noise_std: float = 0.0
     noise_seed: int = 0
+    model: str | None = None  # a loaded real MoE; None = the zoo's moe-<n_experts>
+    dense_model: str | None = None  # a loaded dense twin; None = the zoo's two twins with a zoo MoE, none with a real one
 
     @property
     def moe_name(self) -> str:
-        return f"moe-{self.n_experts}"
+        return self.model or f"moe-{self.n_experts}"
+
+    @property
+    def twin_names(self) -> list[str]:
+        """The dense twins shown beside the MoE: the first one left of it, the others right of it."""
+        if self.dense_model:
+            return [self.dense_model]
+        return [COMPUTE_MATCHED, PARAM_MATCHED] if self.model is None else []
 
     def routing(self) -> RoutingOptions:
         return RoutingOptions(
@@ -58,8 +69,9 @@ class Settings:
         )
 
 
-def validate_settings(n_experts, top_k, capacity_factor, noise_std, noise_seed) -> Settings:
-    """Check values that may come from an API call; raise InputError naming the bad one."""
+def validate_settings(n_experts, top_k, capacity_factor, noise_std, noise_seed, model=None, dense_model=None) -> Settings:
+    """Check values that may come from an API call; raise InputError naming the bad one. With `model` (a
+    loaded real MoE) n_experts is that model's and top-K is checked against it."""
 
     def number(name, value, kind=float):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
@@ -68,9 +80,18 @@ def validate_settings(n_experts, top_k, capacity_factor, noise_std, noise_seed) 
             raise InputError(f"{name} must be finite, got {value!r}")
         return kind(value)
 
-    n_experts = number("number of experts", n_experts, int)
-    if n_experts not in EXPERT_CHOICES:
-        raise InputError(f"number of experts must be one of {', '.join(map(str, EXPERT_CHOICES))}, got {n_experts}")
+    model, dense_model = (None if not m else m for m in (model, dense_model))
+    if model is not None:
+        if model not in real_model_names(moe=True):
+            raise InputError(f"model must be a loaded MoE model, got {model!r}; loaded: {', '.join(real_model_names(moe=True)) or 'none'}")
+        n_experts = get_model(model).model.cfg.n_experts
+    else:
+        n_experts = number("number of experts", n_experts, int)
+        if n_experts not in EXPERT_CHOICES:
+            raise InputError(f"number of experts must be one of {', '.join(map(str, EXPERT_CHOICES))}, got {n_experts}")
+    if dense_model is not None and dense_model not in real_model_names(moe=False):
+        raise InputError(f"dense_model must be a loaded dense model, got {dense_model!r}; loaded: "
+                         f"{', '.join(real_model_names(moe=False)) or 'none'}")
     top_k = check_top_k(number("top-K", top_k, int), n_experts, "top-K", InputError)
     if capacity_factor is not None:
         capacity_factor = number("capacity factor", capacity_factor)
@@ -83,7 +104,7 @@ def validate_settings(n_experts, top_k, capacity_factor, noise_std, noise_seed) 
     noise_seed = number("noise seed", noise_seed, int)
     if not 0 <= noise_seed < 2**63:
         raise InputError(f"noise seed must be between 0 and 2^63 - 1, got {noise_seed}")
-    return Settings(n_experts, top_k, capacity_factor, noise_std, noise_seed)
+    return Settings(n_experts, top_k, capacity_factor, noise_std, noise_seed, model, dense_model)
 
 
 @dataclass(frozen=True)
@@ -120,14 +141,14 @@ class AnalysisReport:
     token_ids: list[int]
     input_tokens: int  # tokens in the submitted text (before truncation, at least this many)
     notices: list[str]
-    models: list[ModelSummary]  # dense (compute-matched), MoE, dense (parameter-matched)
+    models: list[ModelSummary]  # the first dense twin (if any), the MoE, the other twins
     routing: list[LayerRouting]
     differences: list[Difference]  # the MoE against each dense twin on these tokens (paired bootstrap)
     latency: LatencyReport | None = field(default=None)
 
     @property
     def moe(self) -> ModelSummary:
-        return self.models[1]
+        return next(m for m in self.models if m.name == self.settings.moe_name)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -148,7 +169,7 @@ def tokenize(text: str, member: LoadedModel) -> tuple[list[int], int, list[str]]
         notices.append("Characters that are not valid Unicode (lone surrogates) were replaced by '?'.")
     if not clean.strip():
         raise InputError("Paste some text to analyse: the text is empty or only whitespace.")
-    unseen = unseen_characters(clean[:TOKENIZE_CHARS])
+    unseen = unseen_characters(clean[:TOKENIZE_CHARS]) if member.spec.name in SPECS else []  # the zoo's training text
     if unseen:
         vocab = member.tokenizer.get_vocab_size()
         notices.append(
@@ -179,8 +200,8 @@ def token_losses(member: LoadedModel, ids: torch.Tensor, routing: RoutingOptions
 
 
 def _summary(member: LoadedModel, role: str, losses: list[float | None], top_k: int | None, t: int) -> ModelSummary:
-    cfg = member.model.cfg
-    report = count_params(cfg, top_k if cfg.is_moe else None)
+    cfg, arch = member.model.cfg, member.model.arch
+    report = count_arch(arch, top_k if cfg.is_moe else None)
     mean = mean_loss(losses)
     interval = mean_interval(scored_losses(losses))
     return ModelSummary(
@@ -190,7 +211,7 @@ def _summary(member: LoadedModel, role: str, losses: list[float | None], top_k: 
         active_params=report.active.total,
         total_breakdown=report.total.as_dict(),
         active_breakdown=report.active.as_dict(),
-        flops_per_token=config_flops(cfg, t, top_k if cfg.is_moe else None),
+        flops_per_token=arch_flops(arch, t, top_k if cfg.is_moe else None),
         token_losses=losses,
         mean_loss=mean,
         perplexity=math.exp(mean) if mean is not None else None,
@@ -211,19 +232,30 @@ def _layer_routing(trace) -> LayerRouting:
     )
 
 
+TWIN_ROLES = {COMPUTE_MATCHED: "dense, compute-matched", PARAM_MATCHED: "dense, parameter-matched to moe-8"}
+
+
+def _twin_ids(text_ids: list[int], twin: LoadedModel, text: str, moe: LoadedModel) -> None:
+    """A twin must read the same tokens as the MoE, or per-token losses would not compare."""
+    if twin.tokenizer is not moe.tokenizer and twin.tokenizer.encode(text[:TOKENIZE_CHARS]).ids[: len(text_ids)] != text_ids:
+        raise InputError(f"dense_model: '{twin.spec.name}' splits this text into other tokens than '{moe.spec.name}'; "
+                         "choose a dense model with the same tokenizer")
+
+
 def analyze_text(text: str, settings: Settings) -> AnalysisReport:
-    moe = load_member(settings.moe_name)
-    twins = {COMPUTE_MATCHED: load_member(COMPUTE_MATCHED), PARAM_MATCHED: load_member(PARAM_MATCHED)}
+    moe = get_model(settings.moe_name)
+    twins = {name: get_model(name) for name in settings.twin_names}
     ids, input_tokens, notices = tokenize(text, moe)
+    for twin in twins.values():
+        _twin_ids(ids, twin, text.encode("utf-8", "replace").decode("utf-8"), moe)
     x = torch.tensor([ids])  # (1, T)
     routing = settings.routing()
     moe_losses, traces = token_losses(moe, x, routing, trace=True)
     t = len(ids)
-    summaries = [
-        _summary(twins[COMPUTE_MATCHED], "dense, compute-matched", token_losses(twins[COMPUTE_MATCHED], x, routing, False)[0], None, t),
-        _summary(moe, f"MoE, {settings.n_experts} experts, top-{settings.top_k}", moe_losses, settings.top_k, t),
-        _summary(twins[PARAM_MATCHED], "dense, parameter-matched to moe-8", token_losses(twins[PARAM_MATCHED], x, routing, False)[0], None, t),
-    ]
+    dense = [_summary(m, TWIN_ROLES.get(name, "dense twin"), token_losses(m, x, routing, False)[0], None, t)
+             for name, m in twins.items()]
+    moe_summary = _summary(moe, f"MoE, {settings.n_experts} experts, top-{settings.top_k}", moe_losses, settings.top_k, t)
+    summaries = dense[:1] + [moe_summary] + dense[1:]
     if t == 1:
         notices.append("The text is a single token: there is nothing to predict, so no loss is shown.")
     return AnalysisReport(
@@ -234,9 +266,9 @@ def analyze_text(text: str, settings: Settings) -> AnalysisReport:
         notices=notices,
         models=summaries,
         routing=[_layer_routing(tr) for tr in traces],
-        differences=[d for d in (paired_difference(summaries[1].name, scored_losses(summaries[1].token_losses), twin.name,
+        differences=[d for d in (paired_difference(moe_summary.name, scored_losses(moe_summary.token_losses), twin.name,
                                                    scored_losses(twin.token_losses))
-                                 for twin in (summaries[0], summaries[2])) if d is not None],
+                                 for twin in dense) if d is not None],
     )
 
 
@@ -260,7 +292,7 @@ def next_token_predictions(report: AnalysisReport, position: int, k: int = 5) ->
     ids = torch.tensor([report.token_ids[: position + 1]])
     out = {}
     for m in report.models:
-        member = load_member(m.name)
+        member = get_model(m.name)
         probs = torch.softmax(member.model(ids, routing=report.settings.routing()).logits[0, -1].float(), dim=-1)
         top = probs.topk(k)
         out[m.name] = [(token_label(member.tokenizer, int(i)), float(p)) for p, i in zip(top.values, top.indices)]
@@ -270,6 +302,6 @@ def next_token_predictions(report: AnalysisReport, position: int, k: int = 5) ->
 def measure_report_latency(report: AnalysisReport, repeats: int = 5, decode_tokens: int = 16) -> AnalysisReport:
     """The same report with the latency of its three models measured on its tokens."""
     routing = report.settings.routing()
-    models = {m.name: (load_member(m.name).model, routing) for m in report.models}
+    models = {m.name: (get_model(m.name).model, routing) for m in report.models}
     latency = measure_latency(models, torch.tensor([report.token_ids]), decode_tokens=decode_tokens, repeats=repeats)
     return replace(report, latency=latency)

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from backend.analysis import Settings, tokenize
+from backend.real_models import get_model
 from models.params import ArchSpec, breakdown
-from models.zoo import load_member
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def coverage_from_counts(counts: list[int]) -> list[float]:
 @torch.no_grad()
 def measured_coverage(text: str, settings: Settings) -> CoverageCurves:
     """Per-layer coverage curves of the chosen zoo MoE on this text (experts ranked by use on it)."""
-    member = load_member(settings.moe_name)
+    member = get_model(settings.moe_name)
     ids, _, _ = tokenize(text, member)
     traces = member.model(torch.tensor([ids]), routing=settings.routing(), trace=True).traces
     e = member.model.cfg.n_experts

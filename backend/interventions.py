@@ -21,13 +21,14 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from backend.analysis import COMPUTE_MATCHED, PARAM_MATCHED, InputError, Settings, mean_loss, token_losses, tokenize
+from backend.analysis import InputError, Settings, mean_loss, token_losses, tokenize
+from backend.real_models import get_model
 from backend.timing import measure_latency
 from corpus.tokenizer import token_labels
 from errors import int_in_range
-from models.params import count_params
+from models.params import count_arch
 from models.transformer import lm_loss
-from models.zoo import LoadedModel, load_member
+from models.zoo import LoadedModel
 from routing.interventions import ABLATION_MODES
 from routing.options import RoutingOptions
 
@@ -107,7 +108,7 @@ def _most_affected(labels: list[str], before: list[float | None], after: list[fl
 
 
 def _prepare(text: str, settings: Settings) -> tuple[LoadedModel, torch.Tensor, list[str], RoutingOptions]:
-    member = load_member(settings.moe_name)
+    member = get_model(settings.moe_name)
     ids, _, _ = tokenize(text, member)
     if len(ids) < 2:
         raise InputError("the text is a single token: there is nothing to predict, so no loss to compare")
@@ -216,7 +217,7 @@ def top_k_sweep(text: str, settings: Settings, measure: bool = True, repeats: in
     report = progress or (lambda fraction, desc: None)
     member, ids, _, routing = _prepare(text, settings)
     cfg = member.model.cfg
-    twins = {name: load_member(name) for name in (COMPUTE_MATCHED, PARAM_MATCHED)}
+    twins = {name: get_model(name) for name in settings.twin_names}
     losses = {}
     for k in range(1, cfg.n_experts + 1):
         report((k - 1) / (cfg.n_experts + 1), f"loss at top-K = {k}")
@@ -231,12 +232,12 @@ def top_k_sweep(text: str, settings: Settings, measure: bool = True, repeats: in
         timings, timing = latency.models, latency.description
     report(1.0, "done")
 
-    def point(k: int, name: str, model_losses: list, model_cfg, top_k: int | None) -> SweepPoint:
+    def point(k: int, name: str, model_losses: list, model, top_k: int | None) -> SweepPoint:
         mean = mean_loss(model_losses)
         decode = timings[name].decode_tokens_per_s if name in timings else None
-        return SweepPoint(k, mean, math.exp(mean) if mean is not None else None, count_params(model_cfg, top_k).active.total,
+        return SweepPoint(k, mean, math.exp(mean) if mean is not None else None, count_arch(model.arch, top_k).active.total,
                           *((decode.median, decode.low, decode.high) if decode else (None, None, None)))
 
     return TopKSweep(member.spec.name, cfg.top_k, ids.shape[1],
-                     [point(k, f"k={k}", losses[k], cfg, k) for k in losses],
-                     {name: point(1, name, dense_losses[name], m.model.cfg, None) for name, m in twins.items()}, timing)
+                     [point(k, f"k={k}", losses[k], member.model, k) for k in losses],
+                     {name: point(1, name, dense_losses[name], m.model, None) for name, m in twins.items()}, timing)

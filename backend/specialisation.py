@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from backend.real_models import get_model
 from corpus.streams import eval_windows, load_domains
 from corpus.tokenizer import token_label
 from models.zoo import load_member
@@ -119,7 +120,7 @@ def analyse_groups(name: str, groups: dict[str, torch.Tensor], seed: int = 0, mi
                    routing: RoutingOptions = RoutingOptions()) -> SpecialisationReport:
     """groups: name -> (W, T) token windows (e.g. one group per domain, or one for a user's text).
     min_count: a token must occur this often to be listed among an expert's top tokens."""
-    member = load_member(name)
+    member = get_model(name)
     cfg = member.model.cfg
     e, k = cfg.n_experts, routing.resolve_top_k(cfg.top_k, cfg.n_experts)
     gen = torch.Generator().manual_seed(seed)

@@ -13,6 +13,7 @@ no label ever holds the replacement character.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -39,12 +40,19 @@ def _byte_decoder() -> dict[str, int]:
 BYTE_OF = _byte_decoder()
 
 
+METASPACE = "▁"  # SentencePiece-style tokenizers (Llama, Mixtral) write a space as this
+BYTE_FALLBACK = re.compile(r"<0x([0-9A-Fa-f]{2})>")  # and a byte they have no piece for as <0xNN>
+
+
 def token_bytes(tokenizer: Tokenizer, token_id: int) -> bytes:
-    """The raw bytes a token stands for (a special token: its text)."""
+    """The raw bytes a token stands for (a special token: its text): byte-level BPE pieces through the
+    byte alphabet; SentencePiece pieces with their metaspace as a space and <0xNN> as that byte."""
     piece = tokenizer.id_to_token(token_id) or ""
+    if match := BYTE_FALLBACK.fullmatch(piece):
+        return bytes([int(match.group(1), 16)])
     if piece and all(ch in BYTE_OF for ch in piece):
         return bytes(BYTE_OF[ch] for ch in piece)
-    return piece.encode("utf-8")
+    return piece.replace(METASPACE, " ").encode("utf-8")
 
 
 def _visible(text: str) -> str:

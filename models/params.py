@@ -166,18 +166,27 @@ class ParamReport:
         return self.active.total - self.active.embedding - self.active.head
 
 
-def _checked_top_k(cfg: ModelConfig, top_k: int | None) -> int | None:
+def _checked_top_k(spec: ArchSpec, top_k: int | None) -> int | None:
     if top_k is not None:
-        check_top_k(top_k, cfg.n_experts)
+        check_top_k(top_k, max(1, *(layer.ffn.n_experts for layer in spec.layers)))
     return top_k
+
+
+def count_arch(spec: ArchSpec, top_k: int | None = None) -> ParamReport:
+    """Total and per-token active parameters of any model's ArchSpec; top_k overrides the config's."""
+    return ParamReport(total=breakdown(spec), active=breakdown(spec, active=True, top_k=_checked_top_k(spec, top_k)))
+
+
+def arch_flops(spec: ArchSpec, context: int, top_k: int | None = None) -> int:
+    """Forward FLOPs per token of any model's ArchSpec at the given context length (see flops_per_token)."""
+    return flops_per_token(spec, context, _checked_top_k(spec, top_k))
 
 
 def count_params(cfg: ModelConfig, top_k: int | None = None) -> ParamReport:
     """Total and per-token active parameters of a project model; top_k overrides the config's."""
-    spec = arch_of(cfg)
-    return ParamReport(total=breakdown(spec), active=breakdown(spec, active=True, top_k=_checked_top_k(cfg, top_k)))
+    return count_arch(arch_of(cfg), top_k)
 
 
 def config_flops(cfg: ModelConfig, context: int, top_k: int | None = None) -> int:
     """Forward FLOPs per token of a project model at the given context length (see flops_per_token)."""
-    return flops_per_token(arch_of(cfg), context, _checked_top_k(cfg, top_k))
+    return arch_flops(arch_of(cfg), context, top_k)

@@ -20,6 +20,7 @@ from models.attention import CausalSelfAttention, KVCache, RMSNorm, rotary_table
 from models.config import ModelConfig
 from models.experts import DenseFFN
 from models.moe import MoEAux, MoELayer
+from models.params import ArchSpec, arch_of
 from routing.interventions import check_masks
 from routing.options import RoutingOptions
 from routing.trace import RoutingTrace
@@ -80,6 +81,11 @@ class Transformer(nn.Module):
         cos, sin = rotary_tables(cfg.head_dim, cfg.context_length, cfg.rope_theta)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+
+    @property
+    def arch(self) -> ArchSpec:
+        """The parameter accounting of this network (models/params.py)."""
+        return arch_of(self.cfg)
 
     def new_cache(self, batch: int, max_len: int | None = None) -> KVCache:
         cfg = self.cfg

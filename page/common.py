@@ -7,6 +7,7 @@ import logging
 
 import gradio as gr
 
+from backend.real_models import get_model, real_model_names
 from errors import UserError
 from paths import EXAMPLES_DIR
 from viz import page_text, page_text_ru
@@ -62,3 +63,19 @@ def run_backend(fn, *args):
     except Exception:
         log.exception("request failed")
         raise user_error(GENERIC_FAILURE) from None
+
+
+ZOO = "zoo"  # the model choosers' value for "the zoo's models"
+
+
+def real_choice(value) -> str | None:
+    """A model chooser's value -> a loaded real model's name, or None for the zoo's."""
+    return None if value in (None, "", ZOO) else value
+
+
+def model_chooser(moe: bool, elem_id: str, visible: bool = True) -> gr.Dropdown:
+    """The zoo or one of the loaded real models (`python app.py --model ...`) of one kind (MoE / dense)."""
+    zoo = "the zoo's MoE (number of experts below)" if moe else "the zoo's twins (dense, dense-wide)"
+    choices = [(zoo, ZOO)] + [(f"{n}: {get_model(n).spec.description}", n) for n in real_model_names(moe=moe)]
+    return gr.Dropdown(choices, value=ZOO, label="MoE model" if moe else "Dense twin (same tokenizer)", elem_id=elem_id,
+                       visible=visible)

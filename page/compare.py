@@ -10,9 +10,10 @@ import gradio as gr
 from backend.analysis import (EXPERT_CHOICES, AnalysisReport, analyze_text, measure_report_latency, next_token_predictions,
                               validate_settings)
 from backend.model_card import model_card
+from backend.real_models import get_model, real_model_names
 from backend.specialisation import text_specialisation
 from errors import int_in_range
-from page.common import EXAMPLES, run_backend, t
+from page.common import EXAMPLES, ZOO, model_chooser, real_choice, run_backend, t
 from viz import page_text
 from viz.comparison_views import (comparison_table, differences_text, latency_figure, loss_figure, model_card_markdown,
                                   parameters_figure)
@@ -50,11 +51,12 @@ def cleared(message: str) -> tuple:
     return None, message, "", None, None, None, "", None, None, None, None, None
 
 
-def on_analyze(text, n_experts, top_k, capacity_factor, noise_std, noise_seed, layer):
+def on_analyze(text, n_experts, top_k, capacity_factor, noise_std, noise_seed, layer, model=ZOO, dense_model=ZOO):
     """Analysis, views and downloads of the new settings at once (the timing follows in on_measure)."""
     if isinstance(text, str) and not text.strip():
         return cleared(page_text.EMPTY_TEXT)
-    settings = run_backend(validate_settings, n_experts, top_k, capacity_factor, noise_std, noise_seed)
+    settings = run_backend(validate_settings, n_experts, top_k, capacity_factor, noise_std, noise_seed, real_choice(model),
+                           real_choice(dense_model))
     report = run_backend(analyze_text, text, settings)
     return (report, *routing_views(report, layer), *comparison_views(report), *write_downloads(report))
 
@@ -91,19 +93,26 @@ def on_layer(report: AnalysisReport | None, layer):
     return routing_views(report, layer)
 
 
-def on_experts(n_experts, top_k):
-    settings = run_backend(validate_settings, n_experts, 1, 0, 0, 0)
-    top_k = run_backend(int_in_range, "top-K", top_k, 1, max(EXPERT_CHOICES))
-    return gr.Slider(maximum=settings.n_experts, value=min(top_k, settings.n_experts))
+def on_experts(n_experts, top_k, model=ZOO):
+    """The top-K and layer sliders fitted to the chosen MoE (its experts, its MoE layers)."""
+    settings = run_backend(validate_settings, n_experts, 1, 0, 0, 0, real_choice(model))
+    cfg = run_backend(get_model, settings.moe_name).model.cfg
+    top_k = run_backend(int_in_range, "top-K", top_k, 1, 10**6)
+    return (gr.Slider(maximum=settings.n_experts, value=min(top_k, settings.n_experts)),
+            gr.Slider(maximum=cfg.n_layers - 1, value=0))
 
 
 def analyze_api(text: str, n_experts: int = 8, top_k: int = 2, capacity_factor: float = 0.0,
-                noise_std: float = 0.0, noise_seed: int = 0, measure_latency: bool = False) -> dict:
-    """Analyse a text with the chosen MoE and both dense twins; returns the full report as JSON.
+                noise_std: float = 0.0, noise_seed: int = 0, measure_latency: bool = False, model: str = "",
+                dense_model: str = "") -> dict:
+    """Analyse a text with the chosen MoE and its dense twins; returns the full report as JSON.
 
     capacity_factor 0 means no capacity limit. measure_latency adds measured prefill/decode timings (slower).
+    model: a loaded real MoE ("" = the zoo's moe-<n_experts>, whose twins are dense and dense-wide);
+    dense_model: a loaded dense twin ("" = the zoo's twins with a zoo MoE, none with a real one).
     """
-    settings = run_backend(validate_settings, n_experts, top_k, capacity_factor, noise_std, noise_seed)
+    settings = run_backend(validate_settings, n_experts, top_k, capacity_factor, noise_std, noise_seed, real_choice(model),
+                           real_choice(dense_model))
     report = run_backend(analyze_text, text, settings)
     if measure_latency:
         report = run_backend(measure_report_latency, report)
@@ -119,6 +128,9 @@ def build_tab(demo: gr.Blocks) -> None:
             gr.Examples([[EXAMPLES[k]] for k in ("english", "russian", "python", "mix") if k in EXAMPLES],
                         inputs=[text], label="Examples: English, Russian, Python code, a mix")
         with gr.Column(scale=2):
+            with gr.Row(visible=bool(real_model_names())):
+                model = model_chooser(moe=True, elem_id="model")
+                dense_model = model_chooser(moe=False, elem_id="dense-model")
             n_experts = gr.Radio(list(EXPERT_CHOICES), value=8, label="Number of experts (MoE model)", elem_id="n-experts")
             top_k = gr.Slider(1, 8, value=2, step=1, label="top-K (experts per token)", elem_id="top-k")
             capacity = gr.Slider(0, 4, value=0, step=0.25, label="Capacity factor (0 = no limit)", elem_id="capacity")
@@ -158,7 +170,7 @@ def build_tab(demo: gr.Blocks) -> None:
         csv_file = gr.File(label="Routing table (CSV)")
         json_file = gr.File(label="Full report (JSON)")
 
-    controls = [text, n_experts, top_k, capacity, noise_std, noise_seed, layer]
+    controls = [text, n_experts, top_k, capacity, noise_std, noise_seed, layer, model, dense_model]
     routing_out = [status, strip, heatmap, load]
     compare_out = [table, differences, params_plot, latency_plot, loss_plot]
 
@@ -179,7 +191,9 @@ def build_tab(demo: gr.Blocks) -> None:
     analyse_then_measure(text.change)
     for control in (top_k, capacity, noise_std, noise_seed):
         analyse_then_measure(control.input)
-    analyse_then_measure(n_experts.change(on_experts, [n_experts, top_k], [top_k], api_visibility="private").then)
+    for chooser in (n_experts, model):
+        analyse_then_measure(chooser.change(on_experts, [n_experts, top_k, model], [top_k, layer], api_visibility="private").then)
+    analyse_then_measure(dense_model.change)
     # a click on a token writes its position (read in the browser, see page/common.PIN_SCRIPT) into pin_position
     strip.click(None, None, [pin_position], js="() => window.moePinnedToken ?? -1")
     pin_position.change(on_pin, [report_state, pin_position], [pin_note, pin_plot, pin_table], api_visibility="private")
@@ -187,5 +201,6 @@ def build_tab(demo: gr.Blocks) -> None:
         on_text_specialisation, [report_state, layer], [spec_repeats, spec_tokens], api_visibility="private")
     analyse_then_measure(demo.load)
     # a stale timing must not overwrite a newer analysis: every change cancels the follow-ups in flight
-    for trigger in (text.change, top_k.input, capacity.input, noise_std.input, noise_seed.input, n_experts.change):
+    for trigger in (text.change, top_k.input, capacity.input, noise_std.input, noise_seed.input, n_experts.change,
+                    model.change, dense_model.change):
         trigger(None, None, None, cancels=followups, api_visibility="private")

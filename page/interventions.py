@@ -6,7 +6,8 @@ import gradio as gr
 
 from backend.analysis import EXPERT_CHOICES, validate_settings
 from backend.interventions import ablate, expert_importance, force, top_k_sweep
-from page.common import EXAMPLES, run_backend, t
+from backend.real_models import get_model, real_model_names
+from page.common import EXAMPLES, ZOO, model_chooser, real_choice, run_backend, t
 from viz.intervention_views import (AFFECTED_HEADERS, SWEEP_HEADERS, affected_table, change_figure, importance_figure,
                                     load_change_figure, sweep_figure, sweep_table)
 
@@ -14,8 +15,8 @@ ALL_LAYERS = "all layers"
 LAYER_CHOICES = [ALL_LAYERS, 0, 1, 2, 3]
 
 
-def _settings(n_experts, top_k):
-    return run_backend(validate_settings, n_experts, top_k, 0, 0.0, 0)
+def _settings(n_experts, top_k, model=ZOO):
+    return run_backend(validate_settings, n_experts, top_k, 0, 0.0, 0, real_choice(model))
 
 
 def _layer(layer):
@@ -33,54 +34,64 @@ def _summary(report) -> str:
             f"({report.mean_after - report.mean_before:+.3f}).")
 
 
-def on_sweep(text, n_experts, top_k, progress=gr.Progress()):
-    settings = _settings(n_experts, top_k)
+def on_sweep(text, n_experts, top_k, model, progress=gr.Progress()):
+    settings = _settings(n_experts, top_k, model)
     sweep = run_backend(top_k_sweep, text, settings, True, 3, lambda fraction, desc: progress(fraction, desc=desc))
     return sweep_figure(sweep), sweep_table(sweep)
 
 
-def on_ablate(text, n_experts, top_k, layer, experts, mode):
-    report = run_backend(ablate, text, _settings(n_experts, top_k), _layer(layer), list(experts or []), mode)
+def on_ablate(text, n_experts, top_k, model, layer, experts, mode):
+    report = run_backend(ablate, text, _settings(n_experts, top_k, model), _layer(layer), list(experts or []), mode)
     return _summary(report), change_figure(report), affected_table(report), load_change_figure(report)
 
 
-def on_importance(text, n_experts, top_k):
-    return importance_figure(run_backend(expert_importance, text, _settings(n_experts, top_k)))
+def on_importance(text, n_experts, top_k, model):
+    return importance_figure(run_backend(expert_importance, text, _settings(n_experts, top_k, model)))
 
 
-def on_force(text, n_experts, top_k, experts, start, end, layer):
-    report = run_backend(force, text, _settings(n_experts, top_k), list(experts or []), start, _end(end), _layer(layer))
+def on_auto_importance(text, n_experts, top_k, model):
+    """The heatmap on every change for the zoo (well under a second); a real model's L x E ablations take
+    minutes on a CPU, so there it waits for the button."""
+    return gr.skip() if real_choice(model) else on_importance(text, n_experts, top_k, model)
+
+
+def on_force(text, n_experts, top_k, model, experts, start, end, layer):
+    report = run_backend(force, text, _settings(n_experts, top_k, model), list(experts or []), start, _end(end), _layer(layer))
     return _summary(report), change_figure(report), affected_table(report)
 
 
-def on_experts(n_experts):
-    settings = _settings(n_experts, 1)
+def on_experts(n_experts, model):
+    """Controls fitted to the chosen MoE: top-K up to its experts, its experts to pick, its MoE layers."""
+    settings = _settings(n_experts, 1, model)
     experts = list(range(settings.n_experts))
-    return (gr.Slider(maximum=settings.n_experts), gr.CheckboxGroup(experts, value=[0]),
-            gr.CheckboxGroup(experts, value=[0, 1]))
+    layers = [ALL_LAYERS, *range(run_backend(get_model, settings.moe_name).model.cfg.n_layers)]
+    return (gr.Slider(maximum=settings.n_experts, value=min(2, settings.n_experts)), gr.CheckboxGroup(experts, value=[0]),
+            gr.CheckboxGroup(experts, value=[0, 1]), gr.Dropdown(layers, value=ALL_LAYERS), gr.Dropdown(layers, value=ALL_LAYERS))
 
 
 # JSON API (gr.api): the same backend, validated the same way; reports as plain dicts.
-def top_k_sweep_api(text: str, n_experts: int = 8, measure_latency: bool = False) -> dict:
+# model: a loaded real MoE ("" = the zoo's moe-<n_experts>), as in /analyze.
+def top_k_sweep_api(text: str, n_experts: int = 8, measure_latency: bool = False, model: str = "") -> dict:
     """Loss (and, if asked, measured decode tokens/s) of the MoE at every top-K from 1 to E, beside the dense twins."""
-    return run_backend(top_k_sweep, text, _settings(n_experts, 1), bool(measure_latency)).to_dict()
+    return run_backend(top_k_sweep, text, _settings(n_experts, 1, model), bool(measure_latency)).to_dict()
 
 
 def ablate_api(text: str, n_experts: int = 8, top_k: int = 2, layer: int = -1, experts: list[int] | None = None,
-               mode: str = "reroute") -> dict:
+               mode: str = "reroute", model: str = "") -> dict:
     """Switch experts off (layer -1 = every layer); mode "reroute" or "zero". Per-token loss change and load."""
-    return run_backend(ablate, text, _settings(n_experts, top_k), _layer(layer), experts or [], mode).to_dict()
+    return run_backend(ablate, text, _settings(n_experts, top_k, model), _layer(layer), experts or [], mode).to_dict()
 
 
-def importance_api(text: str, n_experts: int = 8, top_k: int = 2, mode: str = "reroute") -> dict:
+def importance_api(text: str, n_experts: int = 8, top_k: int = 2, mode: str = "reroute", model: str = "") -> dict:
     """Mean loss increase when each expert alone is switched off, per layer: increase[layer][expert]."""
-    return run_backend(expert_importance, text, _settings(n_experts, top_k), mode).to_dict()
+    return run_backend(expert_importance, text, _settings(n_experts, top_k, model), mode).to_dict()
 
 
 def force_api(text: str, n_experts: int = 8, top_k: int = 2, experts: list[int] | None = None, start: int = 0,
-              end: int = -1, layer: int = -1) -> dict:
+              end: int = -1, layer: int = -1, model: str = "") -> dict:
     """Route positions start..end (-1 = the last) in one layer (-1 = all) to exactly top-K chosen experts."""
-    return run_backend(force, text, _settings(n_experts, top_k), experts or [], start, _end(end), _layer(layer)).to_dict()
+    return run_backend(force, text, _settings(n_experts, top_k, model), experts or [], start, _end(end),
+                       _layer(layer)).to_dict()
 
 
 def build_tab(demo: gr.Blocks) -> None:
@@ -88,9 +99,11 @@ def build_tab(demo: gr.Blocks) -> None:
     with gr.Row():
         text = gr.Textbox(label="Text", value=EXAMPLES.get("python", ""), lines=5, max_lines=10, scale=3, elem_id="iv-text")
         with gr.Column(scale=1):
+            model = model_chooser(moe=True, elem_id="iv-model", visible=bool(real_model_names(moe=True)))
             n_experts = gr.Radio(list(EXPERT_CHOICES), value=8, label="Number of experts (MoE model)", elem_id="iv-experts")
             top_k = gr.Slider(1, 8, value=2, step=1, label="top-K (experts per token)", elem_id="iv-top-k")
     gr.Markdown(t("IMPORTANCE"))
+    importance_button = gr.Button("Compute expert importance (automatic for the zoo; a real model takes longer)")
     importance = gr.Plot(label="Expert importance")
     gr.Markdown(t("SWEEP"))
     sweep_button = gr.Button("Sweep top-K (measures decode speed: about 10 s)")
@@ -118,13 +131,15 @@ def build_tab(demo: gr.Blocks) -> None:
     force_df = gr.Dataframe(label="Tokens most affected (forcing)", headers=AFFECTED_HEADERS, interactive=False, wrap=True)
 
     private = dict(api_visibility="private")
-    n_experts.change(on_experts, [n_experts], [top_k, ablate_experts, force_experts], **private)
-    for trigger in (demo.load, text.change, n_experts.change, top_k.release):
-        trigger(on_importance, [text, n_experts, top_k], [importance], trigger_mode="always_last",
-                show_progress="minimal", **private)
-    sweep_button.click(on_sweep, [text, n_experts, top_k], [sweep_plot, sweep_df], concurrency_limit=1,
-                       concurrency_id="latency", **private)
-    ablate_button.click(on_ablate, [text, n_experts, top_k, ablate_layer, ablate_experts, mode],
+    chosen = [text, n_experts, top_k, model]
+    for chooser in (n_experts, model):
+        chooser.change(on_experts, [n_experts, model], [top_k, ablate_experts, force_experts, ablate_layer, force_layer],
+                       **private).then(on_auto_importance, chosen, [importance], show_progress="minimal", **private)
+    for trigger in (demo.load, text.change, top_k.release):
+        trigger(on_auto_importance, chosen, [importance], trigger_mode="always_last", show_progress="minimal", **private)
+    importance_button.click(on_importance, chosen, [importance], concurrency_limit=1, **private)
+    sweep_button.click(on_sweep, chosen, [sweep_plot, sweep_df], concurrency_limit=1, concurrency_id="latency", **private)
+    ablate_button.click(on_ablate, [*chosen, ablate_layer, ablate_experts, mode],
                         [ablate_summary, ablate_plot, ablate_df, ablate_load], **private)
-    force_button.click(on_force, [text, n_experts, top_k, force_experts, start, end, force_layer],
+    force_button.click(on_force, [*chosen, force_experts, start, end, force_layer],
                        [force_summary, force_plot, force_df], **private)

@@ -5,46 +5,12 @@ import math
 
 import pytest
 import torch
-import transformers
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+from transformers import AutoModelForCausalLM
 
 from backend.real_models import ModelLoadError, UnknownModel, get_model, load_real_model, register, unregister
-from corpus.tokenizer import EOS
+from hf_checkpoints import FAMILIES, make_checkpoint
 from models.params import breakdown
-from paths import TOKENIZER
 from routing.options import RoutingOptions
-
-COMMON = dict(vocab_size=4096, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-              max_position_embeddings=128, tie_word_embeddings=False)
-FAMILIES = {
-    "mixtral": (transformers.MixtralConfig, dict(intermediate_size=16, num_local_experts=4, num_experts_per_tok=2)),
-    "qwen2_moe": (transformers.Qwen2MoeConfig, dict(intermediate_size=48, moe_intermediate_size=16, num_experts=4,
-                                                    num_experts_per_tok=2, shared_expert_intermediate_size=24,
-                                                    norm_topk_prob=False)),
-    "qwen3_moe": (transformers.Qwen3MoeConfig, dict(intermediate_size=48, moe_intermediate_size=16, num_experts=6,
-                                                    num_experts_per_tok=2, norm_topk_prob=True, mlp_only_layers=[1],
-                                                    head_dim=8)),
-    "olmoe": (transformers.OlmoeConfig, dict(intermediate_size=16, num_experts=8, num_experts_per_tok=3, norm_topk_prob=False)),
-    "granitemoe": (transformers.GraniteMoeConfig, dict(intermediate_size=16, num_local_experts=4, num_experts_per_tok=2,
-                                                       embedding_multiplier=3.0, residual_multiplier=0.5,
-                                                       attention_multiplier=0.2, logits_scaling=2.0)),
-    "llama": (transformers.LlamaConfig, dict(intermediate_size=48)),
-    "qwen2": (transformers.Qwen2Config, dict(intermediate_size=48)),
-}
-
-
-def make_checkpoint(directory, family: str):
-    """A tiny random checkpoint with the project's tokenizer, saved as a hub model would be."""
-    config_class, fields = FAMILIES[family]
-    torch.manual_seed(1)
-    model = AutoModelForCausalLM.from_config(config_class(**COMMON, **fields))
-    with torch.no_grad():
-        for p in model.parameters():  # transformers leaves some routers at zero: make every choice matter
-            p.normal_(0, 0.2)
-    model.save_pretrained(directory)
-    PreTrainedTokenizerFast(tokenizer_file=str(TOKENIZER), eos_token=EOS, bos_token=EOS).save_pretrained(directory)
-    return directory
-
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
@@ -149,3 +115,44 @@ def test_registry_lists_loaded_models_and_names_the_missing(checkpoints):
     finally:
         unregister(member.spec.name)
     assert math.isfinite(member.model.cfg.context_length)
+
+
+@pytest.fixture()
+def registered(checkpoints):
+    """A real MoE (OLMoE) and a dense twin (Llama) with the same tokenizer, registered as --model does."""
+    members = [load_real_model(str(checkpoints[f]), dtype="float32") for f in ("olmoe", "llama")]
+    for m in members:
+        register(m)
+    yield [m.spec.name for m in members]
+    for m in members:
+        unregister(m.spec.name)
+
+
+def test_the_page_backend_analyses_a_real_moe_beside_its_dense_twin(registered):
+    from backend.analysis import InputError, analyze_text, measure_report_latency, next_token_predictions, validate_settings
+    from backend.interventions import ablate, expert_importance, top_k_sweep
+    from models.hf_routed import HFModel
+    moe, dense = registered
+    settings = validate_settings(8, 3, 0, 0.0, 0, moe, dense)
+    assert settings.n_experts == 8 and settings.twin_names == [dense]
+    report = analyze_text("def add(a, b):\n    return a + b", settings)
+    assert [m.name for m in report.models] == [dense, moe] and report.moe.name == moe
+    assert len(report.routing) == 2 and len(report.routing[0].expert_idx[0]) == 3
+    member = get_model(moe)
+    assert isinstance(member.model, HFModel)
+    assert report.moe.active_params == breakdown(member.model.arch, active=True, top_k=3).total
+    assert report.moe.total_params == sum(p.numel() for p in member.model.hf.parameters())
+    assert report.differences and report.differences[0].b == dense
+    assert set(next_token_predictions(report, 3)) == {dense, moe}
+    timed = measure_report_latency(report, repeats=1, decode_tokens=2)
+    assert set(timed.latency.models) == {dense, moe}
+    one = analyze_text("def add(a, b):\n    return a + b", validate_settings(8, 1, 0, 0.0, 0, moe, dense))
+    assert one.moe.active_params < report.moe.active_params
+    assert ablate("def add(a, b):\n    return a + b", settings, None, [0, 1], "reroute").mean_after is not None
+    assert len(expert_importance("def add(a, b): return a", settings).increase) == 2
+    sweep = top_k_sweep("def add(a, b): return a", settings, measure=False)
+    assert [p.k for p in sweep.points] == list(range(1, 9)) and set(sweep.dense) == {dense}
+    with pytest.raises(InputError, match="top-K must be an integer between 1 and the number of experts \\(8\\)"):
+        validate_settings(8, 9, 0, 0.0, 0, moe)
+    with pytest.raises(InputError, match="dense_model must be a loaded dense model"):
+        validate_settings(8, 2, 0, 0.0, 0, moe, moe)

@@ -43,7 +43,10 @@ def test_layer_experts_and_specialisation_handlers_bad_input(report):
         compare.on_experts(3, 2)
     with pytest.raises(gr.Error, match="top-K must be an integer"):
         compare.on_experts(8, None)
-    assert compare.on_experts(4, 8).maximum == 4
+    top_k, layer = compare.on_experts(4, 8)
+    assert top_k.maximum == 4 and top_k.value == 4 and layer.maximum == 3
+    with pytest.raises(gr.Error, match="model must be a loaded MoE model, got 'gpt-5'; loaded: none"):
+        compare.on_experts(8, 2, "gpt-5")
     assert all(isinstance(out, type(gr.skip())) for out in compare.on_measure(None))  # nothing analysed: nothing timed
 
 
@@ -89,16 +92,16 @@ def test_internal_failures_are_logged_and_shown_without_paths(caplog):
 
 def test_interventions_tab_bad_input():
     with pytest.raises(gr.Error, match="expert must be an integer between 0 and 7"):
-        interventions.on_ablate(TEXT, 8, 2, "all layers", [9], "reroute")
+        interventions.on_ablate(TEXT, 8, 2, "zoo", "all layers", [9], "reroute")
     with pytest.raises(gr.Error, match="layer must be an integer between 0 and 3"):
-        interventions.on_ablate(TEXT, 8, 2, 7, [1], "reroute")
+        interventions.on_ablate(TEXT, 8, 2, "zoo", 7, [1], "reroute")
     with pytest.raises(gr.Error, match="choose exactly top-K = 2 experts"):
-        interventions.on_force(TEXT, 8, 2, [1], 0, -1, "all layers")
+        interventions.on_force(TEXT, 8, 2, "zoo", [1], 0, -1, "all layers")
     with pytest.raises(gr.Error, match="Paste some text"):
-        interventions.on_importance("   ", 8, 2)
+        interventions.on_importance("   ", 8, 2, "zoo")
     with pytest.raises(gr.Error, match="number of experts must be one of"):
-        interventions.on_experts(6)
-    summary, *_ = interventions.on_ablate(TEXT, 8, 2, 1, [0], "zero")
+        interventions.on_experts(6, "zoo")
+    summary, *_ = interventions.on_ablate(TEXT, 8, 2, "zoo", 1, [0], "zero")
     assert "switched off in layer 1" in summary and "nats/token" in summary
 
 

@@ -47,3 +47,12 @@ def test_report_invariants_on_random_text_and_settings(text, s):
     for m in report.models:
         assert m.active_params <= m.total_params
         assert all(x is None or (math.isfinite(x) and x >= 0) for x in m.token_losses)
+
+
+def test_sentencepiece_pieces_read_as_text():
+    """Llama/Mixtral-style tokenizers: the metaspace is a space, <0xNN> pieces are bytes joined into characters."""
+    from tokenizers import Tokenizer, models
+    from corpus.tokenizer import CONTINUATION, token_labels
+    vocab = {"<unk>": 0, "▁the": 1, "▁cat": 2, "<0xE2>": 3, "<0x82>": 4, "<0xAC>": 5, "▁": 6}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    assert token_labels(tokenizer, [1, 2, 6, 3, 4, 5]) == ["␣the", "␣cat", "␣", "€", CONTINUATION, CONTINUATION]
