@@ -4,7 +4,7 @@
 loaded: backend/real_models.py) with the caller's top-k, capacity factor and router noise, passed per
 call, and its dense twins (the zoo's two, or a loaded dense model), and returns an `AnalysisReport`: tokens, routing
 of every MoE layer (chosen experts, gate weights, full router distribution, dropped slots, expert
-load), per-token loss of the three models, and parameter/FLOP accounting. `measure_report_latency`
+load), per-token loss of every model, and parameter/FLOP accounting. `measure_report_latency`
 adds measured latency. No Gradio here; the page, the API, the benchmarks and the tests all call this.
 
 Shapes: T tokens, E experts, K experts per token.
@@ -300,7 +300,7 @@ def next_token_predictions(report: AnalysisReport, position: int, k: int = 5) ->
 
 
 def measure_report_latency(report: AnalysisReport, repeats: int = 5, decode_tokens: int = 16) -> AnalysisReport:
-    """The same report with the latency of its three models measured on its tokens."""
+    """The same report with the latency of its models measured on its tokens."""
     routing = report.settings.routing()
     models = {m.name: (get_model(m.name).model, routing) for m in report.models}
     latency = measure_latency(models, torch.tensor([report.token_ids]), decode_tokens=decode_tokens, repeats=repeats)

@@ -98,8 +98,8 @@ def on_experts(n_experts, top_k, model=ZOO):
     settings = run_backend(validate_settings, n_experts, 1, 0, 0, 0, real_choice(model))
     cfg = run_backend(get_model, settings.moe_name).model.cfg
     top_k = run_backend(int_in_range, "top-K", top_k, 1, 10**6)
-    return (gr.Slider(maximum=settings.n_experts, value=min(top_k, settings.n_experts)),
-            gr.Slider(maximum=cfg.n_layers - 1, value=0))
+    value = cfg.top_k if settings.model else min(top_k, settings.n_experts)  # a real model starts at its own top-K
+    return gr.Slider(maximum=settings.n_experts, value=value), gr.Slider(maximum=cfg.n_layers - 1, value=0)
 
 
 def analyze_api(text: str, n_experts: int = 8, top_k: int = 2, capacity_factor: float = 0.0,
@@ -153,7 +153,7 @@ def build_tab(demo: gr.Blocks) -> None:
     gr.Markdown(t("LOAD"))
     load = gr.Plot(label="Expert load")
     gr.Markdown(t("COMPARE"))
-    table = gr.Dataframe(label="Dense (compute-matched) | MoE | dense (parameter-matched)", interactive=False,
+    table = gr.Dataframe(label="The MoE beside its dense twins", interactive=False,
                          elem_id="comparison", wrap=True)
     differences = gr.Markdown(elem_id="differences")
     with gr.Row():

@@ -64,8 +64,9 @@ def on_experts(n_experts, model):
     """Controls fitted to the chosen MoE: top-K up to its experts, its experts to pick, its MoE layers."""
     settings = _settings(n_experts, 1, model)
     experts = list(range(settings.n_experts))
-    layers = [ALL_LAYERS, *range(run_backend(get_model, settings.moe_name).model.cfg.n_layers)]
-    return (gr.Slider(maximum=settings.n_experts, value=min(2, settings.n_experts)), gr.CheckboxGroup(experts, value=[0]),
+    cfg = run_backend(get_model, settings.moe_name).model.cfg
+    layers = [ALL_LAYERS, *range(cfg.n_layers)]
+    return (gr.Slider(maximum=settings.n_experts, value=cfg.top_k), gr.CheckboxGroup(experts, value=[0]),
             gr.CheckboxGroup(experts, value=[0, 1]), gr.Dropdown(layers, value=ALL_LAYERS), gr.Dropdown(layers, value=ALL_LAYERS))
 
 

@@ -21,7 +21,7 @@ def tiny_config(**changes) -> ModelConfig:
     return ModelConfig(**base)
 
 
-SERVER_FIXTURES = {"app_server", "app_url"}
+SERVER_FIXTURES = {"app_server", "app_url", "real_app_url"}
 
 
 def pytest_collection_modifyitems(items):
@@ -49,3 +49,19 @@ def app_server():
 @pytest.fixture(scope="session")
 def app_url(app_server):
     return app_server[0]
+
+
+@pytest.fixture(scope="session")
+def real_checkpoints(tmp_path_factory):
+    """Tiny random OLMoE (MoE) and Llama (its dense twin) checkpoints with the project's tokenizer."""
+    from hf_checkpoints import make_checkpoint
+    return {f: make_checkpoint(tmp_path_factory.mktemp(f"real-{f}"), f) for f in ("olmoe", "llama")}
+
+
+@pytest.fixture(scope="session")
+def real_app_url(real_checkpoints):
+    """`python app.py --model OLMOE --model LLAMA --dtype float32`, as an operator would start it."""
+    args = [arg for path in real_checkpoints.values() for arg in ("--model", str(path))] + ["--dtype", "float32"]
+    proc, url = launch(args)
+    yield url
+    stop(proc)

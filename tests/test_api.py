@@ -89,3 +89,18 @@ def test_intervention_endpoints_equal_the_backend(client):
     with pytest.raises(Exception, match="expert must be an integer between 0 and 7"):
         client.predict(TEXT, 8, 2, -1, [8], "reroute", api_name="/ablate")
     assert call(client)["tokens"]  # still serving
+
+
+def test_api_analyses_a_loaded_real_moe_beside_its_dense_twin(real_app_url, real_checkpoints):
+    client = Client(real_app_url, verbose=False)
+    moe, dense = (real_checkpoints[f].name for f in ("olmoe", "llama"))
+    report = client.predict(TEXT, 8, 1, 0.0, 0.0, 0, False, moe, dense, api_name="/analyze")
+    assert [m["name"] for m in report["models"]] == [dense, moe]
+    assert report["settings"]["n_experts"] == 8 and all(len(row) == 1 for row in report["routing"][0]["expert_idx"])
+    wider = client.predict(TEXT, 8, 3, 0.0, 0.0, 0, False, moe, dense, api_name="/analyze")
+    assert wider["models"][1]["active_params"] > report["models"][1]["active_params"]
+    with pytest.raises(Exception, match="model must be a loaded MoE model, got 'nope'; loaded: " + moe):
+        client.predict(TEXT, 8, 1, 0.0, 0.0, 0, False, "nope", "", api_name="/analyze")
+    ablation = client.predict(TEXT, 8, 2, -1, [0], "reroute", moe, api_name="/ablate")
+    assert ablation["model"] == moe
+    assert client.predict(TEXT, 8, 2, 0.0, 0.0, 0, False, api_name="/analyze")["models"][1]["name"] == "moe-8"  # zoo still default

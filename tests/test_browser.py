@@ -12,14 +12,26 @@ TEXT = "Hello world! Привет, мир! def f(x): return x + 1"
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def browser():
+    """One chromium for the module (Playwright's sync API allows one instance per thread)."""
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app_url)
-        page.wait_for_selector(".token-strip .tok", timeout=60_000)
-        yield page
+        yield browser
         browser.close()
+
+
+def open_page(browser, url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.wait_for_selector(".token-strip .tok", timeout=60_000)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, app_url):
+    page = open_page(browser, app_url)
+    yield page
+    page.close()
 
 
 def strip(page) -> str:
@@ -134,3 +146,19 @@ def test_live_training_starts_stops_and_starts_again(page):
         page.wait_for_function(f"() => {status}.includes('stopped at step')", timeout=TIMEOUT_MS)
         before = page.evaluate(f"() => {status}")
     assert page.locator(".toast-body").count() == 0  # stopping is not an error
+
+
+def test_a_loaded_real_moe_shows_its_routing(browser, real_app_url, real_checkpoints, tmp_path):
+    moe = real_checkpoints["olmoe"].name
+    page = open_page(browser, real_app_url)
+    zoo_strip = strip(page)
+    page.locator("#model input").click()
+    page.get_by_role("option", name=moe, exact=False).click()
+    page.wait_for_function("(name) => document.querySelector('#comparison').innerText.includes(name)", arg=moe,
+                           timeout=TIMEOUT_MS)
+    page.wait_for_function("(old) => document.querySelector('.token-strip').innerHTML !== old", arg=zoo_strip,
+                           timeout=TIMEOUT_MS)
+    assert "expert" in page.get_attribute(".token-strip .tok >> nth=0", "title")
+    assert "Error" not in page.inner_text("#status")
+    page.screenshot(path=str(tmp_path / "real.png"), full_page=True)
+    page.close()

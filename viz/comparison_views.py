@@ -1,4 +1,4 @@
-"""Side-by-side views of the three models in a report: numbers table, parameters, latency, loss."""
+"""Side-by-side views of the models in a report (the MoE and its dense twins): numbers table, parameters, latency, loss."""
 from __future__ import annotations
 
 import numpy as np
@@ -40,7 +40,7 @@ def _millions(n: int) -> str:
 
 
 def comparison_table(report: AnalysisReport) -> pd.DataFrame:
-    """Metrics as rows, the three models as columns; units in the row labels."""
+    """Metrics as rows, the models as columns; units in the row labels."""
     columns = {}
     for m in report.models:
         col = {
@@ -89,7 +89,7 @@ def latency_figure(report: AnalysisReport) -> go.Figure:
         names = [m.name for m in report.models]
         timings = [getattr(report.latency.models[n], attr) for n in names]
         fig.add_trace(go.Bar(
-            x=names, y=[t.median for t in timings], marker_color=[model_colour(n) for n in names], showlegend=False,
+            x=names, y=[t.median for t in timings], marker_color=[model_colour(n, n == report.moe.name) for n in names], showlegend=False,
             error_y=dict(type="data", symmetric=False, array=[t.high - t.median for t in timings],
                          arrayminus=[t.median - t.low for t in timings]),
             hovertemplate="%{x}: %{y:.2f}<extra>median; bars show min-max</extra>"), row=1, col=col)
@@ -108,14 +108,14 @@ def reliability_note(reliability) -> str:
 
 
 def loss_figure(report: AnalysisReport) -> go.Figure:
-    """Per-token loss of the three models along the text."""
+    """Per-token loss of every model along the text."""
     fig = go.Figure()
     positions = np.arange(len(report.tokens))
     tokens = np.array(report.tokens)
     for m in report.models:
         losses = np.array([np.nan if x is None else x for x in m.token_losses])  # numpy: validated in one step
         fig.add_trace(go.Scatter(
-            x=positions, y=losses, mode="lines+markers", name=m.name, line=dict(color=model_colour(m.name)),
+            x=positions, y=losses, mode="lines+markers", name=m.name, line=dict(color=model_colour(m.name, m is report.moe)),
             marker=dict(size=4), customdata=tokens,
             hovertemplate="token %{x} '%{customdata}': %{y:.2f} nats<extra>" + m.name + "</extra>"))
     fig.update_layout(title="How surprised each model is by each token (lower is better)",

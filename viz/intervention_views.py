@@ -21,7 +21,7 @@ def sweep_figure(sweep: TopKSweep) -> go.Figure:
     fig = make_subplots(rows=1, cols=2 if timed else 1, subplot_titles=(
         "mean loss on this text (nats/token; lower is better)", "decode speed (tokens/s, median; higher is faster)")[: 2 if timed else 1])
     fig.add_trace(go.Scatter(x=ks, y=[p.mean_loss for p in sweep.points], mode="lines+markers", name=sweep.model,
-                             line=dict(color=model_colour("moe")), customdata=[p.active_params / 1e6 for p in sweep.points],
+                             line=dict(color=model_colour(sweep.model, moe=True)), customdata=[p.active_params / 1e6 for p in sweep.points],
                              hovertemplate="top-K %{x}: %{y:.3f} nats/token, %{customdata:.2f} M active parameters<extra></extra>"),
                   row=1, col=1)
     for name, p in sweep.dense.items():
@@ -31,7 +31,7 @@ def sweep_figure(sweep: TopKSweep) -> go.Figure:
     if timed:
         fig.add_trace(go.Scatter(
             x=ks, y=[p.decode_tokens_per_s for p in sweep.points], mode="lines+markers", showlegend=False,
-            line=dict(color=model_colour("moe")),
+            line=dict(color=model_colour(sweep.model, moe=True)),
             error_y=dict(type="data", symmetric=False, array=[p.decode_high - p.decode_tokens_per_s for p in sweep.points],
                          arrayminus=[p.decode_tokens_per_s - p.decode_low for p in sweep.points]),
             hovertemplate="top-K %{x}: %{y:.0f} tokens/s<extra>min-max over repetitions</extra>"), row=1, col=2)

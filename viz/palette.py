@@ -5,14 +5,19 @@ EXPERT_COLOURS = (
     "#9c755f", "#bab0ac", "#1f77b4", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f", "#d62728",
 )
 MODEL_COLOURS = {"dense": "#7f7f7f", "moe": "#f28e2b", "dense-wide": "#4e79a7"}
+TWIN_COLOUR = "#59a14f"  # a loaded real dense twin
 
 
 def expert_colour(expert: int) -> str:
     return EXPERT_COLOURS[expert % len(EXPERT_COLOURS)]
 
 
-def model_colour(name: str) -> str:
-    return MODEL_COLOURS["moe" if name.startswith("moe") else name]
+def model_colour(name: str, moe: bool = False) -> str:
+    """The zoo's models by name; any MoE (moe=True, or a zoo name moe-*) in the MoE colour; another dense
+    model (a loaded twin) in the twin colour."""
+    if moe or name.startswith("moe"):
+        return MODEL_COLOURS["moe"]
+    return MODEL_COLOURS.get(name, TWIN_COLOUR)
 
 
 def text_colour(background: str) -> str:
