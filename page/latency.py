@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -16,7 +17,8 @@ from lab.roofline import decode_models
 from lab.run import LabPlan, run
 from lab.variants import DTYPES, LabScale
 from models.params import BYTES_PER_PARAM
-from page.common import EXAMPLES, run_backend, t
+from backend.real_models import get_model, real_model_names
+from page.common import EXAMPLES, ZOO, model_chooser, real_choice, run_backend, t
 from paths import RESULTS
 from scale.presets import load_preset, preset_names
 from viz.latency_views import (cache_coverage_figure, cache_speed_figure, departure_text, roofline_figure, speedup_figure,
@@ -94,9 +96,11 @@ def moe_presets() -> list[str]:
     return [name for name in preset_names() if (p := load_preset(name)).spec is not None and p.spec.moe_layers]
 
 
-def cache_views(text, n_experts, preset, weight_format, fast_gbs, slow_gbs):
-    """The coverage curves on the text and the implied decode speed of a real model's sizes."""
-    settings = validate_settings(n_experts, 2, 0, 0.0, 0)
+def cache_views(text, n_experts, preset, weight_format, fast_gbs, slow_gbs, model=ZOO):
+    """The coverage curves on the text and the implied decode speed of a real model's sizes: a loaded real
+    MoE's own (its routing measured on the text), or a calculator preset's (the zoo MoE's routing)."""
+    settings = validate_settings(n_experts, 1, 0, 0.0, 0, real_choice(model))
+    settings = replace(settings, top_k=get_model(settings.moe_name).model.cfg.top_k)
     if preset not in moe_presets():
         raise UserError(f"model must be one of {', '.join(moe_presets())}")
     if weight_format not in BYTES_PER_PARAM:
@@ -105,15 +109,18 @@ def cache_views(text, n_experts, preset, weight_format, fast_gbs, slow_gbs):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.01 <= value <= 100_000:
             raise UserError(f"{name} must be between 0.01 and 100,000 GB/s, got {value!r}")
     curves = measured_coverage(text, settings)
-    chosen = load_preset(preset)
-    spec, label = chosen.spec, chosen.label
+    if settings.model:
+        spec, label = get_model(settings.model).model.arch, settings.model
+    else:
+        chosen = load_preset(preset)
+        spec, label = chosen.spec, chosen.label
     uniform = cache_table(spec, BYTES_PER_PARAM[weight_format], curves.uniform, fast_gbs, slow_gbs)
     skewed = cache_table(spec, BYTES_PER_PARAM[weight_format], curves.mean, fast_gbs, slow_gbs)
     return cache_coverage_figure(curves), cache_speed_figure(f"{label}, {weight_format}", uniform, skewed, fast_gbs, slow_gbs)
 
 
-def on_cache(text, n_experts, preset, weight_format, fast_gbs, slow_gbs):
-    return run_backend(cache_views, text, n_experts, preset, weight_format, fast_gbs, slow_gbs)
+def on_cache(text, n_experts, preset, weight_format, fast_gbs, slow_gbs, model=ZOO):
+    return run_backend(cache_views, text, n_experts, preset, weight_format, fast_gbs, slow_gbs, model)
 
 
 def build_tab(demo: gr.Blocks) -> None:
@@ -163,10 +170,11 @@ def build_cache_section(demo: gr.Blocks) -> None:
     with gr.Row():
         text = gr.Textbox(label="Text", value=EXAMPLES.get("mix", ""), lines=3, scale=3)
         with gr.Column(scale=2):
+            model = model_chooser(moe=True, elem_id="cache-model", visible=bool(real_model_names(moe=True)))
             n_experts = gr.Radio(list(EXPERT_CHOICES), value=8, label="Zoo MoE whose routing is measured")
             presets = moe_presets()
             preset = gr.Dropdown(presets, value="mixtral-8x7b" if "mixtral-8x7b" in presets else presets[0],
-                                 label="Real model (sizes from its config)")
+                                 label="Real model (sizes from its config; a loaded MoE above uses its own)")
     with gr.Row():
         weight_format = gr.Radio(list(BYTES_PER_PARAM), value="bf16", label="Weight format")
         fast = gr.Number(1000, minimum=0.01, label="Fast memory bandwidth (GB/s; e.g. GPU 1000, CPU RAM 50)")
@@ -174,6 +182,7 @@ def build_cache_section(demo: gr.Blocks) -> None:
     with gr.Row():
         coverage = gr.Plot(label="Look-ups served by the hot experts")
         speed = gr.Plot(label="Implied decode speed")
-    controls = [text, n_experts, preset, weight_format, fast, slow]
-    for trigger in (demo.load, text.change, n_experts.change, preset.change, weight_format.change, fast.submit, slow.submit):
+    controls = [text, n_experts, preset, weight_format, fast, slow, model]
+    for trigger in (demo.load, text.change, n_experts.change, preset.change, weight_format.change, fast.submit, slow.submit,
+                    model.change):
         trigger(on_cache, controls, [coverage, speed], trigger_mode="always_last", api_visibility="private")

@@ -156,3 +156,18 @@ def test_the_page_backend_analyses_a_real_moe_beside_its_dense_twin(registered):
         validate_settings(8, 9, 0, 0.0, 0, moe)
     with pytest.raises(InputError, match="dense_model must be a loaded dense model"):
         validate_settings(8, 2, 0, 0.0, 0, moe, moe)
+
+
+def test_the_expert_cache_view_measures_a_real_moe_and_uses_its_own_sizes(registered):
+    from backend.analysis import validate_settings
+    from backend.expert_cache import cache_table, measured_coverage
+    from page.latency import cache_views
+    moe, _ = registered
+    settings = validate_settings(8, 3, 0, 0.0, 0, moe)
+    curves = measured_coverage("def add(a, b):\n    return a + b", settings)
+    assert curves.model == moe and len(curves.measured) == 2 and all(len(c) == 9 for c in curves.measured)
+    assert all(c[0] == 0.0 and c[-1] == pytest.approx(1.0) for c in curves.measured)
+    rows = cache_table(get_model(moe).model.arch, 4.0, curves.mean, 1000, 25)
+    assert rows[-1].fetched_mb_per_token == 0 and rows[0].tokens_per_s < rows[-1].tokens_per_s
+    coverage, speed = cache_views("def add(a, b):\n    return a + b", 8, "mixtral-8x7b", "bf16", 1000, 25, moe)
+    assert moe in speed.layout.title.text
