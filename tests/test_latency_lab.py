@@ -152,3 +152,12 @@ def test_the_lab_runs_in_bfloat16_with_its_own_ceiling_and_byte_counts():
     assert {r["variant"] for r in result["rows"]} >= {"dense-total", "moe-sorted", "hf-mixtral"}
     with pytest.raises(UserError, match="dtype must be one of"):
         LabScale(dtype="float16")
+
+
+def test_the_one_row_form_is_measured_once_per_shape_and_gives_the_same_numbers():
+    from models import products
+    w, x = torch.randn(96, 40), torch.randn(1, 40)
+    form = products.single_row_form(w)
+    assert form in products.SINGLE_ROW_FORMS and products.single_row_form(w.clone()) == form  # cached per shape
+    for name, f in products.SINGLE_ROW_FORMS.items():
+        torch.testing.assert_close(f(x, w), torch.nn.functional.linear(x, w), atol=1e-5, rtol=1e-5)
