@@ -17,6 +17,7 @@ import torch  # noqa: E402
 
 from backend.reliability import available_cores  # noqa: E402
 from backend.threads import threads_for_workers  # noqa: E402
+from backend.timing import warm_up  # noqa: E402
 from backend.real_models import DTYPES, ModelLoadError, load_real_model, register  # noqa: E402
 from models.zoo import load_member, zoo_names  # noqa: E402
 from page import compare, interventions, latency, problems, scale, specialisation  # noqa: E402
@@ -41,6 +42,7 @@ def build_demo() -> gr.Blocks:
         with gr.Tab(t("TAB_SCALE")):
             scale.build_tab(demo)
         gr.api(compare.analyze_api, api_name="analyze")
+        gr.api(compare.generate_api, api_name="generate")
         for endpoint in (interventions.top_k_sweep_api, interventions.ablate_api, interventions.importance_api,
                          interventions.force_api):
             gr.api(endpoint, api_name=endpoint.__name__.removesuffix("_api"))
@@ -93,7 +95,7 @@ if __name__ == "__main__":
         print(f"warning: {args.concurrency} concurrent requests x {threads} torch threads exceed the "
               f"{available_cores()} cores this process may use: timings will thrash")
     torch.set_num_threads(threads)
-    # load every model while the server starts, so the first request finds them ready
-    threading.Thread(target=lambda: [load_member(name) for name in zoo_names()], daemon=True).start()
+    # load (and warm up) every model while the server starts, so the first request finds them ready
+    threading.Thread(target=lambda: [warm_up(load_member(name).model) for name in zoo_names()], daemon=True).start()
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency).launch(
         server_name=args.host, server_port=args.port, share=args.share, css=CSS, head=PIN_SCRIPT, i18n=I18N)

@@ -127,6 +127,13 @@ def time_interleaved(fns: dict[str, Callable], x: torch.Tensor, repeats: int, wa
 
 
 @torch.no_grad()
+def warm_up(model: Transformer) -> None:
+    """One cached decode step, so that one-time costs (allocations, the one-row product forms that
+    models/products.py times per weight shape) are paid before anything is timed for a user."""
+    greedy_decoder(model, torch.zeros(1, 2, dtype=torch.long), RoutingOptions(), 1)(None)
+
+
+@torch.no_grad()
 def greedy_decoder(model: Transformer, prompt: torch.Tensor, routing: RoutingOptions, steps: int) -> Callable:
     """A function that decodes `steps` greedy tokens after `prompt`, whose KV cache is filled once, untimed."""
     cache = model.new_cache(prompt.shape[0], prompt.shape[1] + steps)

@@ -9,12 +9,14 @@ import gradio as gr
 
 from backend.analysis import (EXPERT_CHOICES, AnalysisReport, analyze_text, measure_report_latency, next_token_predictions,
                               validate_settings)
+from backend.generation import MAX_NEW_TOKENS, MAX_TEMPERATURE, continue_text
 from backend.model_card import model_card
 from backend.real_models import get_model, real_model_names
 from backend.specialisation import text_specialisation
 from errors import int_in_range
 from page.common import EXAMPLES, ZOO, model_chooser, real_choice, run_backend, t
 from viz import page_text
+from viz.generation_views import continuations_html
 from viz.comparison_views import (comparison_table, differences_text, latency_figure, loss_figure, model_card_markdown,
                                   parameters_figure)
 from viz.routing_views import (expert_load_figure, pinned_figure, predictions_table, routing_heatmap, routing_table,
@@ -102,6 +104,23 @@ def on_experts(n_experts, top_k, model=ZOO):
     return gr.Slider(maximum=settings.n_experts, value=value), gr.Slider(maximum=cfg.n_layers - 1, value=0)
 
 
+def on_generate(text, n_experts, top_k, capacity_factor, noise_std, noise_seed, layer, model, dense_model, new_tokens,
+                temperature, seed):
+    """Each model continues the text under the chosen routing settings."""
+    settings = run_backend(validate_settings, n_experts, top_k, capacity_factor, noise_std, noise_seed, real_choice(model),
+                           real_choice(dense_model))
+    report = run_backend(continue_text, text, settings, new_tokens, temperature, seed)
+    return continuations_html(report, run_backend(int_in_range, "layer", layer, 0, 10**6))
+
+
+def generate_api(text: str, n_experts: int = 8, top_k: int = 2, new_tokens: int = 32, temperature: float = 0.0,
+                 seed: int = 0, model: str = "", dense_model: str = "") -> dict:
+    """The MoE and its dense twins each continue the text (temperature 0 = greedy; seeded sampling otherwise):
+    generated tokens, the MoE's first-choice expert per generated token and layer, tokens/s while generating."""
+    settings = run_backend(validate_settings, n_experts, top_k, 0, 0.0, 0, real_choice(model), real_choice(dense_model))
+    return run_backend(continue_text, text, settings, new_tokens, temperature, seed).to_dict()
+
+
 def analyze_api(text: str, n_experts: int = 8, top_k: int = 2, capacity_factor: float = 0.0,
                 noise_std: float = 0.0, noise_seed: int = 0, measure_latency: bool = False, model: str = "",
                 dense_model: str = "") -> dict:
@@ -160,6 +179,13 @@ def build_tab(demo: gr.Blocks) -> None:
         params_plot = gr.Plot(label="Parameters")
         latency_plot = gr.Plot(label="Measured latency")
     loss_plot = gr.Plot(label="Per-token loss")
+    gr.Markdown(t("GENERATION"))
+    with gr.Row():
+        new_tokens = gr.Slider(4, MAX_NEW_TOKENS, value=24, step=4, label="New tokens")
+        temperature = gr.Slider(0, MAX_TEMPERATURE, value=0, step=0.1, label="Temperature (0 = greedy)")
+        seed = gr.Number(0, precision=0, minimum=0, label="Sampling seed")
+        generate_button = gr.Button("Continue the text", variant="primary")
+    continuations = gr.HTML(elem_id="continuations")
     with gr.Accordion(t("MODEL_CARD_TITLE"), open=False):
         gr.Markdown(model_card_markdown(model_card()))
     with gr.Accordion("Specialisation on this text", open=False):
@@ -194,6 +220,8 @@ def build_tab(demo: gr.Blocks) -> None:
     for chooser in (n_experts, model):
         analyse_then_measure(chooser.change(on_experts, [n_experts, top_k, model], [top_k, layer], api_visibility="private").then)
     analyse_then_measure(dense_model.change)
+    generate_button.click(on_generate, [*controls, new_tokens, temperature, seed], [continuations], concurrency_limit=1,
+                          concurrency_id="latency", api_visibility="private")
     # a click on a token writes its position (read in the browser, see page/common.PIN_SCRIPT) into pin_position
     strip.click(None, None, [pin_position], js="() => window.moePinnedToken ?? -1")
     pin_position.change(on_pin, [report_state, pin_position], [pin_note, pin_plot, pin_table], api_visibility="private")

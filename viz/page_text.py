@@ -157,6 +157,12 @@ GLOSSARY = """| term | meaning |
 PIN_HELP = """**Click a token** in the strip above to pin it: its router distribution over every expert in
 every layer, and each model's five most likely next tokens at that point."""
 
+GENERATION = """**The models write.** Each model continues your text, one token at a time with its KV cache: greedy
+(temperature 0: always the most likely token) or sampled (the seed shown makes it repeatable). The MoE's
+tokens are coloured by their first-choice expert in the layer chosen above; the speed is measured while
+each model generates (the prompt's prefill included). These are **tiny models** trained on a small
+corpus: expect fragments that look like the training text, not sense."""
+
 TAB_COMPARE = "Dense vs MoE on your text"
 TAB_INTERVENTIONS = "Interventions"
 TAB_LATENCY = "Latency lab"
