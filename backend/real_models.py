@@ -101,9 +101,13 @@ def load_real_model(source: str, dtype: str = "auto", available: int | None = No
         raise ModelLoadError(f"{source}: MoE family '{family}' is not supported; supported MoE families: "
                              f"{', '.join(MOE_FAMILIES)} (a dense causal LM of any family loads as a twin)")
     check_fits(source, config, dtype, available or available_memory_bytes())
-    hf = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[dtype], local_files_only=local)
+    try:
+        hf = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[dtype], local_files_only=local)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
+    except (ValueError, OSError, KeyError) as e:
+        raise ModelLoadError(f"{source}: transformers cannot load it as a causal language model with a tokenizer "
+                             f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
     hf.eval().requires_grad_(False)
-    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{source}: needs a fast tokenizer (tokenizer.json)")
     try:
