@@ -11,21 +11,23 @@ Shapes: T tokens, E experts, K experts per token.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from backend.timing import LatencyReport, measure_latency
+from backend.timing import TIMING_DTYPES, LatencyReport, measure_latency, native_dtypes
 from backend.uncertainty import Difference, Interval, mean_interval, paired_difference, perplexity_interval
 from corpus.manifest import unseen_characters
 from corpus.tokenizer import token_label, token_labels
 from errors import UserError
 from backend.real_models import get_model, real_model_names
 from models.params import arch_flops, count_arch
-from models.transformer import lm_loss
-from models.zoo import SPECS, LoadedModel
+from models.transformer import Transformer, lm_loss
+from models.zoo import SPECS, LoadedModel, load_member
 from routing.options import RoutingOptions, check_top_k
 
 EXPERT_CHOICES = (4, 8, 16)
@@ -299,9 +301,29 @@ def next_token_predictions(report: AnalysisReport, position: int, k: int = 5) ->
     return out
 
 
-def measure_report_latency(report: AnalysisReport, repeats: int = 5, decode_tokens: int = 16) -> AnalysisReport:
-    """The same report with the latency of its models measured on its tokens."""
+@functools.lru_cache(maxsize=None)
+def _zoo_member_in(name: str, dtype: str) -> Transformer:
+    """A zoo member's weights in another dtype, for timing: a copy made once per process."""
+    return copy.deepcopy(load_member(name).model).to(TIMING_DTYPES[dtype])
+
+
+def timed_model(name: str, dtype: str):
+    """The model to time in `dtype`: a zoo member (a copy in that dtype), or a loaded real model in the dtype
+    it was loaded in (a second copy of a real checkpoint would not fit in memory)."""
+    member = get_model(name)
+    if dtype == "float32" or not isinstance(member.model, Transformer):
+        return member.model
+    return _zoo_member_in(name, dtype)
+
+
+def measure_report_latency(report: AnalysisReport, repeats: int = 5, decode_tokens: int = 16,
+                           dtype: str = "float32") -> AnalysisReport:
+    """The same report with the latency of its models measured on its tokens, the zoo's weights and
+    activations in `dtype` (bfloat16 where the CPU has bf16 instructions)."""
+    if dtype not in native_dtypes():
+        raise InputError(f"timing dtype must be one of {', '.join(native_dtypes())} on this machine, got {dtype!r}")
     routing = report.settings.routing()
-    models = {m.name: (get_model(m.name).model, routing) for m in report.models}
+    models = {m.name: (timed_model(m.name, dtype), routing) for m in report.models}
     latency = measure_latency(models, torch.tensor([report.token_ids]), decode_tokens=decode_tokens, repeats=repeats)
-    return replace(report, latency=latency)
+    dtypes = sorted({str(next(model.parameters()).dtype).removeprefix("torch.") for model, _ in models.values()})
+    return replace(report, latency=replace(latency, description=latency.description + f" Weights and activations in {', '.join(dtypes)}."))

@@ -63,6 +63,16 @@ class LatencyReport:
         return asdict(self)
 
 
+TIMING_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def native_dtypes() -> list[str]:
+    """float32, and bfloat16 where the CPU has bf16 instructions (or a GPU is there)."""
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    native = "avx512_bf16" in flags or "amx_bf16" in flags or torch.cuda.is_available()
+    return list(TIMING_DTYPES) if native else ["float32"]
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)

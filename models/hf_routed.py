@@ -32,8 +32,7 @@ from transformers import DynamicCache
 from models.experts import run_experts
 from models.moe import MoEAux, MoELayer
 from models.params import ArchSpec, FFNSpec, LayerSpec
-from models.transformer import DEFAULT_ROUTING, ModelOutput
-from routing.interventions import check_masks
+from models.transformer import DEFAULT_ROUTING, ModelOutput, prepare_call
 from routing.options import RoutingOptions
 from routing.routers import SoftmaxTopKRouter
 
@@ -155,15 +154,7 @@ class HFModel(nn.Module):
     def forward(self, idx: torch.Tensor, routing: RoutingOptions = DEFAULT_ROUTING, trace: bool = False,
                 cache: HFCache | None = None) -> ModelOutput:
         """idx (B, T) token ids -> ModelOutput (logits (B, T, V) and one MoEAux per MoE layer)."""
-        b, t = idx.shape
-        start = cache.length if cache is not None else 0
-        limit = min(self.cfg.context_length, cache.max_len if cache is not None else self.cfg.context_length)
-        if start + t > limit:
-            raise ValueError(f"sequence of {start + t} tokens exceeds the model context of {limit} tokens")
-        if self.cfg.is_moe and (routing.ablation is not None or routing.forced is not None):
-            check_masks(routing.ablation, routing.forced, self.cfg.n_layers, self.cfg.n_experts,
-                        routing.resolve_top_k(self.cfg.top_k, self.cfg.n_experts))
-        generator = None if routing.noise_seed is None else torch.Generator(device=idx.device).manual_seed(routing.noise_seed)
+        _, generator = prepare_call(self.cfg, idx, routing, cache)
         call = _Call(routing, generator, trace, [])
         token = _CALL.set(call)
         try:

@@ -100,18 +100,9 @@ class Transformer(nn.Module):
         cache: KVCache | None = None,
     ) -> ModelOutput:
         """idx (B, T) token ids -> ModelOutput. With a cache, idx continues the cached positions."""
-        b, t = idx.shape
-        start = cache.length if cache is not None else 0
-        limit = min(self.cfg.context_length, cache.max_len if cache is not None else self.cfg.context_length)
-        if start + t > limit:
-            raise ValueError(f"sequence of {start + t} tokens exceeds the model context of {limit} tokens")
-        if self.cfg.is_moe and (routing.ablation is not None or routing.forced is not None):
-            check_masks(routing.ablation, routing.forced, self.cfg.n_layers, self.cfg.n_experts,
-                        routing.resolve_top_k(self.cfg.top_k, self.cfg.n_experts))
+        t = idx.shape[1]
+        start, generator = prepare_call(self.cfg, idx, routing, cache)
         cos, sin = self.rope_cos[start : start + t], self.rope_sin[start : start + t]
-        generator = None
-        if routing.noise_seed is not None:
-            generator = torch.Generator(device=idx.device).manual_seed(routing.noise_seed)
         x = self.embed(idx)  # (B, T, D)
         auxes: list[MoEAux] = []
         for block in self.blocks:
@@ -126,6 +117,21 @@ class Transformer(nn.Module):
 
     def moe_layers(self) -> list[MoELayer]:
         return [b.ffn for b in self.blocks if isinstance(b.ffn, MoELayer)]
+
+
+def prepare_call(cfg, idx: torch.Tensor, routing: RoutingOptions, cache) -> tuple[int, torch.Generator | None]:
+    """What every model's forward checks first: the sequence fits the context (and the cache), the
+    ablation and forcing masks fit the MoE layers; -> (first position, the call's seeded generator or None).
+    cfg: anything with the zoo ModelConfig's context_length, is_moe, n_layers, n_experts and top_k."""
+    start = cache.length if cache is not None else 0
+    limit = min(cfg.context_length, cache.max_len if cache is not None else cfg.context_length)
+    if start + idx.shape[1] > limit:
+        raise ValueError(f"sequence of {start + idx.shape[1]} tokens exceeds the model context of {limit} tokens")
+    if cfg.is_moe and (routing.ablation is not None or routing.forced is not None):
+        check_masks(routing.ablation, routing.forced, cfg.n_layers, cfg.n_experts, routing.resolve_top_k(cfg.top_k, cfg.n_experts))
+    if routing.noise_seed is None:
+        return start, None
+    return start, torch.Generator(device=idx.device).manual_seed(routing.noise_seed)
 
 
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:

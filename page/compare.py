@@ -12,6 +12,7 @@ from backend.analysis import (EXPERT_CHOICES, AnalysisReport, analyze_text, meas
 from backend.generation import MAX_NEW_TOKENS, MAX_TEMPERATURE, continue_text
 from backend.model_card import model_card
 from backend.real_models import get_model, real_model_names
+from backend.timing import native_dtypes
 from backend.specialisation import text_specialisation
 from errors import int_in_range
 from page.common import EXAMPLES, ZOO, model_chooser, real_choice, run_backend, t
@@ -63,10 +64,10 @@ def on_analyze(text, n_experts, top_k, capacity_factor, noise_std, noise_seed, l
     return (report, *routing_views(report, layer), *comparison_views(report), *write_downloads(report))
 
 
-def on_measure(report: AnalysisReport | None):
+def on_measure(report: AnalysisReport | None, dtype="float32"):
     if report is None:  # nothing analysed (e.g. the text was cleared): nothing to time
         return (gr.skip(),) * 8
-    report = run_backend(measure_report_latency, report)
+    report = run_backend(measure_report_latency, report, 5, 16, dtype)
     return (report, *comparison_views(report), *write_downloads(report))
 
 
@@ -123,18 +124,20 @@ def generate_api(text: str, n_experts: int = 8, top_k: int = 2, new_tokens: int 
 
 def analyze_api(text: str, n_experts: int = 8, top_k: int = 2, capacity_factor: float = 0.0,
                 noise_std: float = 0.0, noise_seed: int = 0, measure_latency: bool = False, model: str = "",
-                dense_model: str = "") -> dict:
+                dense_model: str = "", timing_dtype: str = "float32") -> dict:
     """Analyse a text with the chosen MoE and its dense twins; returns the full report as JSON.
 
     capacity_factor 0 means no capacity limit. measure_latency adds measured prefill/decode timings (slower).
     model: a loaded real MoE ("" = the zoo's moe-<n_experts>, whose twins are dense and dense-wide);
     dense_model: a loaded dense twin ("" = the zoo's twins with a zoo MoE, none with a real one).
+    timing_dtype: float32, or bfloat16 where the CPU has bf16 instructions (the zoo's models; a real model
+    is timed in the dtype it was loaded in).
     """
     settings = run_backend(validate_settings, n_experts, top_k, capacity_factor, noise_std, noise_seed, real_choice(model),
                            real_choice(dense_model))
     report = run_backend(analyze_text, text, settings)
     if measure_latency:
-        report = run_backend(measure_report_latency, report)
+        report = run_backend(measure_report_latency, report, 5, 16, timing_dtype)
     return json.loads(report.to_json())
 
 
@@ -175,6 +178,8 @@ def build_tab(demo: gr.Blocks) -> None:
     table = gr.Dataframe(label="The MoE beside its dense twins", interactive=False,
                          elem_id="comparison", wrap=True)
     differences = gr.Markdown(elem_id="differences")
+    timing_dtype = gr.Radio(native_dtypes(), value="float32", label="Timing: weights and activations in",
+                            visible=len(native_dtypes()) > 1, elem_id="timing-dtype")
     with gr.Row():
         params_plot = gr.Plot(label="Parameters")
         latency_plot = gr.Plot(label="Measured latency")
@@ -211,7 +216,7 @@ def build_tab(demo: gr.Blocks) -> None:
             on_text_specialisation, [report_state, layer], [spec_repeats, spec_tokens], show_progress="minimal",
             concurrency_limit="default", concurrency_id="analysis", api_visibility="private")
         followups.extend([panel, panel.success(
-            on_measure, [report_state], [report_state, *compare_out, csv_file, json_file],
+            on_measure, [report_state, timing_dtype], [report_state, *compare_out, csv_file, json_file],
             show_progress="minimal", concurrency_limit=1, concurrency_id="latency", api_visibility="private")])
 
     analyse_then_measure(text.change)
@@ -220,6 +225,8 @@ def build_tab(demo: gr.Blocks) -> None:
     for chooser in (n_experts, model):
         analyse_then_measure(chooser.change(on_experts, [n_experts, top_k, model], [top_k, layer], api_visibility="private").then)
     analyse_then_measure(dense_model.change)
+    timing_dtype.input(on_measure, [report_state, timing_dtype], [report_state, *compare_out, csv_file, json_file],
+                       show_progress="minimal", concurrency_limit=1, concurrency_id="latency", api_visibility="private")
     generate_button.click(on_generate, [*controls, new_tokens, temperature, seed], [continuations], concurrency_limit=1,
                           concurrency_id="latency", api_visibility="private")
     # a click on a token writes its position (read in the browser, see page/common.PIN_SCRIPT) into pin_position

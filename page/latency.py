@@ -5,17 +5,17 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import gradio as gr
 import torch
 
 from backend.analysis import EXPERT_CHOICES, validate_settings
 from backend.expert_cache import cache_table, measured_coverage
+from backend.timing import native_dtypes
 from errors import UserError
 from lab.roofline import decode_models
 from lab.run import LabPlan, run
-from lab.variants import DTYPES, LabScale
+from lab.variants import LabScale
 from models.params import BYTES_PER_PARAM
 from backend.real_models import get_model, real_model_names
 from page.common import EXAMPLES, ZOO, model_chooser, real_choice, run_backend, t
@@ -46,13 +46,6 @@ def lab_views(rows: list[dict], scale: LabScale, ceiling_gflops: float, bandwidt
             times_figure(rows, "prefill", "Prefill: ms per call", "tokens"), roofline_figure(rows, ceiling_gflops))
 
 
-def dtypes() -> list[str]:
-    """float32, and bfloat16 where the CPU has bf16 instructions (or a GPU is the device)."""
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    native = "avx512_bf16" in flags or "amx_bf16" in flags or torch.cuda.is_available()
-    return list(DTYPES) if native else ["float32"]
-
-
 def tab_plan(d_model, d_expert, n_experts, top_k, batches, tokens, device, dtype="float32") -> LabPlan:
     """The tab's small plan: the chosen sizes, 5 repetitions, a quick calibration, no whole models."""
     if not batches or not tokens:
@@ -62,8 +55,8 @@ def tab_plan(d_model, d_expert, n_experts, top_k, batches, tokens, device, dtype
     for name, value, allowed in (("batch size", batches, BATCHES), ("token count", tokens, TOKENS)):
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and int(v) in allowed for v in value):
             raise UserError(f"each {name} must be one of {', '.join(map(str, allowed))}")
-    if dtype not in dtypes():
-        raise UserError(f"dtype must be one of {', '.join(dtypes())} on this machine")
+    if dtype not in native_dtypes():
+        raise UserError(f"dtype must be one of {', '.join(native_dtypes())} on this machine")
     scale = LabScale(int(d_model), int(d_expert), int(n_experts), int(top_k), dtype)
     return LabPlan(scale, prefill=tuple(sorted(int(t) for t in tokens)), decode=tuple(sorted(int(b) for b in batches)),
                    repeats=5, warmup=1, ceiling_sizes=(1024,), calibration_repeats=3, device=device)
@@ -134,7 +127,7 @@ def build_tab(demo: gr.Blocks) -> None:
         batches = gr.CheckboxGroup(BATCHES, value=[1, 4, 16, 64], label="decode batch sizes", elem_id="lab-batches")
         tokens = gr.CheckboxGroup(TOKENS, value=[16, 256, 1024], label="prefill token counts", elem_id="lab-tokens")
         device = gr.Radio(devices(), value="cpu", label="device")
-        dtype = gr.Radio(dtypes(), value="float32", label="weights and activations")
+        dtype = gr.Radio(native_dtypes(), value="float32", label="weights and activations")
         run_button = gr.Button("Measure", variant="primary")
     note = gr.Markdown()
     with gr.Row():

@@ -132,3 +132,17 @@ def test_views_render_the_report():
     for fig in (routing_heatmap(report), expert_load_figure(report, 0), parameters_figure(report),
                 latency_figure(report), loss_figure(report)):
         assert fig.data
+
+
+def test_the_page_timing_runs_the_zoo_in_bfloat16_where_the_cpu_has_it():
+    from backend.timing import native_dtypes
+    report = analyze_text(TEXT, Settings(n_experts=4))
+    if "bfloat16" not in native_dtypes():
+        with pytest.raises(InputError, match="timing dtype must be one of float32"):
+            measure_report_latency(report, repeats=1, decode_tokens=2, dtype="bfloat16")
+        return
+    timed = measure_report_latency(report, repeats=1, decode_tokens=2, dtype="bfloat16")
+    assert "in bfloat16" in timed.latency.description and set(timed.latency.models) == {"dense", "moe-4", "dense-wide"}
+    assert next(load_member("moe-4").model.parameters()).dtype == torch.float32  # the shared model is untouched
+    with pytest.raises(InputError, match="timing dtype must be one of"):
+        measure_report_latency(report, repeats=1, decode_tokens=2, dtype="int8")
