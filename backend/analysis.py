@@ -1,4 +1,4 @@
-"""The shared backend: analyse a text with a zoo MoE and its two dense twins.
+"""The shared backend: analyse a text with an MoE and its dense twins.
 
 `analyze_text` tokenizes the text, runs the chosen MoE (a zoo member, or a real checkpoint the operator
 loaded: backend/real_models.py) with the caller's top-k, capacity factor and router noise, passed per
@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
+from backend.real_models import get_model, real_model_names
 from backend.timing import TIMING_DTYPES, LatencyReport, measure_latency, native_dtypes
 from backend.uncertainty import Difference, Interval, mean_interval, paired_difference, perplexity_interval
 from corpus.manifest import unseen_characters
 from corpus.tokenizer import token_label, token_labels
 from errors import UserError
-from backend.real_models import get_model, real_model_names
 from models.params import arch_flops, count_arch
 from models.transformer import Transformer, lm_loss
 from models.zoo import SPECS, LoadedModel, load_member
@@ -237,9 +237,10 @@ def _layer_routing(trace) -> LayerRouting:
 TWIN_ROLES = {COMPUTE_MATCHED: "dense, compute-matched", PARAM_MATCHED: "dense, parameter-matched to moe-8"}
 
 
-def _twin_ids(text_ids: list[int], twin: LoadedModel, text: str, moe: LoadedModel) -> None:
+def check_same_tokens(ids: list[int], text: str, moe: LoadedModel, twin: LoadedModel) -> None:
     """A twin must read the same tokens as the MoE, or per-token losses would not compare."""
-    if twin.tokenizer is not moe.tokenizer and twin.tokenizer.encode(text[:TOKENIZE_CHARS]).ids[: len(text_ids)] != text_ids:
+    clean = text.encode("utf-8", "replace").decode("utf-8")
+    if twin.tokenizer is not moe.tokenizer and twin.tokenizer.encode(clean[:TOKENIZE_CHARS]).ids[: len(ids)] != ids:
         raise InputError(f"dense_model: '{twin.spec.name}' splits this text into other tokens than '{moe.spec.name}'; "
                          "choose a dense model with the same tokenizer")
 
@@ -249,7 +250,7 @@ def analyze_text(text: str, settings: Settings) -> AnalysisReport:
     twins = {name: get_model(name) for name in settings.twin_names}
     ids, input_tokens, notices = tokenize(text, moe)
     for twin in twins.values():
-        _twin_ids(ids, twin, text.encode("utf-8", "replace").decode("utf-8"), moe)
+        check_same_tokens(ids, text, moe, twin)
     x = torch.tensor([ids])  # (1, T)
     routing = settings.routing()
     moe_losses, traces = token_losses(moe, x, routing, trace=True)

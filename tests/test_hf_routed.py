@@ -192,3 +192,16 @@ def test_the_expert_cache_view_measures_a_real_moe_and_uses_its_own_sizes(regist
     assert rows[-1].fetched_mb_per_token == 0 and rows[0].tokens_per_s < rows[-1].tokens_per_s
     coverage, speed = cache_views("def add(a, b):\n    return a + b", 8, "mixtral-8x7b", "bf16", 1000, 25, moe)
     assert moe in speed.layout.title.text
+
+
+def test_a_twin_with_another_tokenizer_is_refused(registered, tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from backend.analysis import InputError, analyze_text, validate_settings
+    moe, dense = registered
+    other = get_model(dense)
+    words = Tokenizer(models.WordLevel({"[unk]": 0, "def": 1}, unk_token="[unk]"))
+    words.pre_tokenizer = pre_tokenizers.Whitespace()
+    unregister(dense)
+    register(type(other)(other.spec, other.model, words))  # the same dense model behind a different tokenizer
+    with pytest.raises(InputError, match="splits this text into other tokens"):
+        analyze_text("def add(a, b): return a", validate_settings(8, 3, 0, 0.0, 0, moe, dense))
