@@ -51,7 +51,7 @@ ATTACKS = {
 # ("complete", a substring of the result); the lone surrogate goes here because gradio_client's HTTP
 # library cannot encode one, while JSON can carry it as an escape
 MALFORMED = {
-    "lone surrogate (JSON escape)": (json.dumps({"data": ["a\ud800b", 8, 2, 0, 0, 0, False]}).encode(),
+    "lone surrogate (JSON escape)": (json.dumps({"data": ["a\ud800b", 8, 2, 0, 0, 0, False, "", "", "float32"]}).encode(),
                                      ("complete", "lone surrogates")),
     "invalid JSON": (b"{not json", 422),
     "data not a list": (b'{"data": "x"}', 422),
