@@ -3,6 +3,7 @@ page's static text in English and Russian (Gradio's i18n: the browser's language
 in the page's settings)."""
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import gradio as gr
@@ -38,8 +39,15 @@ def _table(module) -> dict[str, str]:
     return {name: value for name, value in vars(module).items() if name.isupper() and isinstance(value, str)}
 
 
+def label_key(text: str) -> str:
+    """The translation key of a control label or button text: derived from its English text."""
+    return "label_" + hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
 STRINGS = {"en": _table(page_text), "ru": _table(page_text_ru)}
-I18N = gr.I18n(**{language: {key.lower(): text for key, text in table.items()} for language, table in STRINGS.items()})
+LABELS = {"en": {label_key(en): en for en in page_text_ru.LABELS}, "ru": {label_key(en): ru for en, ru in page_text_ru.LABELS.items()}}
+I18N = gr.I18n(**{language: {key.lower(): text for key, text in table.items()} | LABELS[language]
+                  for language, table in STRINGS.items()})
 
 
 def t(key: str):
@@ -47,6 +55,14 @@ def t(key: str):
     if key not in STRINGS["en"]:
         raise KeyError(f"no page text {key!r}")
     return I18N(key.lower())
+
+
+def l(text: str):
+    """A control's label or a button's text in the reader's language; its English text is the key
+    (the Russian is in viz/page_text_ru.LABELS; a missing one fails when the page is built)."""
+    if text not in page_text_ru.LABELS:
+        raise KeyError(f"no Russian for the label {text!r} in viz/page_text_ru.LABELS")
+    return I18N(label_key(text))
 
 
 def user_error(message: str) -> gr.Error:
@@ -77,5 +93,5 @@ def model_chooser(moe: bool, elem_id: str, visible: bool = True) -> gr.Dropdown:
     """The zoo or one of the loaded real models (`python app.py --model ...`) of one kind (MoE / dense)."""
     zoo = "the zoo's MoE (number of experts below)" if moe else "the zoo's twins (dense, dense-wide)"
     choices = [(zoo, ZOO)] + [(f"{n}: {get_model(n).spec.description}", n) for n in real_model_names(moe=moe)]
-    return gr.Dropdown(choices, value=ZOO, label="MoE model" if moe else "Dense twin (same tokenizer)", elem_id=elem_id,
+    return gr.Dropdown(choices, value=ZOO, label=l("MoE model" if moe else "Dense twin (same tokenizer)"), elem_id=elem_id,
                        visible=visible)

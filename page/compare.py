@@ -15,7 +15,7 @@ from backend.real_models import get_model, real_model_names
 from backend.timing import native_dtypes
 from backend.specialisation import text_specialisation
 from errors import int_in_range
-from page.common import EXAMPLES, ZOO, model_chooser, real_choice, run_backend, t
+from page.common import EXAMPLES, ZOO, l, model_chooser, real_choice, run_backend, t
 from viz import page_text
 from viz.generation_views import continuations_html
 from viz.comparison_views import (comparison_table, differences_text, latency_figure, loss_figure, model_card_markdown,
@@ -145,61 +145,61 @@ def build_tab(demo: gr.Blocks) -> None:
     report_state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=3):
-            text = gr.Textbox(label="Text to analyse", value=EXAMPLES.get("mix", ""), lines=6, max_lines=14,
+            text = gr.Textbox(label=l("Text to analyse"), value=EXAMPLES.get("mix", ""), lines=6, max_lines=14,
                               elem_id="input-text")
             gr.Examples([[EXAMPLES[k]] for k in ("english", "russian", "python", "mix") if k in EXAMPLES],
-                        inputs=[text], label="Examples: English, Russian, Python code, a mix")
+                        inputs=[text], label=l("Examples: English, Russian, Python code, a mix"))
         with gr.Column(scale=2):
             with gr.Row(visible=bool(real_model_names())):
                 model = model_chooser(moe=True, elem_id="model")
                 dense_model = model_chooser(moe=False, elem_id="dense-model")
-            n_experts = gr.Radio(list(EXPERT_CHOICES), value=8, label="Number of experts (MoE model)", elem_id="n-experts")
-            top_k = gr.Slider(1, 8, value=2, step=1, label="top-K (experts per token)", elem_id="top-k")
-            capacity = gr.Slider(0, 4, value=0, step=0.25, label="Capacity factor (0 = no limit)", elem_id="capacity")
+            n_experts = gr.Radio(list(EXPERT_CHOICES), value=8, label=l("Number of experts (MoE model)"), elem_id="n-experts")
+            top_k = gr.Slider(1, 8, value=2, step=1, label=l("top-K (experts per token)"), elem_id="top-k")
+            capacity = gr.Slider(0, 4, value=0, step=0.25, label=l("Capacity factor (0 = no limit)"), elem_id="capacity")
             with gr.Row():
-                noise_std = gr.Slider(0, 3, value=0, step=0.1, label="Router noise (std)", elem_id="noise")
-                noise_seed = gr.Number(0, precision=0, minimum=0, label="Noise seed")
-            layer = gr.Slider(0, 3, value=0, step=1, label="Layer to show", elem_id="layer")
+                noise_std = gr.Slider(0, 3, value=0, step=0.1, label=l("Router noise (std)"), elem_id="noise")
+                noise_seed = gr.Number(0, precision=0, minimum=0, label=l("Noise seed"))
+            layer = gr.Slider(0, 3, value=0, step=1, label=l("Layer to show"), elem_id="layer")
             gr.Markdown(t("CONTROLS_HELP"))
     status = gr.Markdown(elem_id="status")
     gr.Markdown(t("ROUTING"))
     strip = gr.HTML(elem_id="token-strip")
     with gr.Row():
         pin_note = gr.Markdown(t("PIN_HELP"))
-        pin_position = gr.Number(-1, precision=0, minimum=-1, label="Pinned token position", elem_id="pin-position", scale=0)
-    pin_plot = gr.Plot(label="Pinned token: router distribution")
-    pin_table = gr.Dataframe(label="Pinned token: each model's top-5 next tokens", interactive=False, wrap=True,
+        pin_position = gr.Number(-1, precision=0, minimum=-1, label=l("Pinned token position"), elem_id="pin-position", scale=0)
+    pin_plot = gr.Plot(label=l("Pinned token: router distribution"))
+    pin_table = gr.Dataframe(label=l("Pinned token: each model's top-5 next tokens"), interactive=False, wrap=True,
                              elem_id="pin-predictions")
     gr.Markdown(t("HEATMAP"))
-    heatmap = gr.Plot(label="Routing heatmap")
+    heatmap = gr.Plot(label=l("Routing heatmap"))
     gr.Markdown(t("LOAD"))
-    load = gr.Plot(label="Expert load")
+    load = gr.Plot(label=l("Expert load"))
     gr.Markdown(t("COMPARE"))
-    table = gr.Dataframe(label="The MoE beside its dense twins", interactive=False,
+    table = gr.Dataframe(label=l("The MoE beside its dense twins"), interactive=False,
                          elem_id="comparison", wrap=True)
     differences = gr.Markdown(elem_id="differences")
-    timing_dtype = gr.Radio(native_dtypes(), value="float32", label="Timing: weights and activations in",
+    timing_dtype = gr.Radio(native_dtypes(), value="float32", label=l("Timing: weights and activations in"),
                             visible=len(native_dtypes()) > 1, elem_id="timing-dtype")
     with gr.Row():
-        params_plot = gr.Plot(label="Parameters")
-        latency_plot = gr.Plot(label="Measured latency")
-    loss_plot = gr.Plot(label="Per-token loss")
+        params_plot = gr.Plot(label=l("Parameters"))
+        latency_plot = gr.Plot(label=l("Measured latency"))
+    loss_plot = gr.Plot(label=l("Per-token loss"))
     gr.Markdown(t("GENERATION"))
     with gr.Row():
-        new_tokens = gr.Slider(4, MAX_NEW_TOKENS, value=24, step=4, label="New tokens")
-        temperature = gr.Slider(0, MAX_TEMPERATURE, value=0, step=0.1, label="Temperature (0 = greedy)")
-        seed = gr.Number(0, precision=0, minimum=0, label="Sampling seed")
-        generate_button = gr.Button("Continue the text", variant="primary")
+        new_tokens = gr.Slider(4, MAX_NEW_TOKENS, value=24, step=4, label=l("New tokens"))
+        temperature = gr.Slider(0, MAX_TEMPERATURE, value=0, step=0.1, label=l("Temperature (0 = greedy)"))
+        seed = gr.Number(0, precision=0, minimum=0, label=l("Sampling seed"))
+        generate_button = gr.Button(l("Continue the text"), variant="primary")
     continuations = gr.HTML(elem_id="continuations")
     with gr.Accordion(t("MODEL_CARD_TITLE"), open=False):
         gr.Markdown(model_card_markdown(model_card()))
     with gr.Accordion("Specialisation on this text", open=False):
         gr.Markdown(t("TEXT_SPECIALISATION"))
-        spec_repeats = gr.Plot(label="Neighbouring tokens")
-        spec_tokens = gr.Dataframe(label="Each expert's most frequent tokens in this text", interactive=False, wrap=True)
+        spec_repeats = gr.Plot(label=l("Neighbouring tokens"))
+        spec_tokens = gr.Dataframe(label=l("Each expert's most frequent tokens in this text"), interactive=False, wrap=True)
     with gr.Row():
-        csv_file = gr.File(label="Routing table (CSV)")
-        json_file = gr.File(label="Full report (JSON)")
+        csv_file = gr.File(label=l("Routing table (CSV)"))
+        json_file = gr.File(label=l("Full report (JSON)"))
 
     controls = [text, n_experts, top_k, capacity, noise_std, noise_seed, layer, model, dense_model]
     routing_out = [status, strip, heatmap, load]

@@ -7,7 +7,7 @@ import gradio as gr
 from backend.analysis import EXPERT_CHOICES, validate_settings
 from backend.interventions import ablate, expert_importance, force, top_k_sweep
 from backend.real_models import get_model, real_model_names
-from page.common import EXAMPLES, ZOO, model_chooser, real_choice, run_backend, t
+from page.common import EXAMPLES, ZOO, l, model_chooser, real_choice, run_backend, t
 from viz.intervention_views import (AFFECTED_HEADERS, SWEEP_HEADERS, affected_table, change_figure, importance_figure,
                                     load_change_figure, sweep_figure, sweep_table)
 
@@ -98,38 +98,38 @@ def force_api(text: str, n_experts: int = 8, top_k: int = 2, experts: list[int] 
 def build_tab(demo: gr.Blocks) -> None:
     gr.Markdown(t("INTERVENTIONS"))
     with gr.Row():
-        text = gr.Textbox(label="Text", value=EXAMPLES.get("python", ""), lines=5, max_lines=10, scale=3, elem_id="iv-text")
+        text = gr.Textbox(label=l("Text"), value=EXAMPLES.get("python", ""), lines=5, max_lines=10, scale=3, elem_id="iv-text")
         with gr.Column(scale=1):
             model = model_chooser(moe=True, elem_id="iv-model", visible=bool(real_model_names(moe=True)))
-            n_experts = gr.Radio(list(EXPERT_CHOICES), value=8, label="Number of experts (MoE model)", elem_id="iv-experts")
-            top_k = gr.Slider(1, 8, value=2, step=1, label="top-K (experts per token)", elem_id="iv-top-k")
+            n_experts = gr.Radio(list(EXPERT_CHOICES), value=8, label=l("Number of experts (MoE model)"), elem_id="iv-experts")
+            top_k = gr.Slider(1, 8, value=2, step=1, label=l("top-K (experts per token)"), elem_id="iv-top-k")
     gr.Markdown(t("IMPORTANCE"))
-    importance_button = gr.Button("Compute expert importance (automatic for the zoo; a real model takes longer)")
-    importance = gr.Plot(label="Expert importance")
+    importance_button = gr.Button(l("Compute expert importance (automatic for the zoo; a real model takes longer)"))
+    importance = gr.Plot(label=l("Expert importance"))
     gr.Markdown(t("SWEEP"))
-    sweep_button = gr.Button("Sweep top-K (measures decode speed: about 10 s)")
-    sweep_plot = gr.Plot(label="Loss and speed against top-K")
-    sweep_df = gr.Dataframe(label="Every top-K beside the dense twins", headers=SWEEP_HEADERS, interactive=False, wrap=True)
+    sweep_button = gr.Button(l("Sweep top-K (measures decode speed: about 10 s)"))
+    sweep_plot = gr.Plot(label=l("Loss and speed against top-K"))
+    sweep_df = gr.Dataframe(label=l("Every top-K beside the dense twins"), headers=SWEEP_HEADERS, interactive=False, wrap=True)
     gr.Markdown(t("ABLATION"))
     with gr.Row():
-        ablate_layer = gr.Dropdown(LAYER_CHOICES, value=ALL_LAYERS, label="Layer")
-        ablate_experts = gr.CheckboxGroup(list(range(8)), value=[0], label="Experts to switch off", elem_id="iv-ablate")
-        mode = gr.Radio(["reroute", "zero"], value="reroute", label="Mode")
-        ablate_button = gr.Button("Switch off", variant="primary")
+        ablate_layer = gr.Dropdown(LAYER_CHOICES, value=ALL_LAYERS, label=l("Layer"))
+        ablate_experts = gr.CheckboxGroup(list(range(8)), value=[0], label=l("Experts to switch off"), elem_id="iv-ablate")
+        mode = gr.Radio(["reroute", "zero"], value="reroute", label=l("Mode"))
+        ablate_button = gr.Button(l("Switch off"), variant="primary")
     ablate_summary = gr.Markdown()
-    ablate_plot = gr.Plot(label="Loss change per token")
-    ablate_df = gr.Dataframe(label="Tokens most affected", headers=AFFECTED_HEADERS, interactive=False, wrap=True)
-    ablate_load = gr.Plot(label="Load before and after")
+    ablate_plot = gr.Plot(label=l("Loss change per token"))
+    ablate_df = gr.Dataframe(label=l("Tokens most affected"), headers=AFFECTED_HEADERS, interactive=False, wrap=True)
+    ablate_load = gr.Plot(label=l("Load before and after"))
     gr.Markdown(t("FORCING"))
     with gr.Row():
-        force_experts = gr.CheckboxGroup(list(range(8)), value=[0, 1], label="Experts to force (as many as top-K)")
-        start = gr.Number(0, precision=0, minimum=0, label="From token position")
-        end = gr.Number(-1, precision=0, minimum=-1, label="To token position (-1 = the last)")
-        force_layer = gr.Dropdown(LAYER_CHOICES, value=ALL_LAYERS, label="Layer")
-        force_button = gr.Button("Force", variant="primary")
+        force_experts = gr.CheckboxGroup(list(range(8)), value=[0, 1], label=l("Experts to force (as many as top-K)"))
+        start = gr.Number(0, precision=0, minimum=0, label=l("From token position"))
+        end = gr.Number(-1, precision=0, minimum=-1, label=l("To token position (-1 = the last)"))
+        force_layer = gr.Dropdown(LAYER_CHOICES, value=ALL_LAYERS, label=l("Layer"))
+        force_button = gr.Button(l("Force"), variant="primary")
     force_summary = gr.Markdown()
-    force_plot = gr.Plot(label="Loss change per token (forcing)")
-    force_df = gr.Dataframe(label="Tokens most affected (forcing)", headers=AFFECTED_HEADERS, interactive=False, wrap=True)
+    force_plot = gr.Plot(label=l("Loss change per token (forcing)"))
+    force_df = gr.Dataframe(label=l("Tokens most affected (forcing)"), headers=AFFECTED_HEADERS, interactive=False, wrap=True)
 
     private = dict(api_visibility="private")
     chosen = [text, n_experts, top_k, model]

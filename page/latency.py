@@ -18,7 +18,7 @@ from lab.run import LabPlan, run
 from lab.variants import LabScale
 from models.params import BYTES_PER_PARAM
 from backend.real_models import get_model, real_model_names
-from page.common import EXAMPLES, ZOO, model_chooser, real_choice, run_backend, t
+from page.common import EXAMPLES, ZOO, l, model_chooser, real_choice, run_backend, t
 from paths import RESULTS
 from scale.presets import load_preset, preset_names
 from viz.latency_views import (cache_coverage_figure, cache_speed_figure, departure_text, roofline_figure, speedup_figure,
@@ -119,23 +119,23 @@ def on_cache(text, n_experts, preset, weight_format, fast_gbs, slow_gbs, model=Z
 def build_tab(demo: gr.Blocks) -> None:
     gr.Markdown(t("LATENCY"))
     with gr.Row():
-        d_model = gr.Slider(128, 4096, value=2048, step=128, label="d_model")
-        d_expert = gr.Slider(128, 4096, value=1024, step=128, label="expert width F")
-        n_experts = gr.Slider(2, 32, value=8, step=1, label="experts E")
-        top_k = gr.Slider(1, 8, value=2, step=1, label="top-K")
+        d_model = gr.Slider(128, 4096, value=2048, step=128, label=l("d_model"))
+        d_expert = gr.Slider(128, 4096, value=1024, step=128, label=l("expert width F"))
+        n_experts = gr.Slider(2, 32, value=8, step=1, label=l("experts E"))
+        top_k = gr.Slider(1, 8, value=2, step=1, label=l("top-K"))
     with gr.Row():
-        batches = gr.CheckboxGroup(BATCHES, value=[1, 4, 16, 64], label="decode batch sizes", elem_id="lab-batches")
-        tokens = gr.CheckboxGroup(TOKENS, value=[16, 256, 1024], label="prefill token counts", elem_id="lab-tokens")
-        device = gr.Radio(devices(), value="cpu", label="device")
-        dtype = gr.Radio(native_dtypes(), value="float32", label="weights and activations")
-        run_button = gr.Button("Measure", variant="primary")
+        batches = gr.CheckboxGroup(BATCHES, value=[1, 4, 16, 64], label=l("decode batch sizes"), elem_id="lab-batches")
+        tokens = gr.CheckboxGroup(TOKENS, value=[16, 256, 1024], label=l("prefill token counts"), elem_id="lab-tokens")
+        device = gr.Radio(devices(), value="cpu", label=l("device"))
+        dtype = gr.Radio(native_dtypes(), value="float32", label=l("weights and activations"))
+        run_button = gr.Button(l("Measure"), variant="primary")
     note = gr.Markdown()
     with gr.Row():
-        speedup = gr.Plot(label="Speedup vs ideal")
-        decode = gr.Plot(label="Decode")
+        speedup = gr.Plot(label=l("Speedup vs ideal"))
+        decode = gr.Plot(label=l("Decode"))
     with gr.Row():
-        prefill = gr.Plot(label="Prefill")
-        roofline = gr.Plot(label="Roofline")
+        prefill = gr.Plot(label=l("Prefill"))
+        roofline = gr.Plot(label=l("Roofline"))
     run_button.click(on_run, [d_model, d_expert, n_experts, top_k, batches, tokens, device, dtype],
                      [note, speedup, decode, prefill, roofline], concurrency_limit=1, concurrency_id="latency",
                      api_visibility="private")
@@ -149,32 +149,32 @@ def build_tab(demo: gr.Blocks) -> None:
             f"- **{'met' if t['holds'] else 'missed'}**: {t['target']}: {t['measured']}" for t in shipped["targets"])
             + "\n\n**Where the decode curve departs from the memory-bound model, and why**\n\n" + departures)
         with gr.Row():
-            gr.Plot(figs[0], label="Shipped: speedup vs ideal")
-            gr.Plot(figs[1], label="Shipped: decode")
+            gr.Plot(figs[0], label=l("Shipped: speedup vs ideal"))
+            gr.Plot(figs[1], label=l("Shipped: decode"))
         with gr.Row():
-            gr.Plot(figs[2], label="Shipped: prefill")
-            gr.Plot(figs[3], label="Shipped: roofline")
-        gr.Plot(times_figure(shipped["rows"], "model-decode", "Whole models: decode step", "batch size"), label="Shipped: models")
+            gr.Plot(figs[2], label=l("Shipped: prefill"))
+            gr.Plot(figs[3], label=l("Shipped: roofline"))
+        gr.Plot(times_figure(shipped["rows"], "model-decode", "Whole models: decode step", "batch size"), label=l("Shipped: models"))
     build_cache_section(demo)
 
 
 def build_cache_section(demo: gr.Blocks) -> None:
     gr.Markdown(t("EXPERT_CACHE"))
     with gr.Row():
-        text = gr.Textbox(label="Text", value=EXAMPLES.get("mix", ""), lines=3, scale=3)
+        text = gr.Textbox(label=l("Text"), value=EXAMPLES.get("mix", ""), lines=3, scale=3)
         with gr.Column(scale=2):
             model = model_chooser(moe=True, elem_id="cache-model", visible=bool(real_model_names(moe=True)))
-            n_experts = gr.Radio(list(EXPERT_CHOICES), value=8, label="Zoo MoE whose routing is measured")
+            n_experts = gr.Radio(list(EXPERT_CHOICES), value=8, label=l("Zoo MoE whose routing is measured"))
             presets = moe_presets()
             preset = gr.Dropdown(presets, value="mixtral-8x7b" if "mixtral-8x7b" in presets else presets[0],
-                                 label="Real model (sizes from its config; a loaded MoE above uses its own)")
+                                 label=l("Real model (sizes from its config; a loaded MoE above uses its own)"))
     with gr.Row():
-        weight_format = gr.Radio(list(BYTES_PER_PARAM), value="bf16", label="Weight format")
-        fast = gr.Number(1000, minimum=0.01, label="Fast memory bandwidth (GB/s; e.g. GPU 1000, CPU RAM 50)")
-        slow = gr.Number(25, minimum=0.01, label="Slow memory bandwidth (GB/s; e.g. PCIe 25, NVMe SSD 5)")
+        weight_format = gr.Radio(list(BYTES_PER_PARAM), value="bf16", label=l("Weight format"))
+        fast = gr.Number(1000, minimum=0.01, label=l("Fast memory bandwidth (GB/s; e.g. GPU 1000, CPU RAM 50)"))
+        slow = gr.Number(25, minimum=0.01, label=l("Slow memory bandwidth (GB/s; e.g. PCIe 25, NVMe SSD 5)"))
     with gr.Row():
-        coverage = gr.Plot(label="Look-ups served by the hot experts")
-        speed = gr.Plot(label="Implied decode speed")
+        coverage = gr.Plot(label=l("Look-ups served by the hot experts"))
+        speed = gr.Plot(label=l("Implied decode speed"))
     controls = [text, n_experts, preset, weight_format, fast, slow, model]
     for trigger in (demo.load, text.change, n_experts.change, preset.change, weight_format.change, fast.submit, slow.submit,
                     model.change):

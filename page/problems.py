@@ -9,7 +9,7 @@ import gradio as gr
 
 from backend.analysis import analyze_text, validate_settings
 from errors import UserError, int_in_range
-from page.common import EXAMPLES, run_backend, t, user_error
+from page.common import EXAMPLES, l, run_backend, t, user_error
 from training.balancing import BY_NAME, compared_with, read_log, recorded_seeds, recorded_variants, variant_summary
 from training.live import MAX_STEPS, METHODS, live_run
 from training.log import TrainLog
@@ -95,37 +95,37 @@ def build_tab(demo: gr.Blocks) -> None:
     gr.Markdown(t("RECORDED"))
     gr.Markdown(findings())
     with gr.Row():
-        variants = gr.CheckboxGroup(recorded, value=[v for v in recorded if not BY_NAME[v].probe], label="Recorded runs",
+        variants = gr.CheckboxGroup(recorded, value=[v for v in recorded if not BY_NAME[v].probe], label=l("Recorded runs"),
                                     elem_id="variants")
-        layer = gr.Slider(0, 3, value=1, step=1, label="Layer")
-    curves = gr.Plot(label="Load CV, dead experts, loss")
-    table = gr.Dataframe(label="Final figures (means over seeds of the last 20 steps)", interactive=False, wrap=True)
-    heatmaps = gr.Plot(label="Expert load over training")
+        layer = gr.Slider(0, 3, value=1, step=1, label=l("Layer"))
+    curves = gr.Plot(label=l("Load CV, dead experts, loss"))
+    table = gr.Dataframe(label=l("Final figures (means over seeds of the last 20 steps)"), interactive=False, wrap=True)
+    heatmaps = gr.Plot(label=l("Expert load over training"))
     if recorded:
         for trigger in (variants.change, layer.release, demo.load):
             trigger(on_recorded, [variants, layer], [heatmaps, curves, table], api_visibility="private")
 
     gr.Markdown(t("CAPACITY"))
     with gr.Row():
-        cap_text = gr.Textbox(label="Text", value=EXAMPLES.get("python", ""), lines=4, scale=3)
+        cap_text = gr.Textbox(label=l("Text"), value=EXAMPLES.get("python", ""), lines=4, scale=3)
         with gr.Column(scale=1):
-            cap_factor = gr.Slider(0.25, 2, value=0.5, step=0.25, label="Capacity factor")
-            cap_k = gr.Radio([1, 2], value=1, label="top-K")
-            cap_button = gr.Button("Apply the capacity limit")
+            cap_factor = gr.Slider(0.25, 2, value=0.5, step=0.25, label=l("Capacity factor"))
+            cap_k = gr.Radio([1, 2], value=1, label=l("top-K"))
+            cap_button = gr.Button(l("Apply the capacity limit"))
     cap_summary = gr.Markdown()
     cap_strips = gr.HTML()
-    cap_plot = gr.Plot(label="Loss with and without the limit")
+    cap_plot = gr.Plot(label=l("Loss with and without the limit"))
     for trigger in (cap_button.click, cap_factor.release, cap_k.change, demo.load):
         trigger(on_capacity, [cap_text, cap_factor, cap_k], [cap_summary, cap_strips, cap_plot], api_visibility="private")
 
     gr.Markdown(t("LIVE"))
     with gr.Row():
-        method = gr.Dropdown(list(METHODS), value="none", label="Balancing method")
-        steps = gr.Slider(20, MAX_STEPS, value=150, step=10, label="Training steps", elem_id="live-steps")
-        run = gr.Button("Train", variant="primary", elem_id="live-train")
-        stop = gr.Button("Stop")
+        method = gr.Dropdown(list(METHODS), value="none", label=l("Balancing method"))
+        steps = gr.Slider(20, MAX_STEPS, value=150, step=10, label=l("Training steps"), elem_id="live-steps")
+        run = gr.Button(l("Train"), variant="primary", elem_id="live-train")
+        stop = gr.Button(l("Stop"))
     live_status = gr.Markdown(elem_id="live-status")
-    live_plot = gr.Plot(label="Expert load while training")
+    live_plot = gr.Plot(label=l("Expert load while training"))
     # Train is disabled while a run goes (a second press would only queue behind it). Stop asks the run to end
     # after its current step (a flag per session, not a cancellation), and Train comes back when it has.
     locked = run.click(lambda: gr.Button(interactive=False), None, [run], queue=False, api_visibility="private")

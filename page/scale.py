@@ -6,7 +6,7 @@ import gradio as gr
 from scale.presets import preset_names
 from scale.architectures import ConfigError
 from scale.report import AGREEMENT_RULE, compare_scale, pasted_report
-from page.common import run_backend, t
+from page.common import l, run_backend, t
 from viz.scale_views import (experts_read_figure, flops_figure, memory_figure, params_figure, scale_table,
                              sources_markdown)
 
@@ -34,20 +34,20 @@ def build_tab(demo: gr.Blocks) -> None:
     gr.Markdown(AGREEMENT_RULE)
     choices = preset_names()
     with gr.Row():
-        presets = gr.CheckboxGroup(choices, value=[p for p in DEFAULT_PRESETS if p in choices], label="Models",
+        presets = gr.CheckboxGroup(choices, value=[p for p in DEFAULT_PRESETS if p in choices], label=l("Models"),
                                    elem_id="scale-presets")
-        context = gr.Number(4096, precision=0, minimum=1, label="Context length for FLOPs (tokens)")
-    pasted = gr.Code(language="json", label="Or paste any Hugging Face config.json", lines=6)
+        context = gr.Number(4096, precision=0, minimum=1, label=l("Context length for FLOPs (tokens)"))
+    pasted = gr.Code(language="json", label=l("Or paste any Hugging Face config.json"), lines=6)
     pasted_status = gr.Markdown(elem_id="pasted-status")
-    scale_df = gr.Dataframe(label="Scale of each model (computed from its architecture)", interactive=False,
+    scale_df = gr.Dataframe(label=l("Scale of each model (computed from its architecture)"), interactive=False,
                             wrap=True, elem_id="scale-table")
     sources = gr.Markdown(elem_id="scale-sources")
     with gr.Row():
-        scale_params = gr.Plot(label="Total vs active")
-        scale_memory = gr.Plot(label="Memory")
+        scale_params = gr.Plot(label=l("Total vs active"))
+        scale_memory = gr.Plot(label=l("Memory"))
     with gr.Row():
-        scale_flops = gr.Plot(label="FLOPs per token")
-        scale_experts = gr.Plot(label="Experts read vs batch")
+        scale_flops = gr.Plot(label=l("FLOPs per token"))
+        scale_experts = gr.Plot(label=l("Experts read vs batch"))
     outputs = [pasted_status, scale_df, sources, scale_params, scale_memory, scale_flops, scale_experts]
     for trigger in (presets.change, context.submit, pasted.change, demo.load):
         trigger(on_scale, [presets, pasted, context], outputs, trigger_mode="always_last", api_visibility="private")

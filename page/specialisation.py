@@ -8,7 +8,7 @@ import json
 import gradio as gr
 
 from errors import int_in_range
-from page.common import run_backend, t, user_error
+from page.common import l, run_backend, t, user_error
 from paths import RESULTS
 from viz.specialisation_views import (coactivation_figure, confidence_figure, domain_figure, findings_text, repeat_figure, top_tokens_table)
 
@@ -42,15 +42,15 @@ def build_tab(demo: gr.Blocks) -> None:
         gr.Markdown("No routing analysis ships with this copy: run `python -m benchmarks.routing_analysis`.")
         return
     with gr.Row():
-        model = gr.Radio(list(reports), value="moe-8" if "moe-8" in reports else next(iter(reports)), label="Model")
-        layer = gr.Slider(0, 3, value=3, step=1, label="Layer")
+        model = gr.Radio(list(reports), value="moe-8" if "moe-8" in reports else next(iter(reports)), label=l("Model"))
+        layer = gr.Slider(0, 3, value=3, step=1, label=l("Layer"))
     findings = gr.Markdown(elem_id="findings")
-    domains = gr.Plot(label="Domains")
-    repeats = gr.Plot(label="Neighbouring tokens")
+    domains = gr.Plot(label=l("Domains"))
+    repeats = gr.Plot(label=l("Neighbouring tokens"))
     with gr.Row():
-        coactivation = gr.Plot(label="Co-activation")
-        confidence = gr.Plot(label="Router confidence")
-    tokens = gr.Dataframe(label="Each expert's most frequent tokens", interactive=False, wrap=True)
+        coactivation = gr.Plot(label=l("Co-activation"))
+        confidence = gr.Plot(label=l("Router confidence"))
+    tokens = gr.Dataframe(label=l("Each expert's most frequent tokens"), interactive=False, wrap=True)
     outputs = [findings, domains, repeats, coactivation, confidence, tokens]
     for trigger in (model.change, layer.release, demo.load):
         trigger(on_show, [model, layer], outputs, api_visibility="private")

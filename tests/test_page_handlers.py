@@ -162,3 +162,14 @@ def test_the_numbers_in_the_static_page_text_match_the_shipped_models():
     assert f"({active / 1e6:.1f} M active parameters)" in STRINGS["en"]["COMPARE"]
     assert f"({active / 1e6:.1f} M активных параметров)".replace(".", ",") in STRINGS["ru"]["COMPARE"]
     assert "trained with 2" in STRINGS["en"]["CONTROLS_HELP"] and SPECS["moe-8"].config.top_k == 2
+
+
+def test_every_control_label_and_button_has_its_russian():
+    import re
+    from pathlib import Path
+    from viz.page_text_ru import LABELS
+    used = {m for p in Path(__file__).resolve().parents[1].glob("page/*.py") for m in re.findall(r'\bl\("([^"]+)"\)', p.read_text())}
+    used |= {"MoE model", "Dense twin (same tokenizer)"}  # the model chooser's two labels
+    assert len(used) > 80 and used <= set(LABELS), used - set(LABELS)
+    assert all(ru.strip() for ru in LABELS.values())
+    assert not re.search(r'label="', "".join(p.read_text() for p in Path(__file__).resolve().parents[1].glob("page/*.py")))
