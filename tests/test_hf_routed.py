@@ -205,3 +205,23 @@ def test_a_twin_with_another_tokenizer_is_refused(registered, tmp_path):
     register(type(other)(other.spec, other.model, words))  # the same dense model behind a different tokenizer
     with pytest.raises(InputError, match="splits this text into other tokens"):
         analyze_text("def add(a, b): return a", validate_settings(8, 3, 0, 0.0, 0, moe, dense))
+
+
+def test_a_zoo_member_exported_and_loaded_back_routes_exactly_like_the_zoo(tmp_path):
+    """The round trip: moe-8 exported to Mixtral format, loaded as `--model` loads it, gives the zoo's own
+    routing and logits under any routing option (transformers' attention, our routing inside)."""
+    from models.hf_export import export
+    from models.zoo import load_member
+    zoo = load_member("moe-8")
+    export(zoo.model, tmp_path / "moe-8-mixtral")
+    real = load_real_model(str(tmp_path / "moe-8-mixtral"), dtype="float32")
+    text = "def add(a, b):\n    return a + b  # сумма"
+    ids = torch.tensor([zoo.tokenizer.encode(text).ids])
+    assert real.tokenizer.encode(text).ids == ids[0].tolist()
+    for routing in (RoutingOptions(), RoutingOptions(top_k=1), RoutingOptions(top_k=5, capacity_factor=1.0),
+                    RoutingOptions(noise_std=1.0, noise_seed=7)):
+        with torch.no_grad():
+            ours, theirs = zoo.model(ids, routing=routing, trace=True), real.model(ids, routing=routing, trace=True)
+        torch.testing.assert_close(theirs.logits, ours.logits, rtol=1e-4, atol=1e-4)
+        for a, b in zip(ours.traces, theirs.traces):
+            assert torch.equal(a.expert_idx, b.expert_idx) and torch.equal(a.dropped, b.dropped)
