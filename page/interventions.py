@@ -104,7 +104,8 @@ def build_tab(demo: gr.Blocks) -> None:
             n_experts = gr.Radio(list(EXPERT_CHOICES), value=8, label=l("Number of experts (MoE model)"), elem_id="iv-experts")
             top_k = gr.Slider(1, 8, value=2, step=1, label=l("top-K (experts per token)"), elem_id="iv-top-k")
     gr.Markdown(t("IMPORTANCE"))
-    importance_button = gr.Button(l("Compute expert importance (automatic for the zoo; a real model takes longer)"))
+    importance_button = gr.Button(l("Compute expert importance (automatic for the zoo; a real model takes longer)"),
+                                  size="sm", visible=bool(real_model_names(moe=True)))
     importance = gr.Plot(label=l("Expert importance"))
     gr.Markdown(t("SWEEP"))
     sweep_button = gr.Button(l("Sweep top-K (measures decode speed: about 10 s)"))
