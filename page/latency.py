@@ -109,7 +109,8 @@ def cache_views(text, n_experts, preset, weight_format, fast_gbs, slow_gbs, mode
         spec, label = chosen.spec, chosen.label
     uniform = cache_table(spec, BYTES_PER_PARAM[weight_format], curves.uniform, fast_gbs, slow_gbs)
     skewed = cache_table(spec, BYTES_PER_PARAM[weight_format], curves.mean, fast_gbs, slow_gbs)
-    return cache_coverage_figure(curves), cache_speed_figure(f"{label}, {weight_format}", uniform, skewed, fast_gbs, slow_gbs)
+    return cache_coverage_figure(curves), cache_speed_figure(f"{label}, {weight_format}", uniform, skewed, fast_gbs, slow_gbs,
+                                                             settings.model or "the zoo model")
 
 
 def on_cache(text, n_experts, preset, weight_format, fast_gbs, slow_gbs, model=ZOO):

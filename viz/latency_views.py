@@ -120,11 +120,12 @@ def cache_coverage_figure(curves) -> go.Figure:
     return fig
 
 
-def cache_speed_figure(label: str, uniform: list, skewed: list, fast_gbs: float, slow_gbs: float) -> go.Figure:
+def cache_speed_figure(label: str, uniform: list, skewed: list, fast_gbs: float, slow_gbs: float,
+                       measured_on: str = "the zoo model") -> go.Figure:
     """Decode tokens/s (memory-bound, batch 1) against experts cached per layer: uniform routing and the
-    measured skew. uniform, skewed: rows of backend/expert_cache.cache_table."""
+    skew measured on `measured_on`. uniform, skewed: rows of backend/expert_cache.cache_table."""
     fig = go.Figure()
-    for name, rows, dash in (("uniform routing", uniform, "dash"), ("with the measured skew of the zoo model", skewed, None)):
+    for name, rows, dash in (("uniform routing", uniform, "dash"), (f"with the measured skew of {measured_on}", skewed, None)):
         fig.add_trace(go.Scatter(x=[r.cached for r in rows], y=[r.tokens_per_s for r in rows], mode="lines+markers", name=name,
                                  line=dict(dash=dash), customdata=[[r.fast_gb, r.fetched_mb_per_token] for r in rows],
                                  hovertemplate="%{x} experts cached per layer: %{y:.2f} tokens/s<br>%{customdata[0]:.1f} GB in fast "

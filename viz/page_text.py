@@ -128,8 +128,9 @@ most and fetch the others per token. The first chart counts, on your text, how m
 most-used experts of each layer would serve; the dashed line is what uniform routing would give (N/E).
 The second applies that to a real model's sizes from its config: decode speed at batch 1 when every token
 reads its weights from fast memory and fetches its cold experts from slow memory (a fixed hot set, no
-reuse between tokens). A real model's own routing is not measured here: the skewed curve borrows the zoo
-model's measured skew at the same fraction of cached experts, so read it as "if it routed like ours"."""
+reuse between tokens). For a preset the skewed curve borrows the zoo model's measured skew at the same
+fraction of cached experts, so read it as "if it routed like ours"; a real MoE loaded with `--model` is
+measured itself, with its own sizes."""
 
 EMPTY_TEXT = """**Paste some text to analyse.** The text is empty or only whitespace, so there is nothing to route:
 the results of the previous text have been cleared."""
