@@ -22,7 +22,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from errors import UserError
 from models.hf_routed import MOE_FAMILIES, HFModel, HFShape, module_arch, route_moe_blocks
-from models.params import breakdown
+from models.params import ArchSpec, breakdown
 from models.zoo import SPECS, LoadedModel, load_member, zoo_names
 from scale.architectures import ConfigError, parse_hf_config
 
@@ -78,12 +78,12 @@ def weight_bytes(config: dict, total_params: int, dtype: str) -> int:
     return total_params * BYTES.get(str(name), 4)
 
 
-def check_fits(source: str, config: dict, dtype: str, available: int) -> None:
-    """Refuse, with the calculator's figure, a model whose weights would take more than 90% of `available`."""
-    try:
-        total = breakdown(parse_hf_config(config)).total
-    except ConfigError:
-        return  # a dense family the calculator does not parse: its size shows once loaded
+def check_fits(source: str, config: dict, arch: ArchSpec | None, dtype: str, available: int) -> None:
+    """Refuse, with the calculator's figure, a model whose weights would take more than 90% of `available`.
+    arch None: a dense family the calculator does not parse (its size shows once loaded)."""
+    if arch is None:
+        return
+    total = breakdown(arch).total
     need = weight_bytes(config, total, dtype)
     if need > 0.9 * available:
         raise ModelLoadError(f"{source}: its {total / 1e9:.2f} B parameters need {need / 2**30:.1f} GiB in "
@@ -100,7 +100,13 @@ def load_real_model(source: str, dtype: str = "auto", available: int | None = No
     if any(config.get(key) for key in EXPERT_KEYS) and family not in MOE_FAMILIES:
         raise ModelLoadError(f"{source}: MoE family '{family}' is not supported; supported MoE families: "
                              f"{', '.join(MOE_FAMILIES)} (a dense causal LM of any family loads as a twin)")
-    check_fits(source, config, dtype, available or available_memory_bytes())
+    try:
+        arch = parse_hf_config(config)
+    except ConfigError as e:
+        if family in MOE_FAMILIES:
+            raise ModelLoadError(f"{source}: {e}") from None
+        arch = None  # a dense family the calculator does not know: counted from its modules once loaded
+    check_fits(source, config, arch, dtype, available or available_memory_bytes())
     try:
         hf = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[dtype], local_files_only=local)
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
@@ -110,12 +116,7 @@ def load_real_model(source: str, dtype: str = "auto", available: int | None = No
     hf.eval().requires_grad_(False)
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{source}: needs a fast tokenizer (tokenizer.json)")
-    try:
-        arch = parse_hf_config(config)
-    except ConfigError as e:
-        if family in MOE_FAMILIES:
-            raise ModelLoadError(f"{source}: {e}") from None
-        arch = module_arch(hf, config)
+    arch = arch or module_arch(hf, config)
     try:
         blocks = route_moe_blocks(hf, config) if family in MOE_FAMILIES else []
     except ValueError as e:

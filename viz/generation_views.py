@@ -16,12 +16,13 @@ def continuations_html(report: GenerationReport, layer: int) -> str:
               f"tokens{cut}; {how}.</div>"]
     for c in report.continuations:
         spans = []
+        shown = min(layer, len(c.experts) - 1) if c.experts is not None else None
         for i, label in enumerate(c.tokens):
-            if c.experts is not None:
-                layer_experts = c.experts[min(layer, len(c.experts) - 1)]
-                bg = expert_colour(layer_experts[i])
+            if shown is not None:
+                expert = c.experts[shown][i]
+                bg = expert_colour(expert)
                 spans.append(f'<span class="tok" style="background:{bg};color:{text_colour(bg)}" '
-                             f'title="expert {layer_experts[i]} (layer {min(layer, len(c.experts) - 1)})">{html.escape(label)}</span>')
+                             f'title="expert {expert} (layer {shown})">{html.escape(label)}</span>')
             else:
                 spans.append(f'<span class="tok" style="background:#e8e8e8;color:#000">{html.escape(label)}</span>')
             if label.endswith("↵"):
