@@ -110,8 +110,9 @@ def on_generate(text, n_experts, top_k, capacity_factor, noise_std, noise_seed, 
     """Each model continues the text under the chosen routing settings."""
     settings = run_backend(validate_settings, n_experts, top_k, capacity_factor, noise_std, noise_seed, real_choice(model),
                            real_choice(dense_model))
-    report = run_backend(continue_text, text, settings, new_tokens, temperature, seed)
-    return continuations_html(report, run_backend(int_in_range, "layer", layer, 0, 10**6))
+    layers = run_backend(get_model, settings.moe_name).model.cfg.n_layers
+    layer = run_backend(int_in_range, "layer", layer, 0, layers - 1)
+    return continuations_html(run_backend(continue_text, text, settings, new_tokens, temperature, seed), layer)
 
 
 def generate_api(text: str, n_experts: int = 8, top_k: int = 2, new_tokens: int = 32, temperature: float = 0.0,
