@@ -225,6 +225,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="with --zoo: only these members")
     parser.add_argument("--steps", type=int, default=TrainConfig.steps)
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="global batch (split over torchrun ranks)")
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed, help="seeds the initialisation and the batch order")
     parser.add_argument("--train-dir", type=Path, default=TRAIN_DIR)
     parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR)
     parser.add_argument("--tokenizer", type=Path, default=TOKENIZER)
@@ -235,7 +236,7 @@ def main() -> None:
     args = parser.parse_args()
     ranks = Ranks.from_env()
     torch.set_num_threads(args.threads or max(1, free_cores() // ranks.world))
-    tc = TrainConfig(steps=args.steps, batch_size=args.batch_size)
+    tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
     if args.zoo:
         jobs = [(m.config, zoo_dir() / m.name) for m in zoo.ZOO if not args.only or m.name in args.only]
     elif args.config and args.out:

@@ -1,0 +1,23 @@
+"""The seed-spread report's arithmetic: gaps against the spread, paired over the same seeds."""
+import math
+
+from benchmarks.seed_spread import gap_rows, report
+
+
+def test_a_gap_larger_than_the_spread_is_established_and_a_tie_is_not():
+    losses = {"dense": {1: 3.50, 2: 3.52, 3: 3.51},
+              "moe-4": {1: 3.45, 2: 3.46, 3: 3.44},   # 0.06 below dense, spread 0.01
+              "moe-8": {1: 3.46, 2: 3.43, 3: 3.45}}   # 0.003 below moe-4: inside the spread
+    first, second = gap_rows(losses, ["dense", "moe-4", "moe-8"])
+    assert first["pair"] == "dense - moe-4" and math.isclose(first["gap"], 0.06, abs_tol=1e-9)
+    assert math.isclose(first["paired_mean"], 0.06, abs_tol=1e-9) and first["established"]
+    assert math.isclose(second["gap"], 0.0033333, abs_tol=1e-6) and not second["established"]
+    assert math.isclose(second["spread"], 0.0152753, abs_tol=1e-6)  # moe-8's sample std
+
+
+def test_one_seed_establishes_nothing_and_the_report_names_every_member():
+    losses = {"dense": {1: 3.5}, "moe-4": {1: 3.4}}
+    (row,) = gap_rows(losses, ["dense", "moe-4", "moe-8"])
+    assert not row["established"]
+    text = report(losses, ["dense", "moe-4", "moe-8"], 400, "test machine")
+    assert "| dense | 1 | 3.5000" in text and "moe-8" not in text.split("| pair")[0]
