@@ -21,31 +21,33 @@ from backend.timing import warm_up  # noqa: E402
 from backend.real_models import DTYPES, ModelLoadError, load_real_model, register  # noqa: E402
 from models.zoo import load_member, zoo_names  # noqa: E402
 from page import compare, interventions, latency, problems, scale, specialisation  # noqa: E402
-from page.common import CSS, I18N, PIN_SCRIPT, t  # noqa: E402
+from page.common import CSS, HEAD, I18N, language_marker, localize_handlers, t  # noqa: E402
 
 
 def build_demo() -> gr.Blocks:
     with gr.Blocks(title="Dense vs Mixture-of-Experts", delete_cache=(600, 3600)) as demo:
+        language_changed = language_marker()
         gr.Markdown(t("INTRO"))
         with gr.Accordion(t("GLOSSARY_TITLE"), open=False):
             gr.Markdown(t("GLOSSARY"))
         with gr.Tab(t("TAB_COMPARE")):
-            compare.build_tab(demo)
+            compare.build_tab(demo, language_changed)
         with gr.Tab(t("TAB_INTERVENTIONS")):
-            interventions.build_tab(demo)
+            interventions.build_tab(demo, language_changed)
         with gr.Tab(t("TAB_LATENCY")):
-            latency.build_tab(demo)
+            latency.build_tab(demo, language_changed)
         with gr.Tab(t("TAB_PROBLEMS")):
-            problems.build_tab(demo)
+            problems.build_tab(demo, language_changed)
         with gr.Tab(t("TAB_SPECIALISATION")):
-            specialisation.build_tab(demo)
+            specialisation.build_tab(demo, language_changed)
         with gr.Tab(t("TAB_SCALE")):
-            scale.build_tab(demo)
+            scale.build_tab(demo, language_changed)
         gr.api(compare.analyze_api, api_name="analyze")
         gr.api(compare.generate_api, api_name="generate")
         for endpoint in (interventions.top_k_sweep_api, interventions.ablate_api, interventions.importance_api,
                          interventions.force_api):
             gr.api(endpoint, api_name=endpoint.__name__.removesuffix("_api"))
+    localize_handlers(demo)
     return demo
 
 
@@ -98,4 +100,4 @@ if __name__ == "__main__":
     # load (and warm up) every model while the server starts, so the first request finds them ready
     threading.Thread(target=lambda: [warm_up(load_member(name).model) for name in zoo_names()], daemon=True).start()
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency).launch(
-        server_name=args.host, server_port=args.port, share=args.share, css=CSS, head=PIN_SCRIPT, i18n=I18N)
+        server_name=args.host, server_port=args.port, share=args.share, css=CSS, head=HEAD, i18n=I18N)

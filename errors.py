@@ -7,6 +7,8 @@ Raise UserError only with messages that name what the user sent, never a server 
 """
 import math
 
+from text import tr
+
 
 class UserError(ValueError):
     """A request the user can fix; its message is shown as is."""
@@ -17,5 +19,6 @@ def int_in_range(name: str, value: object, low: int, high: int) -> int:
     UserError naming the setting otherwise."""
     if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value)
             or not low <= value <= high):
-        raise UserError(f"{name} must be an integer between {low} and {high}, got {value!r}")
+        raise UserError(tr("{name} must be an integer between {low} and {high}, got {value!r}", name=tr(name), low=low,
+                           high=high, value=value))
     return int(value)

@@ -29,6 +29,7 @@ from models.params import arch_flops, count_arch
 from models.transformer import Transformer, lm_loss
 from models.zoo import SPECS, LoadedModel, load_member
 from routing.options import RoutingOptions, check_top_k
+from text import tr
 
 EXPERT_CHOICES = (4, 8, 16)
 COMPUTE_MATCHED, PARAM_MATCHED = "dense", "dense-wide"
@@ -77,35 +78,38 @@ def validate_settings(n_experts, top_k, capacity_factor, noise_std, noise_seed, 
 
     def number(name, value, kind=float):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-            raise InputError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+            raise InputError(tr("{name} must be an integer, got {value!r}" if kind is int else "{name} must be a number, got {value!r}",
+                                name=tr(name), value=value))
         if isinstance(value, float) and not math.isfinite(value):
-            raise InputError(f"{name} must be finite, got {value!r}")
+            raise InputError(tr("{name} must be finite, got {value!r}", name=tr(name), value=value))
         return kind(value)
 
     model, dense_model = (None if not m else m for m in (model, dense_model))
     if model is not None:
         if model not in real_model_names(moe=True):
-            raise InputError(f"model must be a loaded MoE model, got {model!r}; loaded: {', '.join(real_model_names(moe=True)) or 'none'}")
+            raise InputError(tr("model must be a loaded MoE model, got {value!r}; loaded: {loaded}", value=model,
+                                loaded=", ".join(real_model_names(moe=True)) or tr("none")))
         n_experts = get_model(model).model.cfg.n_experts
     else:
         n_experts = number("number of experts", n_experts, int)
         if n_experts not in EXPERT_CHOICES:
-            raise InputError(f"number of experts must be one of {', '.join(map(str, EXPERT_CHOICES))}, got {n_experts}")
+            raise InputError(tr("number of experts must be one of {choices}, got {value}",
+                                choices=", ".join(map(str, EXPERT_CHOICES)), value=n_experts))
     if dense_model is not None and dense_model not in real_model_names(moe=False):
-        raise InputError(f"dense_model must be a loaded dense model, got {dense_model!r}; loaded: "
-                         f"{', '.join(real_model_names(moe=False)) or 'none'}")
+        raise InputError(tr("dense_model must be a loaded dense model, got {value!r}; loaded: {loaded}", value=dense_model,
+                            loaded=", ".join(real_model_names(moe=False)) or tr("none")))
     top_k = check_top_k(number("top-K", top_k, int), n_experts, "top-K", InputError)
     if capacity_factor is not None:
         capacity_factor = number("capacity factor", capacity_factor)
         if capacity_factor < 0:
-            raise InputError(f"capacity factor must be positive (or 0 for no limit), got {capacity_factor}")
+            raise InputError(tr("capacity factor must be positive (or 0 for no limit), got {value}", value=capacity_factor))
         capacity_factor = capacity_factor or None
     noise_std = number("router noise", noise_std)
     if not 0 <= noise_std <= MAX_NOISE_STD:
-        raise InputError(f"router noise must be between 0 and {MAX_NOISE_STD}, got {noise_std}")
+        raise InputError(tr("router noise must be between 0 and {high}, got {value}", high=MAX_NOISE_STD, value=noise_std))
     noise_seed = number("noise seed", noise_seed, int)
     if not 0 <= noise_seed < 2**63:
-        raise InputError(f"noise seed must be between 0 and 2^63 - 1, got {noise_seed}")
+        raise InputError(tr("noise seed must be between 0 and 2^63 - 1, got {value}", value=noise_seed))
     return Settings(n_experts, top_k, capacity_factor, noise_std, noise_seed, model, dense_model)
 
 
@@ -162,32 +166,30 @@ class AnalysisReport:
 def tokenize(text: str, member: LoadedModel) -> tuple[list[int], int, list[str]]:
     """-> ids (at most the context), number of input tokens seen, notices."""
     if not isinstance(text, str):
-        raise InputError(f"text must be a string, got {type(text).__name__}")
+        raise InputError(tr("text must be a string, got {kind}", kind=type(text).__name__))
     if len(text) > MAX_INPUT_CHARS:
-        raise InputError(f"the text has {len(text):,} characters; the limit is {MAX_INPUT_CHARS:,}")
+        raise InputError(tr("the text has {n:,} characters; the limit is {limit:,}", n=len(text), limit=MAX_INPUT_CHARS))
     notices = []
     clean = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates cannot be encoded
     if clean != text:
-        notices.append("Characters that are not valid Unicode (lone surrogates) were replaced by '?'.")
+        notices.append(tr("Characters that are not valid Unicode (lone surrogates) were replaced by '?'."))
     if not clean.strip():
-        raise InputError("Paste some text to analyse: the text is empty or only whitespace.")
+        raise InputError(tr("Paste some text to analyse: the text is empty or only whitespace."))
     unseen = unseen_characters(clean[:TOKENIZE_CHARS]) if member.spec.name in SPECS else []  # the zoo's training text
     if unseen:
         vocab = member.tokenizer.get_vocab_size()
-        notices.append(
-            f"{len(unseen)} character(s) of this text never occur in the training text ({' '.join(unseen[:12])}"
-            f"{' …' if len(unseen) > 12 else ''}): the models never learned to predict them, so their tokens get a very "
-            f"high loss. A uniform guess over the {vocab:,} tokens scores {math.log(vocab):.1f} nats (perplexity {vocab:,}); a "
-            "model that confidently expects something else scores worse, so a perplexity in the tens of thousands here "
-            "is expected, not a fault.")
+        notices.append(tr(
+            "{n} character(s) of this text never occur in the training text ({chars}): the models never learned to predict "
+            "them, so their tokens get a very high loss. A uniform guess over the {vocab:,} tokens scores {uniform:.1f} nats "
+            "(perplexity {vocab:,}); a model that confidently expects something else scores worse, so a perplexity in the "
+            "tens of thousands here is expected, not a fault.", n=len(unseen),
+            chars=" ".join(unseen[:12]) + (" …" if len(unseen) > 12 else ""), vocab=vocab, uniform=math.log(vocab)))
     ids = member.tokenizer.encode(clean[:TOKENIZE_CHARS]).ids
     context = member.model.cfg.context_length
     if len(ids) > context:
         more = "+" if len(clean) > TOKENIZE_CHARS else ""
-        notices.append(
-            f"The text has {len(ids):,}{more} tokens; only the first {context} are analysed "
-            f"(the models' context length). The rest is ignored."
-        )
+        notices.append(tr("The text has {n:,}{more} tokens; only the first {context} are analysed (the models' context "
+                          "length). The rest is ignored.", n=len(ids), more=more, context=context))
     return ids[:context], len(ids), notices
 
 
@@ -241,8 +243,8 @@ def check_same_tokens(ids: list[int], text: str, moe: LoadedModel, twin: LoadedM
     """A twin must read the same tokens as the MoE, or per-token losses would not compare."""
     clean = text.encode("utf-8", "replace").decode("utf-8")
     if twin.tokenizer is not moe.tokenizer and twin.tokenizer.encode(clean[:TOKENIZE_CHARS]).ids[: len(ids)] != ids:
-        raise InputError(f"dense_model: '{twin.spec.name}' splits this text into other tokens than '{moe.spec.name}'; "
-                         "choose a dense model with the same tokenizer")
+        raise InputError(tr("dense_model: '{twin}' splits this text into other tokens than '{moe}'; choose a dense model "
+                            "with the same tokenizer", twin=twin.spec.name, moe=moe.spec.name))
 
 
 def analyze_text(text: str, settings: Settings) -> AnalysisReport:
@@ -255,12 +257,13 @@ def analyze_text(text: str, settings: Settings) -> AnalysisReport:
     routing = settings.routing()
     moe_losses, traces = token_losses(moe, x, routing, trace=True)
     t = len(ids)
-    dense = [_summary(m, TWIN_ROLES.get(name, "dense twin"), token_losses(m, x, routing, False)[0], None, t)
+    dense = [_summary(m, tr(TWIN_ROLES.get(name, "dense twin")), token_losses(m, x, routing, False)[0], None, t)
              for name, m in twins.items()]
-    moe_summary = _summary(moe, f"MoE, {settings.n_experts} experts, top-{settings.top_k}", moe_losses, settings.top_k, t)
+    moe_summary = _summary(moe, tr("MoE, {n} experts, top-{k}", n=settings.n_experts, k=settings.top_k), moe_losses,
+                           settings.top_k, t)
     summaries = dense[:1] + [moe_summary] + dense[1:]
     if t == 1:
-        notices.append("The text is a single token: there is nothing to predict, so no loss is shown.")
+        notices.append(tr("The text is a single token: there is nothing to predict, so no loss is shown."))
     return AnalysisReport(
         settings=settings,
         tokens=token_labels(moe.tokenizer, ids),
@@ -268,7 +271,7 @@ def analyze_text(text: str, settings: Settings) -> AnalysisReport:
         input_tokens=input_tokens,
         notices=notices,
         models=summaries,
-        routing=[_layer_routing(tr) for tr in traces],
+        routing=[_layer_routing(trace) for trace in traces],
         differences=[d for d in (paired_difference(moe_summary.name, scored_losses(moe_summary.token_losses), twin.name,
                                                    scored_losses(twin.token_losses))
                                  for twin in dense) if d is not None],
@@ -291,7 +294,8 @@ def next_token_predictions(report: AnalysisReport, position: int, k: int = 5) ->
     """Each model's k most likely next tokens after `position` of the report's text, with probabilities,
     under the report's routing settings."""
     if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < len(report.token_ids):
-        raise InputError(f"token position must be between 0 and {len(report.token_ids) - 1}, got {position!r}")
+        raise InputError(tr("token position must be between 0 and {high}, got {value!r}", high=len(report.token_ids) - 1,
+                            value=position))
     ids = torch.tensor([report.token_ids[: position + 1]])
     out = {}
     for m in report.models:
@@ -322,9 +326,10 @@ def measure_report_latency(report: AnalysisReport, repeats: int = 5, decode_toke
     """The same report with the latency of its models measured on its tokens, the zoo's weights and
     activations in `dtype` (bfloat16 where the CPU has bf16 instructions)."""
     if dtype not in native_dtypes():
-        raise InputError(f"timing dtype must be one of {', '.join(native_dtypes())} on this machine, got {dtype!r}")
+        raise InputError(tr("timing dtype must be one of {choices} on this machine, got {value!r}",
+                            choices=", ".join(native_dtypes()), value=dtype))
     routing = report.settings.routing()
     models = {m.name: (timed_model(m.name, dtype), routing) for m in report.models}
     latency = measure_latency(models, torch.tensor([report.token_ids]), decode_tokens=decode_tokens, repeats=repeats)
     dtypes = sorted({str(next(model.parameters()).dtype).removeprefix("torch.") for model, _ in models.values()})
-    return replace(report, latency=replace(latency, description=latency.description + f" Weights and activations in {', '.join(dtypes)}."))
+    return replace(report, latency=replace(latency, description=latency.description + tr(" Weights and activations in {dtypes}.", dtypes=", ".join(dtypes))))

@@ -31,6 +31,7 @@ from models.transformer import lm_loss
 from models.zoo import LoadedModel
 from routing.interventions import ABLATION_MODES
 from routing.options import RoutingOptions
+from text import tr
 
 TOP_AFFECTED = 10
 IMPORTANCE_ROWS_PER_PASS = 16  # batch rows per forward pass (bounds the (rows, T, vocab) logits)
@@ -111,7 +112,7 @@ def _prepare(text: str, settings: Settings) -> tuple[LoadedModel, torch.Tensor, 
     member = get_model(settings.moe_name)
     ids, _, _ = tokenize(text, member)
     if len(ids) < 2:
-        raise InputError("the text is a single token: there is nothing to predict, so no loss to compare")
+        raise InputError(tr("the text is a single token: there is nothing to predict, so no loss to compare"))
     return member, torch.tensor([ids]), token_labels(member.tokenizer, ids), settings.routing()
 
 
@@ -120,10 +121,10 @@ def _layer_and_experts(member: LoadedModel, layer, experts) -> tuple[list[int], 
     cfg = member.model.cfg
     layers = list(range(cfg.n_layers)) if layer is None else [int_in_range("layer", layer, 0, cfg.n_layers - 1)]
     if not isinstance(experts, (list, tuple)) or not experts:
-        raise InputError("experts: choose at least one expert")
+        raise InputError(tr("experts: choose at least one expert"))
     chosen = [int_in_range("expert", e, 0, cfg.n_experts - 1) for e in experts]
     if len(set(chosen)) != len(chosen):
-        raise InputError(f"experts must be different, got {chosen}")
+        raise InputError(tr("experts must be different, got {value}", value=chosen))
     return layers, chosen
 
 
@@ -141,20 +142,21 @@ def _report(member, description, labels, before, traces_before, after, traces_af
 def ablate(text: str, settings: Settings, layer: int | None, experts: list[int], mode: str = "reroute") -> InterventionReport:
     """Switch off `experts` in `layer` (None = every layer) and compare per-token losses."""
     if mode not in ABLATION_MODES:
-        raise InputError(f"mode must be one of {', '.join(ABLATION_MODES)}, got {mode!r}")
+        raise InputError(tr("mode must be one of {choices}, got {value!r}", choices=", ".join(ABLATION_MODES), value=mode))
     member, ids, labels, routing = _prepare(text, settings)
     layers, chosen = _layer_and_experts(member, layer, experts)
     cfg = member.model.cfg
     if mode == "reroute" and cfg.n_experts - len(chosen) < settings.top_k:
-        raise InputError(f"experts: re-routing needs top-K = {settings.top_k} experts left; "
-                         f"{len(chosen)} of {cfg.n_experts} are switched off")
+        raise InputError(tr("experts: re-routing needs top-K = {k} experts left; {n} of {total} are switched off",
+                            k=settings.top_k, n=len(chosen), total=cfg.n_experts))
     mask = torch.zeros(cfg.n_layers, cfg.n_experts, dtype=torch.bool)
     mask[[i for i in layers for _ in chosen], [e for _ in layers for e in chosen]] = True
     before, traces_before = token_losses(member, ids, routing, trace=True)
     after, traces_after = token_losses(member, ids, replace(routing, ablation=mask, ablation_mode=mode), trace=True)
-    where = "every layer" if layer is None else f"layer {layers[0]}"
-    what = "tokens re-routed to their next-best experts" if mode == "reroute" else "their outputs dropped"
-    return _report(member, f"experts {', '.join(map(str, chosen))} switched off in {where} ({what})",
+    where = tr("every layer") if layer is None else tr("layer {layer}", layer=layers[0])
+    what = tr("tokens re-routed to their next-best experts") if mode == "reroute" else tr("their outputs dropped")
+    return _report(member, tr("experts {experts} switched off in {where} ({what})", experts=", ".join(map(str, chosen)),
+                              where=where, what=what),
                    labels, before, traces_before, after, traces_after)
 
 
@@ -165,7 +167,7 @@ def force(text: str, settings: Settings, experts: list[int], start: int = 0, end
     member, ids, labels, routing = _prepare(text, settings)
     layers, chosen = _layer_and_experts(member, layer, experts)
     if len(chosen) != settings.top_k:
-        raise InputError(f"experts: choose exactly top-K = {settings.top_k} experts to force, got {len(chosen)}")
+        raise InputError(tr("experts: choose exactly top-K = {k} experts to force, got {n}", k=settings.top_k, n=len(chosen)))
     t = ids.shape[1]
     start = int_in_range("start position", start, 0, t - 1)
     end = t - 1 if end is None else int_in_range("end position", end, start, t - 1)
@@ -174,8 +176,9 @@ def force(text: str, settings: Settings, experts: list[int], start: int = 0, end
     forced[layers, start : end + 1] = torch.tensor(chosen)
     before, traces_before = token_losses(member, ids, routing, trace=True)
     after, traces_after = token_losses(member, ids, replace(routing, forced=forced), trace=True)
-    where = "every layer" if layer is None else f"layer {layers[0]}"
-    return _report(member, f"positions {start}-{end} forced to experts {', '.join(map(str, chosen))} in {where}",
+    where = tr("every layer") if layer is None else tr("layer {layer}", layer=layers[0])
+    return _report(member, tr("positions {start}-{end} forced to experts {experts} in {where}", start=start, end=end,
+                              experts=", ".join(map(str, chosen)), where=where),
                    labels, before, traces_before, after, traces_after)
 
 
@@ -186,11 +189,11 @@ def expert_importance(text: str, settings: Settings, mode: str = "reroute") -> I
     plus in every pass a row with none (the baseline, computed the same way, so an expert that no token
     uses shows exactly 0)."""
     if mode not in ABLATION_MODES:
-        raise InputError(f"mode must be one of {', '.join(ABLATION_MODES)}, got {mode!r}")
+        raise InputError(tr("mode must be one of {choices}, got {value!r}", choices=", ".join(ABLATION_MODES), value=mode))
     member, ids, labels, routing = _prepare(text, settings)
     cfg = member.model.cfg
     if mode == "reroute" and cfg.n_experts - 1 < settings.top_k:
-        raise InputError(f"top-K = {settings.top_k} uses every expert: nothing is left to re-route to; choose 'zero'")
+        raise InputError(tr("top-K = {k} uses every expert: nothing is left to re-route to; choose 'zero'", k=settings.top_k))
     rows = cfg.n_layers * cfg.n_experts
     masks = torch.eye(rows, dtype=torch.bool).reshape(rows, cfg.n_layers, cfg.n_experts)  # row r: (layer, expert) = divmod(r, E)
     none = torch.zeros(1, cfg.n_layers, cfg.n_experts, dtype=torch.bool)
@@ -220,17 +223,17 @@ def top_k_sweep(text: str, settings: Settings, measure: bool = True, repeats: in
     twins = {name: get_model(name) for name in settings.twin_names}
     losses = {}
     for k in range(1, cfg.n_experts + 1):
-        report((k - 1) / (cfg.n_experts + 1), f"loss at top-K = {k}")
+        report((k - 1) / (cfg.n_experts + 1), tr("loss at top-K = {k}", k=k))
         losses[k] = token_losses(member, ids, replace(routing, top_k=k), trace=False)[0]
     dense_losses = {name: token_losses(m, ids, routing, trace=False)[0] for name, m in twins.items()}
-    timings, timing = {}, "not measured"
+    timings, timing = {}, tr("not measured")
     if measure:
-        report(cfg.n_experts / (cfg.n_experts + 1), "timing decode at every K")
+        report(cfg.n_experts / (cfg.n_experts + 1), tr("timing decode at every K"))
         models = {f"k={k}": (member.model, replace(routing, top_k=k)) for k in losses}
         models |= {name: (m.model, routing) for name, m in twins.items()}
         latency = measure_latency(models, ids, decode_tokens=16, repeats=repeats)
         timings, timing = latency.models, latency.description
-    report(1.0, "done")
+    report(1.0, tr("done"))
 
     def point(k: int, name: str, model_losses: list, model, top_k: int | None) -> SweepPoint:
         mean = mean_loss(model_losses)

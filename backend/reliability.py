@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from text import tr
+
 MAX_COMPETING_CORES = 0.5
 MAX_RELATIVE_SPREAD = 0.3
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -82,10 +84,11 @@ class Watch:
         spread = max(spreads, default=0.0)
         reasons = []
         if competing > MAX_COMPETING_CORES:
-            reasons.append(f"other processes kept {competing:.1f} of this machine's {cores} cores busy while it measured")
+            reasons.append(tr("other processes kept {used:.1f} of this machine's {cores} cores busy while it measured",
+                              used=competing, cores=cores))
         if spread > MAX_RELATIVE_SPREAD:
-            reasons.append(f"repetitions of one timing spread {100 * spread:.0f}% around their median "
-                           f"(more than {100 * MAX_RELATIVE_SPREAD:.0f}%)")
+            reasons.append(tr("repetitions of one timing spread {spread:.0f}% around their median (more than {limit:.0f}%)",
+                              spread=100 * spread, limit=100 * MAX_RELATIVE_SPREAD))
         return Reliability(not reasons, reasons, competing, cores, spread, self.end_wall - self.start_wall)
 
 

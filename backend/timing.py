@@ -26,6 +26,7 @@ import torch
 from backend.reliability import Reliability, available_cores, relative_spread, watch
 from models.transformer import Transformer
 from routing.options import RoutingOptions
+from text import tr
 
 
 @dataclass(frozen=True)
@@ -183,11 +184,10 @@ def measure_latency(
         warmup=warmup,
         threads=threads,
         device="cpu" if ids.device.type == "cpu" else str(ids.device),
-        description=(
-            f"prefill: one forward pass over {prompt.shape[1]} tokens (batch 1); decode: {decode_tokens} greedy "
-            f"one-token steps with the KV cache after the prefill. {warmup} warm-up + {repeats} interleaved "
-            f"repetitions, median with min-max; {threads} CPU threads."
-        ),
+        description=tr(
+            "prefill: one forward pass over {tokens} tokens (batch 1); decode: {decode} greedy one-token steps with the KV "
+            "cache after the prefill. {warmup} warm-up + {repeats} interleaved repetitions, median with min-max; {threads} "
+            "CPU threads.", tokens=prompt.shape[1], decode=decode_tokens, warmup=warmup, repeats=repeats, threads=threads),
         reliability=watched.verdict(relative_spread(s) for s in [*prefill.values(), *decode.values()]),
         machine=machine_description(),
     )

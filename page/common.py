@@ -1,17 +1,22 @@
 """What every tab shares: turning backend errors into page messages, the examples, the CSS, and the
-page's static text in English and Russian (Gradio's i18n: the browser's language by default, switchable
-in the page's settings)."""
+page's text in English and Russian. Static text goes through Gradio's i18n (the browser's language by
+default, switchable in the page's settings); a script in the page mirrors the language Gradio shows into
+the `moe_lang` cookie, and every handler (`localized`) reads its phrases (`text.tr`) in that language
+(else the browser's Accept-Language), so computed titles, tables and messages follow the same switch."""
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import logging
 
 import gradio as gr
+from gradio.context import LocalContext
 
 from backend.real_models import get_model, real_model_names
 from errors import UserError
 from paths import EXAMPLES_DIR
-from viz import page_text, page_text_ru
+from text import LANGUAGES, en, reading, ru, tr
 
 EXAMPLES = {p.stem: p.read_text(encoding="utf-8").strip() for p in sorted(EXAMPLES_DIR.glob("*.txt"))}
 GENERIC_FAILURE = "Something went wrong on the server; the error was logged."
@@ -23,6 +28,7 @@ CSS = """
 .strip-legend .legend {padding: 1px 5px; border-radius: 3px; font-size: 0.85em}
 .dropped-legend {background: #fde0e0; color: #000}
 .token-strip .tok {cursor: pointer}
+#page-language {display: none}
 """
 # Remembers the last token clicked in a token strip (captured before Gradio's own click handler runs), so
 # that the strip's click event can send its position to the server.
@@ -32,6 +38,22 @@ document.addEventListener("click", (event) => {
   if (token) window.moePinnedToken = Number(token.dataset.pos);
 }, true);
 </script>"""
+# Mirrors the language Gradio shows (the #page-language marker is translated like any static text) into a
+# cookie that every request carries; when the reader switches language, clicks the hidden button that
+# recomputes what is on screen.
+LANGUAGE_SCRIPT = """<script>
+window.moeLanguage = null;
+new MutationObserver(() => {
+  const marker = document.querySelector("#page-language");
+  const code = marker && marker.innerText.trim();
+  if (!["en", "ru"].includes(code) || code === window.moeLanguage) return;
+  const changed = window.moeLanguage !== null;
+  window.moeLanguage = code;
+  document.cookie = `moe_lang=${code}; path=/; SameSite=Lax`;
+  if (changed) document.querySelector("#language-changed")?.click();
+}).observe(document.documentElement, {subtree: true, childList: true, characterData: true});
+</script>"""
+HEAD = PIN_SCRIPT + LANGUAGE_SCRIPT
 
 
 def _table(module) -> dict[str, str]:
@@ -44,14 +66,15 @@ def label_key(text: str) -> str:
     return "label_" + hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-STRINGS = {"en": _table(page_text), "ru": _table(page_text_ru)}
-LABELS = {"en": {label_key(en): en for en in page_text_ru.LABELS}, "ru": {label_key(en): ru for en, ru in page_text_ru.LABELS.items()}}
+STRINGS = {"en": _table(en) | {"LANGUAGE_CODE": "en"}, "ru": _table(ru) | {"LANGUAGE_CODE": "ru"}}
+LABELS = {"en": {label_key(english): english for english in ru.PHRASES},
+          "ru": {label_key(english): russian for english, russian in ru.PHRASES.items()}}
 I18N = gr.I18n(**{language: {key.lower(): text for key, text in table.items()} | LABELS[language]
                   for language, table in STRINGS.items()})
 
 
 def t(key: str):
-    """The static text `key` (a viz/page_text constant's name) in the reader's language."""
+    """The static text `key` (a text/en.py constant's name) in the reader's language."""
     if key not in STRINGS["en"]:
         raise KeyError(f"no page text {key!r}")
     return I18N(key.lower())
@@ -59,10 +82,63 @@ def t(key: str):
 
 def l(text: str):
     """A control's label or a button's text in the reader's language; its English text is the key
-    (the Russian is in viz/page_text_ru.LABELS; a missing one fails when the page is built)."""
-    if text not in page_text_ru.LABELS:
-        raise KeyError(f"no Russian for the label {text!r} in viz/page_text_ru.LABELS")
+    (the Russian is in text/ru.PHRASES; a missing one fails when the page is built)."""
+    if text not in ru.PHRASES:
+        raise KeyError(f"no Russian for the label {text!r} in text/ru.PHRASES")
     return I18N(label_key(text))
+
+
+def request_language(request) -> str:
+    """The language a request reads: the page's `moe_lang` cookie, else the first supported language of
+    its Accept-Language header, else English (API clients send neither)."""
+    if request is None:
+        return "en"
+    cookie = request.cookies.get("moe_lang") if hasattr(request, "cookies") else None
+    if cookie in LANGUAGES:
+        return cookie
+    for part in request.headers.get("accept-language", "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return "en"
+
+
+def localized(fn):
+    """A page handler whose phrases (text.tr) read the requesting reader's language, generators included."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def stream(*args, **kwargs):
+            steps = fn(*args, **kwargs)
+            while True:  # Gradio sets the request before every step
+                with reading(request_language(LocalContext.request.get(None))):
+                    try:
+                        value = next(steps)
+                    except StopIteration:
+                        return
+                yield value
+        stream.localized = True
+        return stream
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        with reading(request_language(LocalContext.request.get(None))):
+            return fn(*args, **kwargs)
+    call.localized = True
+    return call
+
+
+def localize_handlers(demo: gr.Blocks) -> None:
+    """Every handler of the page (and of its API) reads its phrases in the requesting reader's language."""
+    for block_fn in demo.fns.values():
+        if block_fn.fn is not None and not getattr(block_fn.fn, "localized", False):
+            block_fn.fn = localized(block_fn.fn)
+
+
+def language_marker() -> gr.Button:
+    """The hidden marker the page script reads Gradio's current language from, and the hidden button it
+    clicks when the reader switches (tabs attach their recomputation to its click)."""
+    gr.Markdown(t("LANGUAGE_CODE"), elem_id="page-language")
+    return gr.Button("language changed", visible="hidden", elem_id="language-changed")
 
 
 def user_error(message: str) -> gr.Error:
@@ -78,7 +154,7 @@ def run_backend(fn, *args):
         raise user_error(str(e)) from None
     except Exception:
         log.exception("request failed")
-        raise user_error(GENERIC_FAILURE) from None
+        raise user_error(tr(GENERIC_FAILURE)) from None
 
 
 ZOO = "zoo"  # the model choosers' value for "the zoo's models"

@@ -16,7 +16,7 @@ from backend.timing import native_dtypes
 from backend.specialisation import text_specialisation
 from errors import int_in_range
 from page.common import EXAMPLES, ZOO, l, model_chooser, real_choice, run_backend, t
-from viz import page_text
+from text import explanation, tr
 from viz.generation_views import continuations_html
 from viz.comparison_views import (comparison_table, differences_text, latency_figure, loss_figure, model_card_markdown,
                                   parameters_figure)
@@ -28,9 +28,10 @@ from viz.specialisation_views import repeat_figure, top_tokens_table
 def routing_views(report: AnalysisReport, layer):
     layer = run_backend(int_in_range, "layer", layer, 0, len(report.routing) - 1)
     notices = "\n".join(f"> ⚠️ {n}" for n in report.notices)
-    summary = (f"**{len(report.tokens)} tokens** analysed by `{report.moe.name}` with top-{report.settings.top_k}"
-               + ("" if report.settings.capacity_factor is None else f", capacity factor {report.settings.capacity_factor}")
-               + ("" if not report.settings.noise_std else f", router noise std {report.settings.noise_std} (seed {report.settings.noise_seed})"))
+    s = report.settings
+    summary = (tr("**{n} tokens** analysed by `{model}` with top-{k}", n=len(report.tokens), model=report.moe.name, k=s.top_k)
+               + ("" if s.capacity_factor is None else tr(", capacity factor {value}", value=s.capacity_factor))
+               + ("" if not s.noise_std else tr(", router noise std {std} (seed {seed})", std=s.noise_std, seed=s.noise_seed)))
     return (notices + "\n\n" + summary, token_strip_html(report, layer), routing_heatmap(report),
             expert_load_figure(report, layer))
 
@@ -57,7 +58,7 @@ def cleared(message: str) -> tuple:
 def on_analyze(text, n_experts, top_k, capacity_factor, noise_std, noise_seed, layer, model=ZOO, dense_model=ZOO):
     """Analysis, views and downloads of the new settings at once (the timing follows in on_measure)."""
     if isinstance(text, str) and not text.strip():
-        return cleared(page_text.EMPTY_TEXT)
+        return cleared(explanation("EMPTY_TEXT"))
     settings = run_backend(validate_settings, n_experts, top_k, capacity_factor, noise_std, noise_seed, real_choice(model),
                            real_choice(dense_model))
     report = run_backend(analyze_text, text, settings)
@@ -85,8 +86,8 @@ def on_pin(report: AnalysisReport | None, position):
         return gr.skip(), gr.skip(), gr.skip()
     position = run_backend(int_in_range, "token position", position, 0, len(report.tokens) - 1)
     predictions = run_backend(next_token_predictions, report, position)
-    note = (f"**Token {position} '{report.tokens[position]}'** (click another token to move the pin): where the router "
-            "sends it in every layer, and what each model expects next.")
+    note = tr("**Token {position} '{token}'** (click another token to move the pin): where the router sends it in every "
+              "layer, and what each model expects next.", position=position, token=report.tokens[position])
     return note, pinned_figure(report, position), predictions_table(predictions)
 
 
@@ -142,7 +143,11 @@ def analyze_api(text: str, n_experts: int = 8, top_k: int = 2, capacity_factor: 
     return json.loads(report.to_json())
 
 
-def build_tab(demo: gr.Blocks) -> None:
+def on_model_card():
+    return model_card_markdown(model_card())
+
+
+def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     report_state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=3):
@@ -193,8 +198,8 @@ def build_tab(demo: gr.Blocks) -> None:
         generate_button = gr.Button(l("Continue the text"), variant="primary")
     continuations = gr.HTML(elem_id="continuations")
     with gr.Accordion(t("MODEL_CARD_TITLE"), open=False):
-        gr.Markdown(model_card_markdown(model_card()))
-    with gr.Accordion("Specialisation on this text", open=False):
+        card = gr.Markdown(elem_id="model-card")
+    with gr.Accordion(l("Specialisation on this text"), open=False):
         gr.Markdown(t("TEXT_SPECIALISATION"))
         spec_repeats = gr.Plot(label=l("Neighbouring tokens"))
         spec_tokens = gr.Dataframe(label=l("Each expert's most frequent tokens in this text"), interactive=False, wrap=True)
@@ -236,6 +241,9 @@ def build_tab(demo: gr.Blocks) -> None:
     layer.input(on_layer, [report_state, layer], routing_out, api_visibility="private").then(
         on_text_specialisation, [report_state, layer], [spec_repeats, spec_tokens], api_visibility="private")
     analyse_then_measure(demo.load)
+    analyse_then_measure(language_changed.click)
+    for trigger in (demo.load, language_changed.click):
+        trigger(on_model_card, None, [card], api_visibility="private")
     # a stale timing must not overwrite a newer analysis: every change cancels the follow-ups in flight
     for trigger in (text.change, top_k.input, capacity.input, noise_std.input, noise_seed.input, n_experts.change,
                     model.change, dense_model.change):

@@ -8,6 +8,7 @@ from backend.analysis import EXPERT_CHOICES, validate_settings
 from backend.interventions import ablate, expert_importance, force, top_k_sweep
 from backend.real_models import get_model, real_model_names
 from page.common import EXAMPLES, ZOO, l, model_chooser, real_choice, run_backend, t
+from text import tr
 from viz.intervention_views import (AFFECTED_HEADERS, SWEEP_HEADERS, affected_table, change_figure, importance_figure,
                                     load_change_figure, sweep_figure, sweep_table)
 
@@ -30,8 +31,8 @@ def _end(end):
 
 
 def _summary(report) -> str:
-    return (f"**{report.description}**: mean loss {report.mean_before:.3f} → {report.mean_after:.3f} nats/token "
-            f"({report.mean_after - report.mean_before:+.3f}).")
+    return tr("**{what}**: mean loss {before:.3f} → {after:.3f} nats/token ({change:+.3f}).", what=report.description,
+              before=report.mean_before, after=report.mean_after, change=report.mean_after - report.mean_before)
 
 
 def on_sweep(text, n_experts, top_k, model, progress=gr.Progress()):
@@ -95,7 +96,7 @@ def force_api(text: str, n_experts: int = 8, top_k: int = 2, experts: list[int] 
                        _layer(layer)).to_dict()
 
 
-def build_tab(demo: gr.Blocks) -> None:
+def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     gr.Markdown(t("INTERVENTIONS"))
     with gr.Row():
         text = gr.Textbox(label=l("Text"), value=EXAMPLES.get("python", ""), lines=5, max_lines=10, scale=3, elem_id="iv-text")
@@ -137,7 +138,7 @@ def build_tab(demo: gr.Blocks) -> None:
     for chooser in (n_experts, model):
         chooser.change(on_experts, [n_experts, model], [top_k, ablate_experts, force_experts, ablate_layer, force_layer],
                        **private).then(on_auto_importance, chosen, [importance], show_progress="minimal", **private)
-    for trigger in (demo.load, text.change, top_k.release):
+    for trigger in (demo.load, text.change, top_k.release, language_changed.click):
         trigger(on_auto_importance, chosen, [importance], trigger_mode="always_last", show_progress="minimal", **private)
     importance_button.click(on_importance, chosen, [importance], concurrency_limit=1, **private)
     sweep_button.click(on_sweep, chosen, [sweep_plot, sweep_df], concurrency_limit=1, concurrency_id="latency", **private)

@@ -19,6 +19,7 @@ from lab.variants import LabScale
 from models.params import BYTES_PER_PARAM
 from backend.real_models import get_model, real_model_names
 from page.common import EXAMPLES, ZOO, l, model_chooser, real_choice, run_backend, t
+from text import tr
 from paths import RESULTS
 from scale.presets import load_preset, preset_names
 from viz.latency_views import (cache_coverage_figure, cache_speed_figure, departure_text, roofline_figure, speedup_figure,
@@ -42,21 +43,21 @@ def lab_views(rows: list[dict], scale: LabScale, ceiling_gflops: float, bandwidt
     """The departures from the decode models (markdown, empty without decode rows) and the four charts."""
     models = decode_models(rows, scale, bandwidth_gbs * 1e9, ceiling_gflops * 1e9)
     text = departure_text(models, rows, scale, bandwidth_gbs * 1e9, ceiling_gflops * 1e9) if models else ""
-    return (text, speedup_figure(models, scale), times_figure(rows, "decode", "Decode step: ms per call", "batch size"),
-            times_figure(rows, "prefill", "Prefill: ms per call", "tokens"), roofline_figure(rows, ceiling_gflops))
+    return (text, speedup_figure(models, scale), times_figure(rows, "decode", tr("Decode step: ms per call"), tr("batch size")),
+            times_figure(rows, "prefill", tr("Prefill: ms per call"), tr("tokens")), roofline_figure(rows, ceiling_gflops))
 
 
 def tab_plan(d_model, d_expert, n_experts, top_k, batches, tokens, device, dtype="float32") -> LabPlan:
     """The tab's small plan: the chosen sizes, 5 repetitions, a quick calibration, no whole models."""
     if not batches or not tokens:
-        raise UserError("Choose at least one batch size and one token count.")
+        raise UserError(tr("Choose at least one batch size and one token count."))
     if device not in devices():
-        raise UserError(f"device must be one of {', '.join(devices())}")
+        raise UserError(tr("device must be one of {choices}", choices=", ".join(devices())))
     for name, value, allowed in (("batch size", batches, BATCHES), ("token count", tokens, TOKENS)):
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and int(v) in allowed for v in value):
-            raise UserError(f"each {name} must be one of {', '.join(map(str, allowed))}")
+            raise UserError(tr("each {name} must be one of {choices}", name=tr(name), choices=", ".join(map(str, allowed))))
     if dtype not in native_dtypes():
-        raise UserError(f"dtype must be one of {', '.join(native_dtypes())} on this machine")
+        raise UserError(tr("dtype must be one of {choices} on this machine", choices=", ".join(native_dtypes())))
     scale = LabScale(int(d_model), int(d_expert), int(n_experts), int(top_k), dtype)
     return LabPlan(scale, prefill=tuple(sorted(int(t) for t in tokens)), decode=tuple(sorted(int(b) for b in batches)),
                    repeats=5, warmup=1, ceiling_sizes=(1024,), calibration_repeats=3, device=device)
@@ -66,10 +67,12 @@ def on_run(d_model, d_expert, n_experts, top_k, batches, tokens, device, dtype="
     plan = run_backend(tab_plan, d_model, d_expert, n_experts, top_k, batches, tokens, device, dtype)
     result = run_backend(run, plan, lambda fraction, desc: progress(fraction, desc=desc))
     weights = plan.scale.weight_mb()
-    note = (f"Measured on {result['device']} in {plan.scale.dtype} ({result['machine']}), {plan.repeats} interleaved repetitions after "
-            f"{plan.warmup} warm-up, caches flushed before every call; weights: dense-total {weights['dense-total']:.0f} MB, "
-            f"the MoE's active experts {weights['dense-active']:.0f} MB. Matmul ceiling {result['ceiling_gflops']:.0f} GFLOP/s, "
-            f"read bandwidth {result['bandwidth_gbs']:.0f} GB/s.")
+    note = tr("Measured on {device} in {dtype} ({machine}), {repeats} interleaved repetitions after {warmup} warm-up, caches "
+              "flushed before every call; weights: dense-total {total:.0f} MB, the MoE's active experts {active:.0f} MB. Matmul "
+              "ceiling {ceiling:.0f} GFLOP/s, read bandwidth {bandwidth:.0f} GB/s.", device=result["device"],
+              dtype=plan.scale.dtype, machine=result["machine"], repeats=plan.repeats, warmup=plan.warmup,
+              total=weights["dense-total"], active=weights["dense-active"], ceiling=result["ceiling_gflops"],
+              bandwidth=result["bandwidth_gbs"])
     departures, *figures = lab_views(result["rows"], plan.scale, result["ceiling_gflops"], result["bandwidth_gbs"])
     return (note + "\n\n" + reliability_markdown(result.get("reliability")) + "\n\n" + departures, *figures)
 
@@ -77,11 +80,12 @@ def on_run(d_model, d_expert, n_experts, top_k, batches, tokens, device, dtype="
 def reliability_markdown(reliability: dict | None) -> str:
     """How far to trust a lab run (older shipped runs carry no verdict)."""
     if reliability is None:
-        return "*This run carries no reliability verdict (measured before the project checked the load).*"
+        return tr("*This run carries no reliability verdict (measured before the project checked the load).*")
     if reliability["reliable"]:
-        return (f"**Reliable run**: other processes used {reliability['competing_cores']:.1f} of {reliability['cores']} cores; "
-                f"every timing's interquartile range within {100 * reliability['worst_spread']:.0f}% of its median.")
-    return "**⚠ Unreliable run**: " + "; ".join(reliability["reasons"]) + ". Treat the ratios below as rough."
+        return tr("**Reliable run**: other processes used {used:.1f} of {cores} cores; every timing's interquartile range "
+                  "within {spread:.0f}% of its median.", used=reliability["competing_cores"], cores=reliability["cores"],
+                  spread=100 * reliability["worst_spread"])
+    return tr("**⚠ Unreliable run**: ") + "; ".join(reliability["reasons"]) + tr(". Treat the ratios below as rough.")
 
 
 def moe_presets() -> list[str]:
@@ -95,12 +99,12 @@ def cache_views(text, n_experts, preset, weight_format, fast_gbs, slow_gbs, mode
     settings = validate_settings(n_experts, 1, 0, 0.0, 0, real_choice(model))
     settings = replace(settings, top_k=get_model(settings.moe_name).model.cfg.top_k)
     if preset not in moe_presets():
-        raise UserError(f"model must be one of {', '.join(moe_presets())}")
+        raise UserError(tr("model must be one of {choices}", choices=", ".join(moe_presets())))
     if weight_format not in BYTES_PER_PARAM:
-        raise UserError(f"weight format must be one of {', '.join(BYTES_PER_PARAM)}")
+        raise UserError(tr("weight format must be one of {choices}", choices=", ".join(BYTES_PER_PARAM)))
     for name, value in (("fast bandwidth", fast_gbs), ("slow bandwidth", slow_gbs)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.01 <= value <= 100_000:
-            raise UserError(f"{name} must be between 0.01 and 100,000 GB/s, got {value!r}")
+            raise UserError(tr("{name} must be between 0.01 and 100,000 GB/s, got {value!r}", name=tr(name), value=value))
     curves = measured_coverage(text, settings)
     if settings.model:
         spec, label = get_model(settings.model).model.arch, settings.model
@@ -110,14 +114,27 @@ def cache_views(text, n_experts, preset, weight_format, fast_gbs, slow_gbs, mode
     uniform = cache_table(spec, BYTES_PER_PARAM[weight_format], curves.uniform, fast_gbs, slow_gbs)
     skewed = cache_table(spec, BYTES_PER_PARAM[weight_format], curves.mean, fast_gbs, slow_gbs)
     return cache_coverage_figure(curves), cache_speed_figure(f"{label}, {weight_format}", uniform, skewed, fast_gbs, slow_gbs,
-                                                             settings.model or "the zoo model")
+                                                             settings.model or tr("the zoo model"))
 
 
 def on_cache(text, n_experts, preset, weight_format, fast_gbs, slow_gbs, model=ZOO):
     return run_backend(cache_views, text, n_experts, preset, weight_format, fast_gbs, slow_gbs, model)
 
 
-def build_tab(demo: gr.Blocks) -> None:
+def on_shipped():
+    """The last full benchmark run: its machine, verdict, targets, departures and charts."""
+    shipped = shipped_result()
+    scale = LabScale(**shipped["scale"])
+    departures, *figs = lab_views(shipped["rows"], scale, shipped["ceiling_gflops"], shipped["bandwidth_gbs"])
+    summary = (tr("Measured on: {machine}. ", machine=shipped["machine"]) + reliability_markdown(shipped.get("reliability"))
+               + "\n\n" + "\n".join(f"- **{tr('met') if t['holds'] else tr('missed')}**: {t['target']}: {t['measured']}"
+                                      for t in shipped["targets"])
+               + "\n\n" + tr("**Where the decode curve departs from the memory-bound model, and why**") + "\n\n" + departures)
+    models = times_figure(shipped["rows"], "model-decode", tr("Whole models: decode step"), tr("batch size"))
+    return summary, *figs, models
+
+
+def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     gr.Markdown(t("LATENCY"))
     with gr.Row():
         d_model = gr.Slider(128, 4096, value=2048, step=128, label=l("d_model"))
@@ -140,22 +157,19 @@ def build_tab(demo: gr.Blocks) -> None:
     run_button.click(on_run, [d_model, d_expert, n_experts, top_k, batches, tokens, device, dtype],
                      [note, speedup, decode, prefill, roofline], concurrency_limit=1, concurrency_id="latency",
                      api_visibility="private")
-    shipped = shipped_result()
-    if shipped:
-        scale = LabScale(**shipped["scale"])
-        departures, *figs = lab_views(shipped["rows"], scale, shipped["ceiling_gflops"], shipped["bandwidth_gbs"])
+    if shipped_result():
         gr.Markdown(t("LATENCY_SHIPPED"))
-        gr.Markdown(f"Measured on: {shipped['machine']}. "
-                    + reliability_markdown(shipped.get("reliability")) + "\n\n" + "\n".join(
-            f"- **{'met' if t['holds'] else 'missed'}**: {t['target']}: {t['measured']}" for t in shipped["targets"])
-            + "\n\n**Where the decode curve departs from the memory-bound model, and why**\n\n" + departures)
+        summary = gr.Markdown(elem_id="shipped-latency")
         with gr.Row():
-            gr.Plot(figs[0], label=l("Shipped: speedup vs ideal"))
-            gr.Plot(figs[1], label=l("Shipped: decode"))
+            shipped_speedup = gr.Plot(label=l("Shipped: speedup vs ideal"))
+            shipped_decode = gr.Plot(label=l("Shipped: decode"))
         with gr.Row():
-            gr.Plot(figs[2], label=l("Shipped: prefill"))
-            gr.Plot(figs[3], label=l("Shipped: roofline"))
-        gr.Plot(times_figure(shipped["rows"], "model-decode", "Whole models: decode step", "batch size"), label=l("Shipped: models"))
+            shipped_prefill = gr.Plot(label=l("Shipped: prefill"))
+            shipped_roofline = gr.Plot(label=l("Shipped: roofline"))
+        shipped_models = gr.Plot(label=l("Shipped: models"))
+        for trigger in (demo.load, language_changed.click):
+            trigger(on_shipped, None, [summary, shipped_speedup, shipped_decode, shipped_prefill, shipped_roofline, shipped_models],
+                    api_visibility="private")
     build_cache_section(demo)
 
 

@@ -10,6 +10,7 @@ import gradio as gr
 from backend.analysis import analyze_text, validate_settings
 from errors import UserError, int_in_range
 from page.common import EXAMPLES, l, run_backend, t, user_error
+from text import tr
 from training.balancing import BY_NAME, compared_with, read_log, recorded_seeds, recorded_variants, variant_summary
 from training.live import MAX_STEPS, METHODS, live_run
 from training.log import TrainLog
@@ -21,7 +22,7 @@ from viz.routing_views import token_strip_html
 def recorded_views(selected, layer):
     selected = [name for name in selected or [] if name in recorded_variants()]
     if not selected:
-        raise UserError("Choose at least one recorded variant.")
+        raise UserError(tr("Choose at least one recorded variant."))
     logs = {name: read_log(name, recorded_seeds(name)[0]) for name in selected}  # curves: the first seed's run
     layer = int_in_range("layer", layer, 0, min(log.n_layers for log in logs.values()) - 1)
     summaries = {name: variant_summary(name) for name in selected}
@@ -45,7 +46,7 @@ def findings() -> str:
 
 def on_capacity(text, capacity_factor, top_k):
     if not capacity_factor:
-        raise user_error("Choose a capacity factor above 0 to see which tokens it drops.")
+        raise user_error(tr("Choose a capacity factor above 0 to see which tokens it drops."))
     settings = run_backend(validate_settings, 8, top_k, capacity_factor, 0.0, 0)
     limited = run_backend(analyze_text, text, settings)
     unlimited = run_backend(analyze_text, text, replace(settings, capacity_factor=None))
@@ -78,22 +79,25 @@ def on_live(method, steps, request: gr.Request = None, progress=gr.Progress()):
     while not _stop_requested(session) and (row := run_backend(next, run, None)) is not None:
         rows.append(row)
         if len(rows) % 10 == 0 or len(rows) == steps:
-            progress(len(rows) / steps, desc=f"step {len(rows)} of {steps}")
+            progress(len(rows) / steps, desc=tr("step {step} of {steps}", step=len(rows), steps=steps))
             log, per_step = TrainLog(rows), (time.perf_counter() - start) / len(rows)
-            status = (f"**{method}**: step {len(rows)} of {steps}, loss {row['loss']:.3f} nats/token, "
-                      f"dead expert slots {log.layer_sum('dead_experts')[-1]:.0f} of {log.n_layers * log.n_experts}; "
-                      f"{1 / per_step:.1f} steps/s on this machine, about {per_step * (steps - len(rows)):.0f} s left")
+            status = tr("**{method}**: step {step} of {steps}, loss {loss:.3f} nats/token, dead expert slots {dead:.0f} of "
+                        "{slots}; {rate:.1f} steps/s on this machine, about {left:.0f} s left", method=method, step=len(rows),
+                        steps=steps, loss=row["loss"], dead=log.layer_sum("dead_experts")[-1], slots=log.n_layers * log.n_experts,
+                        rate=1 / per_step, left=per_step * (steps - len(rows)))
             yield status, live_figure(log, steps)
     if rows and len(rows) < steps:  # stopped
-        yield f"**{method}**: stopped at step {len(rows)} of {steps}, loss {rows[-1]['loss']:.3f} nats/token.", live_figure(
-            TrainLog(rows), steps)
+        yield (tr("**{method}**: stopped at step {step} of {steps}, loss {loss:.3f} nats/token.", method=method,
+                  step=len(rows), steps=steps, loss=rows[-1]["loss"]), live_figure(TrainLog(rows), steps))
 
 
-def build_tab(demo: gr.Blocks) -> None:
+def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     gr.Markdown(t("PROBLEMS"))
     recorded = recorded_variants()
     gr.Markdown(t("RECORDED"))
-    gr.Markdown(findings())
+    findings_text = gr.Markdown(elem_id="balancing-findings")
+    for trigger in (demo.load, language_changed.click):
+        trigger(findings, None, [findings_text], api_visibility="private")
     with gr.Row():
         variants = gr.CheckboxGroup(recorded, value=[v for v in recorded if not BY_NAME[v].probe], label=l("Recorded runs"),
                                     elem_id="variants")
@@ -102,7 +106,7 @@ def build_tab(demo: gr.Blocks) -> None:
     table = gr.Dataframe(label=l("Final figures (means over seeds of the last 20 steps)"), interactive=False, wrap=True)
     heatmaps = gr.Plot(label=l("Expert load over training"))
     if recorded:
-        for trigger in (variants.change, layer.release, demo.load):
+        for trigger in (variants.change, layer.release, demo.load, language_changed.click):
             trigger(on_recorded, [variants, layer], [heatmaps, curves, table], api_visibility="private")
 
     gr.Markdown(t("CAPACITY"))
@@ -115,7 +119,7 @@ def build_tab(demo: gr.Blocks) -> None:
     cap_summary = gr.Markdown()
     cap_strips = gr.HTML()
     cap_plot = gr.Plot(label=l("Loss with and without the limit"))
-    for trigger in (cap_button.click, cap_factor.release, cap_k.change, demo.load):
+    for trigger in (cap_button.click, cap_factor.release, cap_k.change, demo.load, language_changed.click):
         trigger(on_capacity, [cap_text, cap_factor, cap_k], [cap_summary, cap_strips, cap_plot], api_visibility="private")
 
     gr.Markdown(t("LIVE"))

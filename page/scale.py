@@ -7,6 +7,7 @@ from scale.presets import preset_names
 from scale.architectures import ConfigError
 from scale.report import AGREEMENT_RULE, compare_scale, pasted_report
 from page.common import l, run_backend, t
+from text import tr
 from viz.scale_views import (experts_read_figure, flops_figure, memory_figure, params_figure, scale_table,
                              sources_markdown)
 
@@ -22,16 +23,15 @@ def on_scale(selected, pasted, context):
         try:
             reports.append(pasted_report(pasted, context))
         except ConfigError as e:
-            status = f"⚠ The pasted config cannot be read yet: {e}. The table shows the chosen models."
+            status = tr("⚠ The pasted config cannot be read yet: {error}. The table shows the chosen models.", error=e)
     if not reports:
-        return (status or "Choose at least one model or paste a config.json.",) + (gr.skip(),) * 6
-    return (status, scale_table(reports), sources_markdown(reports), params_figure(reports), memory_figure(reports),
+        return (status or tr("Choose at least one model or paste a config.json."),) + (gr.skip(),) * 6
+    return (status + "\n\n" + tr(AGREEMENT_RULE), scale_table(reports), sources_markdown(reports), params_figure(reports), memory_figure(reports),
             flops_figure(reports), experts_read_figure(reports))
 
 
-def build_tab(demo: gr.Blocks) -> None:
+def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     gr.Markdown(t("SCALE"))
-    gr.Markdown(AGREEMENT_RULE)
     choices = preset_names()
     with gr.Row():
         presets = gr.CheckboxGroup(choices, value=[p for p in DEFAULT_PRESETS if p in choices], label=l("Models"),
@@ -49,5 +49,5 @@ def build_tab(demo: gr.Blocks) -> None:
         scale_flops = gr.Plot(label=l("FLOPs per token"))
         scale_experts = gr.Plot(label=l("Experts read vs batch"))
     outputs = [pasted_status, scale_df, sources, scale_params, scale_memory, scale_flops, scale_experts]
-    for trigger in (presets.change, context.submit, pasted.change, demo.load):
+    for trigger in (presets.change, context.submit, pasted.change, demo.load, language_changed.click):
         trigger(on_scale, [presets, pasted, context], outputs, trigger_mode="always_last", api_visibility="private")

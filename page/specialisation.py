@@ -10,6 +10,7 @@ import gradio as gr
 from errors import int_in_range
 from page.common import l, run_backend, t, user_error
 from paths import RESULTS
+from text import tr
 from viz.specialisation_views import (coactivation_figure, confidence_figure, domain_figure, findings_text, repeat_figure, top_tokens_table)
 
 ANALYSIS = RESULTS / "routing_analysis.json"
@@ -30,16 +31,16 @@ def specialisation_views(report: dict, layer):
 def on_show(model, layer):
     reports = shipped_reports()
     if model not in reports:
-        raise user_error(f"No routing analysis for {model!r}; shipped: {', '.join(reports)}.")
+        raise user_error(tr("No routing analysis for {model!r}; shipped: {shipped}.", model=model, shipped=", ".join(reports)))
     layer = run_backend(int_in_range, "layer", layer, 0, len(reports[model]["layers"]) - 1)
     return (findings_text(reports[model]), *specialisation_views(reports[model], layer))
 
 
-def build_tab(demo: gr.Blocks) -> None:
+def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     gr.Markdown(t("SPECIALISATION"))
     reports = shipped_reports()
     if not reports:
-        gr.Markdown("No routing analysis ships with this copy: run `python -m benchmarks.routing_analysis`.")
+        gr.Markdown(l("No routing analysis ships with this copy: run `python -m benchmarks.routing_analysis`."))
         return
     with gr.Row():
         model = gr.Radio(list(reports), value="moe-8" if "moe-8" in reports else next(iter(reports)), label=l("Model"))
@@ -52,5 +53,5 @@ def build_tab(demo: gr.Blocks) -> None:
         confidence = gr.Plot(label=l("Router confidence"))
     tokens = gr.Dataframe(label=l("Each expert's most frequent tokens"), interactive=False, wrap=True)
     outputs = [findings, domains, repeats, coactivation, confidence, tokens]
-    for trigger in (model.change, layer.release, demo.load):
+    for trigger in (model.change, layer.release, demo.load, language_changed.click):
         trigger(on_show, [model, layer], outputs, api_visibility="private")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from routing.interventions import ABLATION_MODES
+from text import tr
 
 DISPATCH_BACKENDS = ("auto", "loop", "sorted", "grouped")
 
@@ -20,7 +21,8 @@ def check_top_k(top_k: object, n_experts: int, name: str = "top_k", error: type[
     """The one check of a top-K value, used by configs, options, accounting, the page and the lab: an
     integer 1..E; raises `error` (a ValueError unless the caller names its own kind) naming `name`."""
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= n_experts:
-        raise error(f"{name} must be an integer between 1 and the number of experts ({n_experts}), got {top_k!r}")
+        raise error(tr("{name} must be an integer between 1 and the number of experts ({n}), got {value!r}", name=tr(name),
+                       n=n_experts, value=top_k))
     return top_k
 
 

@@ -146,7 +146,10 @@ def test_every_page_text_exists_in_english_and_russian():
     from page.common import STRINGS, t
 
     assert STRINGS["en"].keys() == STRINGS["ru"].keys() and len(STRINGS["en"]) > 25
+    assert (STRINGS["en"]["LANGUAGE_CODE"], STRINGS["ru"]["LANGUAGE_CODE"]) == ("en", "ru")  # the page script's marker
     for key, text in STRINGS["ru"].items():
+        if key == "LANGUAGE_CODE":
+            continue
         assert text.strip() and text != STRINGS["en"][key], key  # translated, not copied
         assert any("\u0400" <= ch <= "\u04ff" for ch in text), key  # in Russian
     with pytest.raises(KeyError):
@@ -167,7 +170,7 @@ def test_the_numbers_in_the_static_page_text_match_the_shipped_models():
 def test_every_control_label_and_button_has_its_russian():
     import re
     from pathlib import Path
-    from viz.page_text_ru import LABELS
+    from text.ru import PHRASES as LABELS
     used = {m for p in Path(__file__).resolve().parents[1].glob("page/*.py") for m in re.findall(r'\bl\("([^"]+)"\)', p.read_text())}
     used |= {"MoE model", "Dense twin (same tokenizer)"}  # the model chooser's two labels
     assert len(used) > 80 and used <= set(LABELS), used - set(LABELS)

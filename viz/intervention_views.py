@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from backend.interventions import ImportanceReport, InterventionReport, TopKSweep
+from text import tr
 from viz.palette import model_colour
 
 LAYOUT = dict(height=380, margin=dict(l=60, r=20, t=60, b=40))
@@ -19,28 +20,31 @@ def sweep_figure(sweep: TopKSweep) -> go.Figure:
     ks = [p.k for p in sweep.points]
     timed = any(p.decode_tokens_per_s for p in sweep.points)
     fig = make_subplots(rows=1, cols=2 if timed else 1, subplot_titles=(
-        "mean loss on this text (nats/token; lower is better)", "decode speed (tokens/s, median; higher is faster)")[: 2 if timed else 1])
+        tr("mean loss on this text (nats/token; lower is better)"),
+        tr("decode speed (tokens/s, median; higher is faster)"))[: 2 if timed else 1])
     fig.add_trace(go.Scatter(x=ks, y=[p.mean_loss for p in sweep.points], mode="lines+markers", name=sweep.model,
                              line=dict(color=model_colour(sweep.model, moe=True)), customdata=[p.active_params / 1e6 for p in sweep.points],
-                             hovertemplate="top-K %{x}: %{y:.3f} nats/token, %{customdata:.2f} M active parameters<extra></extra>"),
+                             hovertemplate="top-K %{x}: %{y:.3f} " + tr("nats/token") + ", %{customdata:.2f} "
+                                           + tr("M active parameters") + "<extra></extra>"),
                   row=1, col=1)
     for name, p in sweep.dense.items():
-        fig.add_trace(go.Scatter(x=[ks[0], ks[-1]], y=[p.mean_loss] * 2, mode="lines", name=f"{name} ({p.active_params / 1e6:.2f} M active)",
+        fig.add_trace(go.Scatter(x=[ks[0], ks[-1]], y=[p.mean_loss] * 2, mode="lines", name=tr("{name} ({active:.2f} M active)", name=name, active=p.active_params / 1e6),
                                  line=dict(dash="dash", color=model_colour(name))), row=1, col=1)
-    fig.add_vline(x=sweep.trained_k, line_dash="dot", line_color="grey", annotation_text=f"trained with top-{sweep.trained_k}")
+    fig.add_vline(x=sweep.trained_k, line_dash="dot", line_color="grey", annotation_text=tr("trained with top-{k}", k=sweep.trained_k))
     if timed:
         fig.add_trace(go.Scatter(
             x=ks, y=[p.decode_tokens_per_s for p in sweep.points], mode="lines+markers", showlegend=False,
             line=dict(color=model_colour(sweep.model, moe=True)),
             error_y=dict(type="data", symmetric=False, array=[p.decode_high - p.decode_tokens_per_s for p in sweep.points],
                          arrayminus=[p.decode_tokens_per_s - p.decode_low for p in sweep.points]),
-            hovertemplate="top-K %{x}: %{y:.0f} tokens/s<extra>min-max over repetitions</extra>"), row=1, col=2)
+            hovertemplate="top-K %{x}: %{y:.0f} " + tr("tokens/s") + "<extra>" + tr("min-max over repetitions") + "</extra>"),
+            row=1, col=2)
         for name, p in sweep.dense.items():
             fig.add_trace(go.Scatter(x=[ks[0], ks[-1]], y=[p.decode_tokens_per_s] * 2, mode="lines", showlegend=False,
                                      line=dict(dash="dash", color=model_colour(name)),
-                                     hovertemplate=f"{name}: %{{y:.0f}} tokens/s<extra></extra>"), row=1, col=2)
-    fig.update_xaxes(title_text="experts per token (top-K)", dtick=1)
-    fig.update_layout(title=f"How many experts does this text need? ({sweep.tokens} tokens)", legend=dict(orientation="h", y=-0.25),
+                                     hovertemplate=f"{name}: %{{y:.0f}} " + tr("tokens/s") + "<extra></extra>"), row=1, col=2)
+    fig.update_xaxes(title_text=tr("experts per token (top-K)"), dtick=1)
+    fig.update_layout(title=tr("How many experts does this text need? ({n} tokens)", n=sweep.tokens), legend=dict(orientation="h", y=-0.25),
                       **LAYOUT)
     return fig
 
@@ -48,7 +52,7 @@ def sweep_figure(sweep: TopKSweep) -> go.Figure:
 def sweep_table(sweep: TopKSweep) -> pd.DataFrame:
     named = [(f"{sweep.model}, top-{p.k}", p) for p in sweep.points] + list(sweep.dense.items())
     rows = [(name, p.mean_loss, p.perplexity, p.active_params / 1e6, p.decode_tokens_per_s) for name, p in named]
-    return pd.DataFrame(rows, columns=SWEEP_HEADERS).round(3)
+    return pd.DataFrame(rows, columns=[tr(h) for h in SWEEP_HEADERS]).round(3)
 
 
 def change_figure(report: InterventionReport) -> go.Figure:
@@ -57,29 +61,30 @@ def change_figure(report: InterventionReport) -> go.Figure:
     change = [None if b is None else a - b for b, a in zip(report.losses_before, report.losses_after)]
     fig = go.Figure(go.Bar(x=positions, y=change, customdata=report.tokens,
                            marker_color=["#e15759" if (c or 0) > 0 else "#4e79a7" for c in change],
-                           hovertemplate="token %{x} '%{customdata}': %{y:+.3f} nats<extra></extra>"))
-    fig.update_layout(title=f"Loss change per token: {report.description}", xaxis_title="token position",
-                      yaxis_title="loss after - before (nats)", **LAYOUT)
+                           hovertemplate=tr("token") + " %{x} '%{customdata}': %{y:+.3f} " + tr("nats") + "<extra></extra>"))
+    fig.update_layout(title=tr("Loss change per token: {what}", what=report.description), xaxis_title=tr("token position"),
+                      yaxis_title=tr("loss after - before (nats)"), **LAYOUT)
     return fig
 
 
 def affected_table(report: InterventionReport) -> pd.DataFrame:
     rows = [(r.position, r.token, r.before, r.after, r.change) for r in report.most_affected]
-    return pd.DataFrame(rows, columns=AFFECTED_HEADERS).round(3)
+    return pd.DataFrame(rows, columns=[tr(h) for h in AFFECTED_HEADERS]).round(3)
 
 
 def load_change_figure(report: InterventionReport) -> go.Figure:
     """Assignments per expert and layer before and after the intervention."""
     layers, experts = len(report.load_before), len(report.load_before[0])
-    fig = make_subplots(rows=1, cols=layers, subplot_titles=[f"layer {i}: {100 * c:.0f}% re-routed"
+    fig = make_subplots(rows=1, cols=layers, subplot_titles=[tr("layer {layer}: {share:.0f}% re-routed", layer=i, share=100 * c)
                                                              for i, c in enumerate(report.changed_choices)])
     for i in range(layers):
-        for label, load, colour in (("before", report.load_before[i], "#bab0ac"), ("after", report.load_after[i], "#f28e2b")):
+        for label, load, colour in ((tr("before"), report.load_before[i], "#bab0ac"), (tr("after"), report.load_after[i], "#f28e2b")):
             fig.add_trace(go.Bar(x=list(range(experts)), y=load, name=label, marker_color=colour, showlegend=i == 0,
-                                 hovertemplate=f"{label}: expert %{{x}}, %{{y}} assignments<extra>layer {i}</extra>"),
+                                 hovertemplate=label + ": " + tr("expert") + " %{x}, %{y} " + tr("assignments")
+                                               + "<extra>" + tr("layer {layer}", layer=i) + "</extra>"),
                           row=1, col=i + 1)
-    fig.update_xaxes(title_text="expert", dtick=1)
-    fig.update_layout(title="Expert load on this text (assignments) before and after; % = tokens whose experts changed",
+    fig.update_xaxes(title_text=tr("expert"), dtick=1)
+    fig.update_layout(title=tr("Expert load on this text (assignments) before and after; % = tokens whose experts changed"),
                       barmode="group", **LAYOUT)
     return fig
 
@@ -88,10 +93,12 @@ def importance_figure(report: ImportanceReport) -> go.Figure:
     """(layer, expert) heatmap of the mean loss increase when that expert alone is switched off."""
     hover = [["<br>".join(f"'{t.token}' +{t.change:.2f}" for t in cell[:3]) for cell in row] for row in report.hurt_tokens]
     fig = go.Figure(go.Heatmap(
-        z=report.increase, x=[f"e{e}" for e in range(len(report.increase[0]))], y=[f"layer {i}" for i in range(len(report.increase))],
-        colorscale="RdBu", zmid=0, reversescale=True, customdata=hover, colorbar=dict(title="nats/token"),
-        hovertemplate="%{y}, expert %{x}: %{z:+.3f} nats/token<br>tokens it hurts most:<br>%{customdata}<extra></extra>"))
-    fig.update_layout(title=f"Expert importance on this text: loss increase when one expert is switched off "
-                            f"({report.mode}; base {report.mean_before:.3f} nats/token)", xaxis_title="expert",
+        z=report.increase, x=[f"e{e}" for e in range(len(report.increase[0]))],
+        y=[tr("layer {layer}", layer=i) for i in range(len(report.increase))],
+        colorscale="RdBu", zmid=0, reversescale=True, customdata=hover, colorbar=dict(title=tr("nats/token")),
+        hovertemplate="%{y}, " + tr("expert") + " %{x}: %{z:+.3f} " + tr("nats/token") + "<br>" + tr("tokens it hurts most:")
+                      + "<br>%{customdata}<extra></extra>"))
+    fig.update_layout(title=tr("Expert importance on this text: loss increase when one expert is switched off ({mode}; base "
+                               "{base:.3f} nats/token)", mode=report.mode, base=report.mean_before), xaxis_title=tr("expert"),
                       yaxis=dict(autorange="reversed"), **LAYOUT)
     return fig

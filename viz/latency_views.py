@@ -5,6 +5,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lab.variants import LabScale
+from text import tr
 
 
 def _by_variant(rows: list[dict], phase: str) -> dict[str, list[dict]]:
@@ -22,8 +23,8 @@ def times_figure(rows: list[dict], phase: str, title: str, x_title: str) -> go.F
             x=[r["tokens"] for r in rs], y=[r["median_ms"] for r in rs], name=variant, mode="lines+markers",
             error_y=dict(type="data", symmetric=False, array=[r["q75_ms"] - r["median_ms"] for r in rs],
                          arrayminus=[r["median_ms"] - r["q25_ms"] for r in rs]),
-            hovertemplate="%{x} tokens: %{y:.3f} ms<extra>" + variant + "</extra>"))
-    fig.update_layout(title=title, xaxis=dict(title=x_title, type="log"), yaxis=dict(title="ms per call (median, IQR)", type="log"),
+            hovertemplate="%{x} " + tr("tokens") + ": %{y:.3f} ms<extra>" + variant + "</extra>"))
+    fig.update_layout(title=title, xaxis=dict(title=x_title, type="log"), yaxis=dict(title=tr("ms per call (median, IQR)"), type="log"),
                       height=380, margin=dict(l=60, r=20, t=50, b=40))
     return fig
 
@@ -33,18 +34,18 @@ def speedup_figure(models: list[dict], scale: LabScale) -> go.Figure:
     batches = [m["batch"] for m in models]
     fig = go.Figure([
         go.Scatter(x=batches, y=[m["measured"] for m in models], mode="lines+markers",
-                   name="measured (dense-total / fastest MoE backend)", customdata=[m["backend"] for m in models],
-                   hovertemplate="batch %{x}: %{y:.2f}x (%{customdata})<extra></extra>"),
+                   name=tr("measured (dense-total / fastest MoE backend)"), customdata=[m["backend"] for m in models],
+                   hovertemplate=tr("batch") + " %{x}: %{y:.2f}x (%{customdata})<extra></extra>"),
         go.Scatter(x=batches, y=[m["memory_bound"] for m in models], mode="lines", line=dict(dash="dash"),
-                   name="memory-bound ideal: E / E(1-((E-K)/E)^B)"),
+                   name=tr("memory-bound ideal: E / E(1-((E-K)/E)^B)")),
         go.Scatter(x=batches, y=[m["roofline"] for m in models], mode="lines", line=dict(dash="dashdot"),
-                   name="roofline: max(bytes / bandwidth, FLOPs / ceiling)"),
+                   name=tr("roofline: max(bytes / bandwidth, FLOPs / ceiling)")),
         go.Scatter(x=batches, y=[scale.n_experts / scale.top_k] * len(batches), mode="lines", line=dict(dash="dot"),
-                   name=f"FLOP ratio E/K = {scale.n_experts / scale.top_k:.1f}"),
+                   name=tr("FLOP ratio E/K = {ratio:.1f}", ratio=scale.n_experts / scale.top_k)),
     ])
     fig.add_hline(y=1, line_color="grey")
-    fig.update_layout(title="Decode: MoE speedup over the parameter-matched dense layer",
-                      xaxis=dict(title="batch size (tokens per call)", type="log"), yaxis_title="speedup (x)",
+    fig.update_layout(title=tr("Decode: MoE speedup over the parameter-matched dense layer"),
+                      xaxis=dict(title=tr("batch size (tokens per call)"), type="log"), yaxis_title=tr("speedup (x)"),
                       height=380, margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.25))
     return fig
 
@@ -56,24 +57,28 @@ def departure_text(models: list[dict], rows: list[dict], scale: LabScale, bandwi
     first, last = models[0], models[-1]
     turn = 2 * ceiling / bandwidth  # tokens per call at which 2 FLOPs per 4-byte weight outrun the memory
     lines = [_first_batch_line(first),
-        f"- **The memory-bound model holds while both layers wait for memory.** The dense layer turns compute-bound "
-        f"from about B = 2 x ceiling / bandwidth = {turn:.0f} tokens ({ceiling / 1e9:.0f} GFLOP/s, {bandwidth / 1e9:.0f} GB/s "
-        f"measured in this run); from there the roofline model climbs back toward the FLOP ratio E/K = {e / k:.1f}.",
+        tr("- **The memory-bound model holds while both layers wait for memory.** The dense layer turns compute-bound from "
+           "about B = 2 x ceiling / bandwidth = {turn:.0f} tokens ({ceiling:.0f} GFLOP/s, {bandwidth:.0f} GB/s measured in this "
+           "run); from there the roofline model climbs back toward the FLOP ratio E/K = {ratio:.1f}.", turn=turn,
+           ceiling=ceiling / 1e9, bandwidth=bandwidth / 1e9, ratio=e / k),
     ]
     off = [m for m in models if abs(m["measured"] / m["memory_bound"] - 1) > 0.25]
     if off:
         lines.append(
-            f"- **Departures of more than 25% from the memory-bound curve.** The model assumes both layers stream their "
-            f"weights at the machine's bandwidth ({bandwidth / 1e9:.0f} GB/s); where one streams slower, the ratio moves: "
-            + "; ".join(f"batch {m['batch']}: {m['measured']:.2f}x measured vs {m['memory_bound']:.2f}x memory-bound "
-                        f"({m['roofline']:.2f}x roofline), dense-total streams at {m['dense_gbs']:.0f} GB/s, the MoE its "
-                        f"{m['experts_read']:.1f} experts at {m['moe_gbs']:.0f} GB/s" for m in off) + ".")
+            tr("- **Departures of more than 25% from the memory-bound curve.** The model assumes both layers stream their "
+               "weights at the machine's bandwidth ({bandwidth:.0f} GB/s); where one streams slower, the ratio moves: ",
+               bandwidth=bandwidth / 1e9)
+            + "; ".join(tr("batch {batch}: {measured:.2f}x measured vs {ideal:.2f}x memory-bound ({roofline:.2f}x roofline), "
+                           "dense-total streams at {dense:.0f} GB/s, the MoE its {read:.1f} experts at {moe:.0f} GB/s",
+                           batch=m["batch"], measured=m["measured"], ideal=m["memory_bound"], roofline=m["roofline"],
+                           dense=m["dense_gbs"], read=m["experts_read"], moe=m["moe_gbs"]) for m in off) + ".")
     moe_rate, dense_rate = rate.get((last["batch"], last["backend"])), rate.get((last["batch"], "dense-total"))
     if moe_rate and dense_rate and last["measured"] < 0.8 * last["roofline"]:
         lines.append(
-            f"- **Below the roofline at batch {last['batch']}** ({last['measured']:.2f}x vs {last['roofline']:.2f}x): each expert "
-            f"gets only about B x K/E = {last['batch'] * k / e:.0f} rows, and such thin products run at {moe_rate:.0f} GFLOP/s "
-            f"on the MoE's active FLOPs against {dense_rate:.0f} GFLOP/s for the dense layer's one wide product.")
+            tr("- **Below the roofline at batch {batch}** ({measured:.2f}x vs {roofline:.2f}x): each expert gets only about "
+               "B x K/E = {rows:.0f} rows, and such thin products run at {moe:.0f} GFLOP/s on the MoE's active FLOPs against "
+               "{dense:.0f} GFLOP/s for the dense layer's one wide product.", batch=last["batch"], measured=last["measured"],
+               roofline=last["roofline"], rows=last["batch"] * k / e, moe=moe_rate, dense=dense_rate))
     return "\n".join(lines)
 
 
@@ -82,14 +87,16 @@ def _first_batch_line(first: dict) -> str:
     fast, so a measured speedup above it (an MoE call shorter than K/E of the dense one) is no gain beyond
     reading fewer weights: it comes from the layers streaming at different rates, or from noise."""
     share = 100 * first["measured"] / first["memory_bound"]
-    line = f"- **Batch {first['batch']}**: {first['measured']:.2f}x, {share:.0f}% of the memory-bound ideal {first['memory_bound']:.2f}x."
+    line = tr("- **Batch {batch}**: {measured:.2f}x, {share:.0f}% of the memory-bound ideal {ideal:.2f}x.", batch=first["batch"],
+              measured=first["measured"], share=share, ideal=first["memory_bound"])
     if first["measured"] > 1.05 * first["memory_bound"] or first["moe_excess_ms"] < 0:
-        return (line + f" That is above the ideal, which assumes both layers stream their weights at the same rate: here "
-                f"dense-total streams its weights at {first['dense_gbs']:.0f} GB/s and the MoE its experts at "
-                f"{first['moe_gbs']:.0f} GB/s, so the ratio also counts the dense layer's slower streaming (or timing "
-                "noise, when the run is marked unreliable). It is no gain beyond reading fewer weights.")
-    return (line + f" The MoE call takes {first['moe_excess_ms']:.2f} ms longer than K/E of the dense-total call: its "
-            "fixed cost (router, top-K, dispatch, and 3K separate matrix products instead of 3, each starting from cold memory).")
+        return line + tr(" That is above the ideal, which assumes both layers stream their weights at the same rate: here "
+                         "dense-total streams its weights at {dense:.0f} GB/s and the MoE its experts at {moe:.0f} GB/s, so the "
+                         "ratio also counts the dense layer's slower streaming (or timing noise, when the run is marked "
+                         "unreliable). It is no gain beyond reading fewer weights.", dense=first["dense_gbs"], moe=first["moe_gbs"])
+    return line + tr(" The MoE call takes {ms:.2f} ms longer than K/E of the dense-total call: its fixed cost (router, top-K, "
+                     "dispatch, and 3K separate matrix products instead of 3, each starting from cold memory).",
+                     ms=first["moe_excess_ms"])
 
 
 def roofline_figure(rows: list[dict], ceiling_gflops: float, phase: str = "prefill") -> go.Figure:
@@ -97,9 +104,11 @@ def roofline_figure(rows: list[dict], ceiling_gflops: float, phase: str = "prefi
     for variant, rs in _by_variant(rows, phase).items():
         fig.add_trace(go.Scatter(x=[r["tokens"] for r in rs], y=[100 * r["gflop_per_s"] / ceiling_gflops for r in rs],
                                  name=variant, mode="lines+markers",
-                                 hovertemplate="%{x} tokens: %{y:.0f}% of the matmul ceiling<extra>" + variant + "</extra>"))
-    fig.update_layout(title=f"Achieved FLOP/s on active weights, % of this machine's matmul ceiling ({ceiling_gflops:.0f} GFLOP/s)",
-                      xaxis=dict(title="tokens per call", type="log"), yaxis=dict(title="% of ceiling", range=[0, 110]),
+                                 hovertemplate="%{x} " + tr("tokens") + ": %{y:.0f}" + tr("% of the matmul ceiling")
+                                               + "<extra>" + variant + "</extra>"))
+    fig.update_layout(title=tr("Achieved FLOP/s on active weights, % of this machine's matmul ceiling ({ceiling:.0f} GFLOP/s)",
+                               ceiling=ceiling_gflops),
+                      xaxis=dict(title=tr("tokens per call"), type="log"), yaxis=dict(title=tr("% of ceiling"), range=[0, 110]),
                       height=380, margin=dict(l=60, r=20, t=50, b=40))
     return fig
 
@@ -108,14 +117,16 @@ def cache_coverage_figure(curves) -> go.Figure:
     """Share of expert look-ups served from fast memory against experts cached per layer (measured per
     layer on the text, and uniform routing). curves: backend/expert_cache.CoverageCurves."""
     n = list(range(curves.n_experts + 1))
-    fig = go.Figure([go.Scatter(x=n, y=[100 * v for v in layer], mode="lines+markers", name=f"layer {i} (measured)",
-                                hovertemplate="%{x} experts cached: %{y:.0f}% of look-ups<extra>layer " + str(i) + "</extra>")
+    fig = go.Figure([go.Scatter(x=n, y=[100 * v for v in layer], mode="lines+markers", name=tr("layer {layer} (measured)", layer=i),
+                                hovertemplate="%{x} " + tr("experts cached") + ": %{y:.0f}" + tr("% of look-ups") + "<extra>"
+                                              + tr("layer {layer}", layer=i) + "</extra>")
                      for i, layer in enumerate(curves.measured)])
-    fig.add_trace(go.Scatter(x=n, y=[100 * v for v in curves.uniform], mode="lines", name="uniform routing (N/E)",
+    fig.add_trace(go.Scatter(x=n, y=[100 * v for v in curves.uniform], mode="lines", name=tr("uniform routing (N/E)"),
                              line=dict(dash="dash", color="grey")))
-    fig.update_layout(title=f"Expert look-ups served by the N most-used experts of each layer ({curves.model}, "
-                            f"{curves.tokens} tokens of your text)", xaxis=dict(title="experts kept in fast memory per layer", dtick=1),
-                      yaxis=dict(title="% of look-ups served", range=[0, 101]), height=380,
+    fig.update_layout(title=tr("Expert look-ups served by the N most-used experts of each layer ({model}, {n} tokens of your text)",
+                               model=curves.model, n=curves.tokens),
+                      xaxis=dict(title=tr("experts kept in fast memory per layer"), dtick=1),
+                      yaxis=dict(title=tr("% of look-ups served"), range=[0, 101]), height=380,
                       margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.25))
     return fig
 
@@ -125,13 +136,15 @@ def cache_speed_figure(label: str, uniform: list, skewed: list, fast_gbs: float,
     """Decode tokens/s (memory-bound, batch 1) against experts cached per layer: uniform routing and the
     skew measured on `measured_on`. uniform, skewed: rows of backend/expert_cache.cache_table."""
     fig = go.Figure()
-    for name, rows, dash in (("uniform routing", uniform, "dash"), (f"with the measured skew of {measured_on}", skewed, None)):
+    hover = ("%{x} " + tr("experts cached per layer") + ": %{y:.2f} " + tr("tokens/s") + "<br>%{customdata[0]:.1f} "
+             + tr("GB in fast memory") + ", %{customdata[1]:.0f} " + tr("MB fetched per token"))
+    for name, rows, dash in ((tr("uniform routing"), uniform, "dash"),
+                             (tr("with the measured skew of {model}", model=measured_on), skewed, None)):
         fig.add_trace(go.Scatter(x=[r.cached for r in rows], y=[r.tokens_per_s for r in rows], mode="lines+markers", name=name,
                                  line=dict(dash=dash), customdata=[[r.fast_gb, r.fetched_mb_per_token] for r in rows],
-                                 hovertemplate="%{x} experts cached per layer: %{y:.2f} tokens/s<br>%{customdata[0]:.1f} GB in fast "
-                                               "memory, %{customdata[1]:.0f} MB fetched per token<extra>" + name + "</extra>"))
-    fig.update_layout(title=f"{label}: decode speed if only the hot experts stay in fast memory ({fast_gbs:g} GB/s fast, "
-                            f"{slow_gbs:g} GB/s slow; memory-bound, batch 1)",
-                      xaxis=dict(title="experts kept in fast memory per MoE layer"), yaxis=dict(title="tokens/s", type="log"),
+                                 hovertemplate=hover + "<extra>" + name + "</extra>"))
+    fig.update_layout(title=tr("{label}: decode speed if only the hot experts stay in fast memory ({fast:g} GB/s fast, {slow:g} "
+                               "GB/s slow; memory-bound, batch 1)", label=label, fast=fast_gbs, slow=slow_gbs),
+                      xaxis=dict(title=tr("experts kept in fast memory per MoE layer")), yaxis=dict(title=tr("tokens/s"), type="log"),
                       height=380, margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.25))
     return fig

@@ -9,18 +9,19 @@ import plotly.graph_objects as go
 
 from backend.analysis import AnalysisReport
 from corpus.tokenizer import CONTINUATION
-from viz.palette import expert_colour, text_colour
+from text import tr
+from viz.palette import expert_colorbar, expert_colour, text_colour
 
 
 def _hover(report: AnalysisReport, layer: int, t: int) -> str:
     r = report.routing[layer]
     parts = []
     for e, w, d in zip(r.expert_idx[t], r.gate_weights[t], r.dropped[t]):
-        parts.append(f"expert {e}: {w:.2f}" + (" (dropped: expert full)" if d else ""))
+        parts.append(tr("expert {e}: {w:.2f}", e=e, w=w) + (tr(" (dropped: expert full)") if d else ""))
     label = report.tokens[t]
     if label == CONTINUATION:  # the bytes of a character that began in an earlier token
-        label = f"{CONTINUATION}: the rest of the character shown on an earlier token"
-    return f"token {t} '{label}', layer {layer}: " + "; ".join(parts)
+        label = tr("{mark}: the rest of the character shown on an earlier token", mark=CONTINUATION)
+    return tr("token {t} '{label}', layer {layer}: ", t=t, label=label, layer=layer) + "; ".join(parts)
 
 
 def token_strip_html(report: AnalysisReport, layer: int) -> str:
@@ -41,14 +42,15 @@ def token_strip_html(report: AnalysisReport, layer: int) -> str:
         )
     used = sorted({row[0] for row in r.expert_idx})
     legend = " ".join(
-        f'<span class="legend" style="background:{expert_colour(e)};color:{text_colour(expert_colour(e))}">expert {e}</span>'
+        f'<span class="legend" style="background:{expert_colour(e)};color:{text_colour(expert_colour(e))}">{tr("expert {e}", e=e)}</span>'
         for e in used
     )
     n_dropped = sum(all(d) for d in r.dropped)
-    dropped_note = f' · <span class="legend dropped-legend">{n_dropped} token(s) dropped by the capacity limit</span>' if n_dropped else ""
+    dropped_note = (' · <span class="legend dropped-legend">' + tr("{n} token(s) dropped by the capacity limit", n=n_dropped)
+                    + "</span>") if n_dropped else ""
     return (
         '<div class="token-strip">' + "".join(spans) + "</div>"
-        f'<div class="strip-legend">Layer {layer}, colour = first-choice expert: {legend}{dropped_note}</div>'
+        '<div class="strip-legend">' + tr("Layer {layer}, colour = first-choice expert: ", layer=layer) + f'{legend}{dropped_note}</div>'
     )
 
 
@@ -63,9 +65,9 @@ def routing_heatmap(report: AnalysisReport) -> go.Figure:
         scale += [(e / n_experts, expert_colour(e)), ((e + 1) / n_experts, expert_colour(e))]
     fig = go.Figure(
         go.Heatmap(
-            z=z, x=np.arange(len(report.tokens)), y=[f"layer {r.layer}" for r in report.routing],
+            z=z, x=np.arange(len(report.tokens)), y=[tr("layer {layer}", layer=r.layer) for r in report.routing],
             text=text, hovertemplate="%{text}<extra></extra>", colorscale=scale, zmin=-0.5, zmax=n_experts - 0.5,
-            colorbar=dict(title="expert", tickvals=list(range(n_experts))), xgap=1, ygap=2,
+            colorbar=expert_colorbar(n_experts), xgap=1, ygap=2,
         )
     )
     dropped_x, dropped_y = [], []
@@ -73,13 +75,13 @@ def routing_heatmap(report: AnalysisReport) -> go.Figure:
         for t, d in enumerate(r.dropped):
             if all(d):
                 dropped_x.append(t)
-                dropped_y.append(f"layer {r.layer}")
+                dropped_y.append(tr("layer {layer}", layer=r.layer))
     if dropped_x:
-        fig.add_trace(go.Scatter(x=dropped_x, y=dropped_y, mode="markers", name="dropped",
+        fig.add_trace(go.Scatter(x=dropped_x, y=dropped_y, mode="markers", name=tr("dropped"),
                                  marker=dict(symbol="x", size=9, color="black"), hoverinfo="skip"))
     fig.update_layout(
-        title="First-choice expert of every token in every layer",
-        xaxis=dict(title="token position", tickvals=np.arange(len(report.tokens)), ticktext=np.array(report.tokens),
+        title=tr("First-choice expert of every token in every layer"),
+        xaxis=dict(title=tr("token position"), tickvals=np.arange(len(report.tokens)), ticktext=np.array(report.tokens),
                    tickangle=-60, range=[-0.5, min(len(report.tokens), 80) - 0.5]),
         yaxis=dict(autorange="reversed"), height=330, margin=dict(l=60, r=20, t=50, b=80),
     )
@@ -94,16 +96,16 @@ def expert_load_figure(report: AnalysisReport, layer: int) -> go.Figure:
     shares = [100 * c / n_tokens for c in r.load]
     uniform = 100 * s.top_k / s.n_experts
     fig = go.Figure(go.Bar(
-        x=[f"expert {e}" for e in range(s.n_experts)], y=shares,
+        x=[tr("expert {e}", e=e) for e in range(s.n_experts)], y=shares,
         marker_color=[expert_colour(e) for e in range(s.n_experts)],
-        hovertemplate="%{x}: %{y:.1f}% of tokens<extra></extra>",
+        hovertemplate="%{x}: %{y:.1f}" + tr("% of tokens") + "<extra></extra>",
     ))
-    lines = [(uniform, f"uniform load: {uniform:.1f}% (K/E)", "black", "dash")]
+    lines = [(uniform, tr("uniform load: {share:.1f}% (K/E)", share=uniform), "black", "dash")]
     if r.capacity is not None:
-        lines.append((100 * r.capacity / n_tokens, f"capacity: {r.capacity:.0f} tokens", "#e15759", "solid"))
+        lines.append((100 * r.capacity / n_tokens, tr("capacity: {n:.0f} tokens", n=r.capacity), "#e15759", "solid"))
     # shapes and annotations set in one layout update (add_hline per line costs tens of ms)
     fig.update_layout(
-        title=f"Expert load in layer {layer} (% of tokens that chose each expert)", yaxis_title="% of tokens",
+        title=tr("Expert load in layer {layer} (% of tokens that chose each expert)", layer=layer), yaxis_title=tr("% of tokens"),
         height=320, margin=dict(l=60, r=20, t=50, b=40),
         shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=y, y1=y, line=dict(color=c, dash=d)) for y, _, c, d in lines],
         annotations=[dict(xref="paper", x=1, y=y, text=t, showarrow=False, xanchor="right", yanchor="bottom")
@@ -129,11 +131,12 @@ def pinned_figure(report: AnalysisReport, position: int) -> go.Figure:
     probs = np.array([layer.probs[position] for layer in report.routing])  # (L, E)
     chosen = [[("●" if e in layer.expert_idx[position] else "") for e in range(probs.shape[1])] for layer in report.routing]
     fig = go.Figure(go.Heatmap(z=100 * probs, x=[f"e{e}" for e in range(probs.shape[1])],
-                               y=[f"layer {layer.layer}" for layer in report.routing], colorscale="Viridis", zmin=0, zmax=100,
-                               text=chosen, texttemplate="%{text}", colorbar=dict(title="router %"),
-                               hovertemplate="%{y}, expert %{x}: %{z:.1f}%<extra></extra>"))
-    fig.update_layout(title=f"Router distribution of token {position} '{report.tokens[position]}' in every layer "
-                            f"(● = chosen, top-{report.settings.top_k})", yaxis=dict(autorange="reversed"),
+                               y=[tr("layer {layer}", layer=layer.layer) for layer in report.routing], colorscale="Viridis", zmin=0, zmax=100,
+                               text=chosen, texttemplate="%{text}", colorbar=dict(title=tr("router %")),
+                               hovertemplate="%{y}, " + tr("expert") + " %{x}: %{z:.1f}%<extra></extra>"))
+    fig.update_layout(title=tr("Router distribution of token {position} '{token}' in every layer (● = chosen, top-{k})",
+                               position=position, token=report.tokens[position], k=report.settings.top_k),
+                      yaxis=dict(autorange="reversed"),
                       height=120 + 40 * len(report.routing), margin=dict(l=70, r=20, t=50, b=40))
     return fig
 
@@ -141,5 +144,5 @@ def pinned_figure(report: AnalysisReport, position: int) -> go.Figure:
 def predictions_table(predictions: dict[str, list[tuple[str, float]]]) -> pd.DataFrame:
     """Each model's top next-token predictions after the pinned token, with probabilities."""
     depth = max(len(p) for p in predictions.values())
-    return pd.DataFrame({"rank": list(range(1, depth + 1))} | {
+    return pd.DataFrame({tr("rank"): list(range(1, depth + 1))} | {
         name: [f"'{label}' {100 * prob:.1f}%" for label, prob in preds] for name, preds in predictions.items()})

@@ -4,8 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-NOT_PUBLISHED = "architecture not published"
-
+from text import tr
 
 def _b(n: float) -> str:
     return f"{n / 1e9:,.2f} B" if n >= 1e8 else f"{n / 1e6:,.2f} M"
@@ -15,24 +14,25 @@ def scale_table(reports: list[dict]) -> pd.DataFrame:
     rows = []
     for r in reports:
         if r.get("unpublished"):
-            rows.append({"model": r["label"], "total parameters": NOT_PUBLISHED})
+            rows.append({tr("model"): r["label"], tr("total parameters"): tr("architecture not published")})
             continue
         convention = r["authors_convention"]
         check = r["published"] or {}
-        published = "; ".join(f"{k} {v['published']}: {'agrees' if v['within'] else 'DIFFERS'}" for k, v in check.items())
+        published = "; ".join(f"{tr(k)} {v['published']}: {tr('agrees') if v['within'] else tr('DIFFERS')}"
+                              for k, v in check.items())
         rows.append({
-            "model": r["label"],
-            "total parameters": _b(r["total_params"]),
-            "active / token (all)": _b(r["active_params"]["all"]),
-            "active / token (no input embedding)": _b(r["active_params"]["no_embedding"]),
-            "active / token (non-embedding)": _b(r["active_params"]["non_embedding"]),
-            "authors' convention": convention or "not stated",
-            "published figures": published or "none",
-            f"forward GFLOP / token (context {r['context']})": f"{r['flops_per_token'] / 1e9:,.3f}",
-            "weights bf16 (GB)": f"{r['weight_gb']['bf16']:,.2f}",
-            "weights 4-bit (GB)": f"{r['weight_gb']['4-bit']:,.2f}",
-            "experts (top-K)": f"{r['experts']} (top-{r['top_k']})" if r["experts"] else "dense",
-            "fields not understood": ", ".join(r["unknown_fields"]) or "none",
+            tr("model"): r["label"],
+            tr("total parameters"): _b(r["total_params"]),
+            tr("active / token (all)"): _b(r["active_params"]["all"]),
+            tr("active / token (no input embedding)"): _b(r["active_params"]["no_embedding"]),
+            tr("active / token (non-embedding)"): _b(r["active_params"]["non_embedding"]),
+            tr("authors' convention"): tr(convention) if convention else tr("not stated"),
+            tr("published figures"): published or tr("none"),
+            tr("forward GFLOP / token (context {context})", context=r["context"]): f"{r['flops_per_token'] / 1e9:,.3f}",
+            tr("weights bf16 (GB)"): f"{r['weight_gb']['bf16']:,.2f}",
+            tr("weights 4-bit (GB)"): f"{r['weight_gb']['4-bit']:,.2f}",
+            tr("experts (top-K)"): f"{r['experts']} (top-{r['top_k']})" if r["experts"] else tr("dense"),
+            tr("fields not understood"): ", ".join(r["unknown_fields"]) or tr("none"),
         })
     return pd.DataFrame(rows).fillna("")
 
@@ -40,7 +40,7 @@ def scale_table(reports: list[dict]) -> pd.DataFrame:
 def sources_markdown(reports: list[dict]) -> str:
     """What each source says, verbatim, and where: the published figures the table checks."""
     quoted = [f"- **{r['label']}**: \u201c{r['quote']}\u201d ({r['where']})" for r in reports if r.get("quote")]
-    return ("**The sources, verbatim**\n" + "\n".join(quoted)) if quoted else ""
+    return (tr("**The sources, verbatim**") + "\n" + "\n".join(quoted)) if quoted else ""
 
 
 def _computed(reports: list[dict]) -> list[dict]:
@@ -51,12 +51,13 @@ def params_figure(reports: list[dict]) -> go.Figure:
     rs = _computed(reports)
     labels = [r["label"] for r in rs]
     fig = go.Figure([
-        go.Bar(name="total", x=labels, y=[r["total_params"] for r in rs], hovertemplate="%{x}: %{y:.3s} parameters<extra>total</extra>"),
-        go.Bar(name="active per token", x=labels, y=[r["active_params"]["all"] for r in rs],
-               hovertemplate="%{x}: %{y:.3s} parameters<extra>active</extra>"),
+        go.Bar(name=tr("total"), x=labels, y=[r["total_params"] for r in rs],
+               hovertemplate="%{x}: %{y:.3s} " + tr("parameters") + "<extra>" + tr("total") + "</extra>"),
+        go.Bar(name=tr("active per token"), x=labels, y=[r["active_params"]["all"] for r in rs],
+               hovertemplate="%{x}: %{y:.3s} " + tr("parameters") + "<extra>" + tr("active per token") + "</extra>"),
     ])
-    fig.update_layout(barmode="group", title="Total vs active parameters (log scale)", yaxis_type="log",
-                      yaxis_title="parameters", height=380, margin=dict(l=60, r=20, t=50, b=90))
+    fig.update_layout(barmode="group", title=tr("Total vs active parameters (log scale)"), yaxis_type="log",
+                      yaxis_title=tr("parameters"), height=380, margin=dict(l=60, r=20, t=50, b=90))
     return fig
 
 
@@ -65,7 +66,7 @@ def memory_figure(reports: list[dict]) -> go.Figure:
     labels = [r["label"] for r in rs]
     fig = go.Figure([go.Bar(name=fmt, x=labels, y=[r["weight_gb"][fmt] for r in rs],
                             hovertemplate="%{x}: %{y:,.2f} GB<extra>" + fmt + "</extra>") for fmt in ("bf16", "fp8", "4-bit")])
-    fig.update_layout(barmode="group", title="Memory for the weights alone (GB, log scale)", yaxis_type="log",
+    fig.update_layout(barmode="group", title=tr("Memory for the weights alone (GB, log scale)"), yaxis_type="log",
                       yaxis_title="GB", height=380, margin=dict(l=60, r=20, t=50, b=90))
     return fig
 
@@ -75,7 +76,7 @@ def flops_figure(reports: list[dict]) -> go.Figure:
     fig = go.Figure(go.Bar(x=[r["label"] for r in rs], y=[r["flops_per_token"] / 1e9 for r in rs],
                            hovertemplate="%{x}: %{y:,.3f} GFLOP<extra></extra>"))
     context = rs[0]["context"] if rs else ""
-    fig.update_layout(title=f"Forward FLOPs per token at context {context} (GFLOP, log scale)", yaxis_type="log",
+    fig.update_layout(title=tr("Forward FLOPs per token at context {context} (GFLOP, log scale)", context=context), yaxis_type="log",
                       yaxis_title="GFLOP / token", height=380, margin=dict(l=60, r=20, t=50, b=90))
     return fig
 
@@ -86,10 +87,11 @@ def experts_read_figure(reports: list[dict]) -> go.Figure:
         if r["experts_read"]:
             batches = [int(b) for b in r["experts_read"]]
             fig.add_trace(go.Scatter(x=batches, y=[100 * v / r["experts"] for v in r["experts_read"].values()],
-                                     mode="lines+markers", name=f"{r['label']} ({r['experts']} experts, top-{r['top_k']})",
-                                     hovertemplate="batch %{x}: %{y:.0f}% of experts read<extra></extra>"))
-    fig.update_layout(title="Experts read per MoE layer vs decode batch: E(1-((E-K)/E)^B)",
-                      xaxis=dict(title="batch size (tokens decoded together)", type="log"),
-                      yaxis=dict(title="% of experts whose weights are read", range=[0, 105]), height=380,
+                                     mode="lines+markers", name=tr("{label} ({n} experts, top-{k})", label=r["label"],
+                                                                   n=r["experts"], k=r["top_k"]),
+                                     hovertemplate=tr("batch") + " %{x}: %{y:.0f}" + tr("% of experts read") + "<extra></extra>"))
+    fig.update_layout(title=tr("Experts read per MoE layer vs decode batch: E(1-((E-K)/E)^B)"),
+                      xaxis=dict(title=tr("batch size (tokens decoded together)"), type="log"),
+                      yaxis=dict(title=tr("% of experts whose weights are read"), range=[0, 105]), height=380,
                       margin=dict(l=60, r=20, t=50, b=40))
     return fig

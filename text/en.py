@@ -1,4 +1,5 @@
-"""The page's explanatory text in English; viz/page_text_ru.py holds the same keys in Russian."""
+"""The page's explanatory text in English; text/ru.py holds the same keys in Russian (and PHRASES: every short phrase
+the page shows, keyed by its English text)."""
 
 INTRO = """# Dense vs Mixture-of-Experts, side by side
 Paste any text. Three small language models, **trained by this project** on English, Russian, Python
