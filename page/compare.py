@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
@@ -55,21 +57,56 @@ def cleared(message: str) -> tuple:
     return None, message, "", None, None, None, "", None, None, None, None, None
 
 
-def on_analyze(text, n_experts, top_k, capacity_factor, noise_std, noise_seed, layer, model=ZOO, dense_model=ZOO):
+class LatestAnalysis:
+    """Each session's latest analysis (the id of its report, None once cleared), so that a timing which
+    finishes after a newer analysis, or after the text was cleared, does not bring the old results back."""
+
+    def __init__(self, sessions: int = 10_000):
+        self._latest: OrderedDict[str, int | None] = OrderedDict()
+        self._lock, self._sessions = threading.Lock(), sessions
+
+    def remember(self, request: gr.Request | None, report: AnalysisReport | None) -> None:
+        if request is None:
+            return
+        with self._lock:
+            self._latest[request.session_hash] = None if report is None else id(report)
+            self._latest.move_to_end(request.session_hash)
+            while len(self._latest) > self._sessions:
+                self._latest.popitem(last=False)
+
+    def is_latest(self, request: gr.Request | None, report: AnalysisReport) -> bool:
+        if request is None:
+            return True
+        with self._lock:
+            return self._latest.get(request.session_hash, id(report)) == id(report)
+
+
+LATEST = LatestAnalysis()
+
+
+def on_analyze(text, n_experts, top_k, capacity_factor, noise_std, noise_seed, layer, model=ZOO, dense_model=ZOO,
+               request: gr.Request = None):
     """Analysis, views and downloads of the new settings at once (the timing follows in on_measure)."""
     if isinstance(text, str) and not text.strip():
+        LATEST.remember(request, None)
         return cleared(explanation("EMPTY_TEXT"))
     settings = run_backend(validate_settings, n_experts, top_k, capacity_factor, noise_std, noise_seed, real_choice(model),
                            real_choice(dense_model))
     report = run_backend(analyze_text, text, settings)
+    LATEST.remember(request, report)
     return (report, *routing_views(report, layer), *comparison_views(report), *write_downloads(report))
 
 
-def on_measure(report: AnalysisReport | None, dtype="float32"):
-    if report is None:  # nothing analysed (e.g. the text was cleared): nothing to time
+def on_measure(report: AnalysisReport | None, dtype="float32", request: gr.Request = None):
+    """The report's timing; nothing when there is no report, or when a newer analysis (or a cleared text)
+    replaced it while the timing ran."""
+    if report is None or not LATEST.is_latest(request, report):
         return (gr.skip(),) * 8
-    report = run_backend(measure_report_latency, report, 5, 16, dtype)
-    return (report, *comparison_views(report), *write_downloads(report))
+    measured = run_backend(measure_report_latency, report, 5, 16, dtype)
+    if not LATEST.is_latest(request, report):
+        return (gr.skip(),) * 8
+    LATEST.remember(request, measured)
+    return (measured, *comparison_views(measured), *write_downloads(measured))
 
 
 def on_text_specialisation(report: AnalysisReport | None, layer):

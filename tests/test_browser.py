@@ -162,3 +162,53 @@ def test_a_loaded_real_moe_shows_its_routing(browser, real_app_url, real_checkpo
     assert "Error" not in page.inner_text("#status")
     page.screenshot(path=str(tmp_path / "real.png"), full_page=True)
     page.close()
+
+
+def test_emoji_and_cjk_text_show_readable_characters(page, tmp_path):
+    page.get_by_role("tab", name="Dense vs MoE on your text").click()
+    page.locator("#input-text textarea").fill("Tea 🍵 and 日本語 text, café.")
+    page.wait_for_function("() => document.querySelector('.token-strip').textContent.includes('日')", timeout=TIMEOUT_MS)
+    shown = page.inner_text(".token-strip")
+    assert "\ufffd" not in shown and "🍵" in shown and "é" in shown
+    assert "\ufffd" not in page.inner_text("#status") and "never occur in the training text" in page.inner_text("#status")
+    page.screenshot(path=str(tmp_path / "emoji_cjk.png"), full_page=True)
+
+
+def test_clearing_the_text_clears_the_previous_results(page):
+    page.get_by_role("tab", name="Dense vs MoE on your text").click()
+    page.locator("#input-text textarea").fill(TEXT)
+    page.wait_for_function("() => document.querySelector('.token-strip').textContent.includes('Привет')", timeout=TIMEOUT_MS)
+    page.locator("#input-text textarea").fill("")
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Paste some text')", timeout=TIMEOUT_MS)
+    assert page.locator("#token-strip .tok").count() == 0  # no stale strip under the message
+    assert "moe-8" not in page.inner_text("#comparison") and page.locator(".toast-body").count() == 0
+
+
+def test_typing_a_config_in_the_scale_editor_keeps_the_presets_results(page, tmp_path):
+    page.get_by_role("tab", name="Scale: real models").click()
+    page.wait_for_function("() => document.querySelector('#scale-table').innerText.includes('46.70 B')", timeout=TIMEOUT_MS)
+    editor = page.locator(".cm-content").first
+    editor.click()
+    page.keyboard.type('{"model_type": "mixtral", "hidden_size": 40', delay=15)  # half typed: not a config yet
+    page.wait_for_function("() => document.querySelector('#pasted-status').innerText.includes('cannot be read yet')",
+                           timeout=TIMEOUT_MS)
+    assert page.locator(".toast-body").count() == 0  # one message beside the editor, no error per keystroke
+    assert "46.70 B" in page.inner_text("#scale-table")  # the presets' results stay
+    page.screenshot(path=str(tmp_path / "scale_typing.png"), full_page=True)
+
+
+def test_the_page_follows_the_browsers_language_and_the_switch(browser, app_url, tmp_path):
+    page = browser.new_page(locale="ru-RU", viewport={"width": 1400, "height": 1000})
+    page.goto(app_url)
+    page.wait_for_function("() => document.querySelector('#comparison')?.innerText.includes('метрика')", timeout=TIMEOUT_MS)
+    assert "проанализировано моделью" in page.inner_text("#status")  # computed per request, in Russian
+    assert page.get_attribute(".token-strip .tok >> nth=0", "title").startswith("токен 0")
+    assert "Плотная модель против смеси экспертов" in page.inner_text("body")  # static text through Gradio's i18n
+    page.screenshot(path=str(tmp_path / "russian.png"), full_page=True)
+    page.get_by_text("Настройки").click()  # Gradio's settings: switch the page to English
+    page.get_by_role("combobox", name="Language").click()
+    page.get_by_role("option", name="English").click()
+    page.wait_for_function("() => document.querySelector('#comparison').innerText.includes('metric')", timeout=TIMEOUT_MS)
+    assert "tokens analysed by" in page.inner_text("#status") and page.evaluate("document.cookie") == "moe_lang=en"
+    assert page.locator(".toast-body").count() == 0
+    page.close()

@@ -176,3 +176,16 @@ def test_every_control_label_and_button_has_its_russian():
     assert len(used) > 80 and used <= set(LABELS), used - set(LABELS)
     assert all(ru.strip() for ru in LABELS.values())
     assert not re.search(r'label="', "".join(p.read_text() for p in Path(__file__).resolve().parents[1].glob("page/*.py")))
+
+
+def test_a_timing_of_an_old_analysis_never_replaces_a_newer_one_or_a_cleared_text():
+    from types import SimpleNamespace
+
+    mine, other = SimpleNamespace(session_hash="a"), SimpleNamespace(session_hash="b")
+    old = compare.on_analyze(TEXT, 8, 2, 0, 0, 0, 0, request=mine)[0]
+    compare.on_analyze("  ", 8, 2, 0, 0, 0, 0, request=mine)  # the reader cleared the text
+    assert all(isinstance(out, type(gr.skip())) for out in compare.on_measure(old, request=mine))
+    newer = compare.on_analyze(TEXT + " more", 8, 2, 0, 0, 0, 0, request=mine)[0]
+    assert all(isinstance(out, type(gr.skip())) for out in compare.on_measure(old, request=mine))
+    assert compare.LATEST.is_latest(mine, newer) and not compare.LATEST.is_latest(mine, old)
+    assert compare.LATEST.is_latest(other, old)  # another reader's session is not touched
