@@ -1,13 +1,14 @@
 """The zoo's model card: what the models were trained on, for how long, how well they predict held-out
 text, and what they never saw. Built from the shipped files (corpus manifest, each member's config and
-eval.json, the tokenizer), so it cannot drift from the models."""
+eval.json, the tokenizer), so it cannot drift from the models. Training FLOPs per token are counted as 3 x the
+forward FLOPs (the backward pass costs about twice the forward), at the training context."""
 from __future__ import annotations
 
 import json
 import math
 
 from corpus.manifest import manifest
-from models.params import count_params
+from models.params import config_flops, count_params
 from models.zoo import ZOO, shared_tokenizer
 from paths import zoo_dir
 
@@ -23,6 +24,7 @@ def model_card() -> dict:
         run = json.loads(path.read_text())
         members.append({"name": spec.name, "description": spec.description, "tokens_trained": run["train"]["tokens_seen"],
                         "steps": run["train"]["steps"], "batch": run["train"]["batch_size"],
+                        "train_flops_per_token": 3 * config_flops(spec.config, spec.config.context_length),
                         "total_params": count_params(spec.config).total.total,
                         "active_params": count_params(spec.config).active.total,
                         "held_out": {d: v["loss"] for d, v in run["held_out"].items()}})

@@ -17,11 +17,13 @@ from backend.real_models import get_model, real_model_names
 from backend.timing import native_dtypes
 from backend.specialisation import text_specialisation
 from errors import int_in_range
+from paths import zoo_dir
 from page.common import EXAMPLES, ZOO, l, model_chooser, real_choice, run_backend, t
 from text import explanation, tr
 from viz.generation_views import continuations_html
+from training.log import LOG_FILE, read_run_log
 from viz.comparison_views import (comparison_table, differences_text, latency_figure, loss_figure, model_card_markdown,
-                                  parameters_figure)
+                                  parameters_figure, training_curves_figure)
 from viz.routing_views import (expert_load_figure, pinned_figure, predictions_table, routing_heatmap, routing_table,
                                token_strip_html)
 from viz.specialisation_views import repeat_figure, top_tokens_table
@@ -181,7 +183,11 @@ def analyze_api(text: str, n_experts: int = 8, top_k: int = 2, capacity_factor: 
 
 
 def on_model_card():
-    return model_card_markdown(model_card())
+    """The model card and every member's held-out curve (its training log)."""
+    card = model_card()
+    logs = {m["name"]: read_run_log(zoo_dir() / m["name"]) for m in card["members"]
+            if (zoo_dir() / m["name"] / LOG_FILE).is_file()}
+    return model_card_markdown(card), training_curves_figure(card, logs)
 
 
 def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
@@ -236,6 +242,8 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     continuations = gr.HTML(elem_id="continuations")
     with gr.Accordion(t("MODEL_CARD_TITLE"), open=False):
         card = gr.Markdown(elem_id="model-card")
+        gr.Markdown(t("TRAINING_CURVES"))
+        curves = gr.Plot(label=l("Training curves"))
     with gr.Accordion(l("Specialisation on this text"), open=False):
         gr.Markdown(t("TEXT_SPECIALISATION"))
         spec_repeats = gr.Plot(label=l("Neighbouring tokens"))
@@ -280,7 +288,7 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     analyse_then_measure(demo.load)
     analyse_then_measure(language_changed.click)
     for trigger in (demo.load, language_changed.click):
-        trigger(on_model_card, None, [card], api_visibility="private")
+        trigger(on_model_card, None, [card, curves], api_visibility="private")
     # a stale timing must not overwrite a newer analysis: every change cancels the follow-ups in flight
     for trigger in (text.change, top_k.input, capacity.input, noise_std.input, noise_seed.input, n_experts.change,
                     model.change, dense_model.change):

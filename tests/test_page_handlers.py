@@ -165,6 +165,10 @@ def test_the_numbers_in_the_static_page_text_match_the_shipped_models():
     assert f"({active / 1e6:.1f} M active parameters)" in STRINGS["en"]["COMPARE"]
     assert f"({active / 1e6:.1f} M активных параметров)".replace(".", ",") in STRINGS["ru"]["COMPARE"]
     assert "trained with 2" in STRINGS["en"]["CONTROLS_HELP"] and SPECS["moe-8"].config.top_k == 2
+    from models.params import config_flops
+    wide = config_flops(SPECS["dense-wide"].config, 256) / config_flops(SPECS["dense"].config, 256)
+    assert f"about {wide:.1f} x the FLOPs" in STRINGS["en"]["TRAINING_CURVES"]
+    assert f"примерно в {wide:.1f} раза".replace(".", ",") in STRINGS["ru"]["TRAINING_CURVES"]
 
 
 def test_every_control_label_and_button_has_its_russian():
@@ -189,3 +193,18 @@ def test_a_timing_of_an_old_analysis_never_replaces_a_newer_one_or_a_cleared_tex
     assert all(isinstance(out, type(gr.skip())) for out in compare.on_measure(old, request=mine))
     assert compare.LATEST.is_latest(mine, newer) and not compare.LATEST.is_latest(mine, old)
     assert compare.LATEST.is_latest(other, old)  # another reader's session is not touched
+
+
+def test_training_curves_put_each_member_against_tokens_and_training_flops():
+    import math
+    from types import SimpleNamespace
+
+    from viz.comparison_views import training_curves_figure
+
+    card = {"context": 256, "members": [{"name": "dense", "batch": 16, "train_flops_per_token": 3e6},
+                                        {"name": "moe-8", "batch": 16, "train_flops_per_token": 3.1e6}]}
+    rows = [{"step": 249, "held_out_loss": 4.0}, {"step": 250, "held_out_loss": math.nan}, {"step": 499, "held_out_loss": 3.5}]
+    fig = training_curves_figure(card, {"dense": SimpleNamespace(rows=rows)})  # moe-8 has no log: left out
+    by_tokens, by_flops = fig.data
+    assert list(by_tokens.x) == [250 * 16 * 256, 500 * 16 * 256] and list(by_tokens.y) == [4.0, 3.5]
+    assert list(by_flops.x) == [250 * 16 * 256 * 3e6, 500 * 16 * 256 * 3e6]

@@ -174,3 +174,8 @@ TAB_SCALE = "Scale: real models"
 GLOSSARY_TITLE = "What the terms mean"
 MODEL_CARD_TITLE = "About these models (model card)"
 
+TRAINING_CURVES = """**Training curves**: each member's loss on the held-out split, measured every 250 training steps, against
+the tokens it had seen and against the FLOPs its training had cost (3 x forward FLOPs per token: the backward
+pass costs about twice the forward). At equal tokens the MoEs spent the same FLOPs per token as `dense`
+(their active width is the same), so where an MoE curve runs below `dense` it is better at the same
+compute; `dense-wide` pays about 2.3 x the FLOPs per token for its width."""

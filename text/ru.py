@@ -179,6 +179,12 @@ GLOSSARY_TITLE = "Что значат термины"
 MODEL_CARD_TITLE = "Об этих моделях (карточка модели)"
 
 # Control labels and button texts, by their English text (page/common.l looks them up).
+TRAINING_CURVES = """**Кривые обучения**: потери каждой модели на отложенной части, измеренные каждые 250 шагов обучения, в
+зависимости от увиденных токенов и от FLOPs, потраченных на обучение (3 x FLOPs прямого прохода на токен: обратный
+проход стоит примерно вдвое больше прямого). При равном числе токенов MoE тратят на токен те же FLOPs, что `dense`
+(их активная ширина та же), так что где кривая MoE идёт ниже `dense`, она лучше при тех же вычислениях;
+`dense-wide` платит за свою ширину примерно в 2,3 раза больше FLOPs на токен."""
+
 PHRASES = {
     "Balancing method": "Метод балансировки",
     "Capacity factor (0 = no limit)": "Коэффициент ёмкости (0 = без ограничения)",
@@ -645,4 +651,10 @@ PHRASES = {
     'load-implied (Σp²)': 'по нагрузке (Σp²)',
     'token-identity lookup': 'таблица по идентичности токена',
     'language changed': 'язык сменился',
+    'held-out loss vs tokens seen': 'потери на отложенных в зависимости от увиденных токенов',
+    'held-out loss vs training FLOPs (3 x forward)': 'потери на отложенных в зависимости от FLOPs обучения (3 x прямой проход)',
+    'training tokens seen': 'увиденные при обучении токены',
+    'training FLOPs': 'FLOPs обучения',
+    'held-out loss (nats/token)': 'потери на отложенных (нат/токен)',
+    'Training curves': 'Кривые обучения',
 }

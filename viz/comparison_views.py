@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 from backend.analysis import AnalysisReport
 from models.params import COMPONENTS
 from text import tr
-from viz.palette import model_colour
+from viz.palette import member_colour, model_colour
 
 COMPONENT_LABELS = {"embedding": "embedding", "attention": "attention", "norms": "norms", "router": "router",
                     "routed_experts": "experts (routed)", "shared_experts": "shared experts", "dense_ffn": "dense FFN",
@@ -156,3 +156,33 @@ def model_card_markdown(card: dict) -> str:
                      "perplexities far above the uniform guess, and the page says so beside the result.", n=len(chars),
                      letters=sum(ch.isalpha() for ch in chars), absent=", ".join(absent))]
     return "\n".join(lines)
+
+
+def training_curves_figure(card: dict, logs: dict) -> go.Figure:
+    """Held-out loss of every member against tokens seen and against training FLOPs. card: the model card
+    (backend/model_card); logs: {member: object with TrainLog's rows} holding held_out_loss every so many steps."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=(
+        tr("held-out loss vs tokens seen"), tr("held-out loss vs training FLOPs (3 x forward)")))
+    for m in card["members"]:
+        log = logs.get(m["name"])
+        points = [(r["step"] + 1, r["held_out_loss"]) for r in (log.rows if log else [])
+                  if "held_out_loss" in r and np.isfinite(r["held_out_loss"])]
+        if not points:
+            continue
+        tokens = np.array([step * m["batch"] * card["context"] for step, _ in points], dtype=float)
+        losses = np.array([loss for _, loss in points])
+        colour = member_colour(m["name"])
+        hover = "%{x:.3s}: %{y:.3f} " + tr("nats/token") + "<extra>" + m["name"] + "</extra>"
+        fig.add_trace(go.Scatter(x=tokens, y=losses, mode="lines+markers", name=m["name"], legendgroup=m["name"],
+                                 line=dict(color=colour, dash=None if m["name"].startswith("moe") else "dash"),
+                                 hovertemplate=hover), row=1, col=1)
+        fig.add_trace(go.Scatter(x=tokens * m["train_flops_per_token"], y=losses, mode="lines+markers", name=m["name"],
+                                 legendgroup=m["name"], showlegend=False,
+                                 line=dict(color=colour, dash=None if m["name"].startswith("moe") else "dash"),
+                                 hovertemplate=hover), row=1, col=2)
+    fig.update_xaxes(type="log")
+    fig.update_xaxes(title_text=tr("training tokens seen"), row=1, col=1)
+    fig.update_xaxes(title_text=tr("training FLOPs"), row=1, col=2)
+    fig.update_yaxes(title_text=tr("held-out loss (nats/token)"), row=1, col=1)
+    fig.update_layout(height=380, margin=dict(l=60, r=20, t=60, b=40), legend=dict(orientation="h", y=-0.2))
+    return fig

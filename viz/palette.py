@@ -8,6 +8,7 @@ EXPERT_COLOURS = (
 )
 MODEL_COLOURS = {"dense": "#7f7f7f", "moe": "#f28e2b", "dense-wide": "#4e79a7"}
 TWIN_COLOUR = "#59a14f"  # a loaded real dense twin
+MOE_MEMBER_COLOURS = {"moe-4": "#edc948", "moe-8": "#f28e2b", "moe-16": "#e15759", "moe-32": "#b07aa1"}
 
 
 SHADES = ((1.0, 255), (0.6, 255), (0.6, 0), (0.35, 255))  # (weight of the hue, mixed with white 255 / black 0)
@@ -32,6 +33,11 @@ def model_colour(name: str, moe: bool = False) -> str:
     if moe or name.startswith("moe"):
         return MODEL_COLOURS["moe"]
     return MODEL_COLOURS.get(name, TWIN_COLOUR)
+
+
+def member_colour(name: str) -> str:
+    """A colour per zoo member, so that the MoEs tell apart on one chart (others as model_colour)."""
+    return MOE_MEMBER_COLOURS.get(name) or model_colour(name)
 
 
 def text_colour(background: str) -> str:
