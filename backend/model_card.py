@@ -10,7 +10,9 @@ import math
 from corpus.manifest import manifest
 from models.params import config_flops, count_params
 from models.zoo import ZOO, shared_tokenizer
-from paths import zoo_dir
+from paths import RESULTS, zoo_dir
+
+BASELINES = RESULTS / "zoo_baselines.json"  # written by python -m benchmarks.zoo_results
 
 
 def model_card() -> dict:
@@ -29,5 +31,6 @@ def model_card() -> dict:
                         "active_params": count_params(spec.config).active.total,
                         "held_out": {d: v["loss"] for d, v in run["held_out"].items()}})
     first = ZOO[0].config
+    baselines = json.loads(BASELINES.read_text()) if BASELINES.is_file() else {}
     return {"domains": info["domains"], "characters": info.get("train_characters", ""), "vocab": vocab,
-            "context": first.context_length, "uniform_loss": math.log(vocab), "members": members}
+            "context": first.context_length, "uniform_loss": math.log(vocab), "members": members, "baselines": baselines}

@@ -657,4 +657,5 @@ PHRASES = {
     'training FLOPs': 'FLOPs обучения',
     'held-out loss (nats/token)': 'потери на отложенных (нат/токен)',
     'Training curves': 'Кривые обучения',
+    'baseline counted on the training split': 'базовая модель, подсчитанная на обучающей части',
 }

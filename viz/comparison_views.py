@@ -149,6 +149,9 @@ def model_card_markdown(card: dict) -> str:
               + tr("{tokens:,} ({steps} steps x {batch} x {context})", tokens=m["tokens_trained"], steps=m["steps"],
                    batch=m["batch"], context=card["context"]) + " | "
               + " | ".join(f"{m['held_out'][d]:.3f}" for d in names) + f" | {m['held_out']['overall']:.3f} |" for m in card["members"]]
+    lines += [f"| {name} | {tr('baseline counted on the training split')} | | | "
+              + " | ".join(f"{losses[d]:.3f}" for d in names) + f" | {losses['overall']:.3f} |"
+              for name, losses in card.get("baselines", {}).items() if all(d in losses for d in names)]
     chars = card["characters"]
     absent = [tr(name) for name, low, high in SCRIPTS if not any(low <= ord(ch) <= high for ch in chars)]
     lines += ["", tr("**What the models never saw**: the training text holds {n} distinct characters ({letters} of them "
