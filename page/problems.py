@@ -80,15 +80,18 @@ def on_live(method, steps, request: gr.Request = None, progress=gr.Progress()):
         rows.append(row)
         if len(rows) % 10 == 0 or len(rows) == steps:
             progress(len(rows) / steps, desc=tr("step {step} of {steps}", step=len(rows), steps=steps))
-            log, per_step = TrainLog(rows), (time.perf_counter() - start) / len(rows)
+            log, elapsed = TrainLog(rows), time.perf_counter() - start
+            per_step = elapsed / len(rows)
             status = tr("**{method}**: step {step} of {steps}, loss {loss:.3f} nats/token, dead expert slots {dead:.0f} of "
-                        "{slots}; {rate:.1f} steps/s on this machine, about {left:.0f} s left", method=method, step=len(rows),
-                        steps=steps, loss=row["loss"], dead=log.layer_sum("dead_experts")[-1], slots=log.n_layers * log.n_experts,
+                        "{slots}; {elapsed:.1f} s so far, {rate:.1f} steps/s measured on this machine, so about {left:.0f} s "
+                        "left", method=method, step=len(rows), steps=steps, loss=row["loss"],
+                        dead=log.layer_sum("dead_experts")[-1], slots=log.n_layers * log.n_experts, elapsed=elapsed,
                         rate=1 / per_step, left=per_step * (steps - len(rows)))
             yield status, live_figure(log, steps)
     if rows and len(rows) < steps:  # stopped
-        yield (tr("**{method}**: stopped at step {step} of {steps}, loss {loss:.3f} nats/token.", method=method,
-                  step=len(rows), steps=steps, loss=rows[-1]["loss"]), live_figure(TrainLog(rows), steps))
+        yield (tr("**{method}**: stopped at step {step} of {steps} after {elapsed:.1f} s, loss {loss:.3f} nats/token.",
+                  method=method, step=len(rows), steps=steps, elapsed=time.perf_counter() - start, loss=rows[-1]["loss"]),
+               live_figure(TrainLog(rows), steps))
 
 
 def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
