@@ -1,6 +1,6 @@
 """`python -m benchmarks.seed_spread --train`: how much of the zoo's order is seed noise.
 
-Trains each member at a proxy scale (default 400 steps x 16 x 256 = 1.6 M tokens, the zoo's recipe
+Trains each member at a proxy scale (default 300 steps x 16 x 256 = 1.2 M tokens, the zoo's recipe
 otherwise) once per seed (the seed sets both the initialisation and the batch order), one after another
 on one torch thread, logs only (no checkpoints), resumable: a finished run is skipped. Then reports, in
 benchmarks/results/zoo_seed_spread.md, each member's held-out loss mean ± sample std over the seeds and,
@@ -111,7 +111,7 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=RESULTS / "seed_spread", help="where the runs' logs go")
     parser.add_argument("--members", nargs="*", default=list(MEMBERS))
     parser.add_argument("--seeds", nargs="*", type=int, default=list(SEEDS))
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=300)
     args = parser.parse_args()
     if args.train:
         train_all(args.configs or zoo_dir(), args.runs, args.members, args.seeds, args.steps)
