@@ -33,12 +33,12 @@ def run_dir(runs: Path, member: str, seed: int) -> Path:
 
 
 def train_all(configs: Path, runs: Path, members, seeds, steps: int) -> None:
-    """Train every (member, seed) not finished yet."""
+    """Train every (member, seed) not finished yet, seed by seed (so a campaign cut short has every member)."""
     torch.set_num_threads(1)
     streams = None
-    for member in members:
-        cfg = ModelConfig.from_dict(json.loads((configs / member / "config.json").read_text()))
-        for seed in seeds:
+    for seed in seeds:
+        for member in members:
+            cfg = ModelConfig.from_dict(json.loads((configs / member / "config.json").read_text()))
             tc, out = TrainConfig(steps=steps, seed=seed), run_dir(runs, member, seed)
             if finished(cfg, tc, out):
                 continue
