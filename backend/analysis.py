@@ -31,7 +31,7 @@ from models.zoo import SPECS, LoadedModel, load_member
 from routing.options import RoutingOptions, check_top_k
 from text import tr
 
-EXPERT_CHOICES = (4, 8, 16)
+EXPERT_CHOICES = (4, 8, 16, 32)
 COMPUTE_MATCHED, PARAM_MATCHED = "dense", "dense-wide"
 MAX_NOISE_STD = 10.0
 MAX_INPUT_CHARS = 2_000_000  # longer input is refused; the models only read the first tokens anyway

@@ -21,6 +21,7 @@ import urllib.request
 
 from gradio_client import Client
 
+from backend.analysis import EXPERT_CHOICES
 from benchmarks.server import launch, stop
 from paths import RESULTS
 OK_TEXT = "def f(x):\n    return x + 1  # прибавить один"
@@ -114,7 +115,7 @@ def rss_mb(pid: int) -> float:
 
 def soak_settings(i: int) -> dict:
     """Client i's own settings: every client differs."""
-    e = (4, 8, 16)[i % 3]
+    e = EXPERT_CHOICES[i % len(EXPERT_CHOICES)]
     return dict(text=f"{OK_TEXT} # client {i}", n_experts=e, top_k=1 + i % e, capacity=(0.0, 1.0, 0.5)[i % 3],
                 noise=(0.0, 0.7)[i % 2], seed=i)
 

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from backend.specialisation import analyse_groups, held_out_groups
 from paths import RESULTS
-MODELS = ("moe-4", "moe-8", "moe-16")
+MODELS = ("moe-4", "moe-8", "moe-16", "moe-32")
 
 
 def summary(reports: list[dict]) -> str:

@@ -5,7 +5,9 @@ the tokens seen, the schedule and the seed; only the FFN differs:
 - dense        SwiGLU width 512: the compute-matched baseline;
 - moe-4/8/16   4, 8 or 16 experts of width 256, top-2: 2 x 256 = 512 active width, so the same
                active parameters per token as `dense` (plus a tiny router);
-- dense-wide   SwiGLU width 2048 = 8 x 256: the same total parameters as moe-8 (router aside).
+- moe-32       fine-grained (as OLMoE, DeepSeekMoE, Qwen3): 32 experts of width 64, top-8: again 512 active
+               width, and 2048 in all, as moe-8;
+- dense-wide   SwiGLU width 2048 = 8 x 256: the same total parameters as moe-8 and moe-32 (routers aside).
 
 The zoo directory is assets/models/, or the directory the operator names in MOE_ZOO_DIR.
 `load_member(name)` returns the model in eval mode with its tokenizer; loaded models are shared
@@ -27,6 +29,7 @@ from models.transformer import Transformer
 from paths import TOKENIZER, zoo_dir
 BACKBONE = ModelConfig(vocab_size=4096, d_model=128, n_layers=4, n_heads=4, context_length=256)
 MOE = dict(ffn_kind="moe", d_ff=256, top_k=2, router="softmax", normalize_topk=True, aux_loss_weight=0.01, z_loss_weight=0.001)
+FINE_GRAINED = MOE | dict(d_ff=64, top_k=8)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ ZOO = (
     ZooSpec("moe-4", BACKBONE.replace(n_experts=4, **MOE), "MoE, 4 experts of width 256, top-2"),
     ZooSpec("moe-8", BACKBONE.replace(n_experts=8, **MOE), "MoE, 8 experts of width 256, top-2"),
     ZooSpec("moe-16", BACKBONE.replace(n_experts=16, **MOE), "MoE, 16 experts of width 256, top-2"),
+    ZooSpec("moe-32", BACKBONE.replace(n_experts=32, **FINE_GRAINED), "MoE, 32 experts of width 64, top-8 (fine-grained)"),
     ZooSpec("dense-wide", BACKBONE.replace(d_ff=2048), "dense, FFN width 2048 (parameter-matched to moe-8)"),
 )
 SPECS = {spec.name: spec for spec in ZOO}

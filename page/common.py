@@ -29,6 +29,8 @@ CSS = """
 .dropped-legend {background: #fde0e0; color: #000}
 .token-strip .tok {cursor: pointer}
 #page-language {display: none}
+.wide-table {overflow-x: auto}
+.wide-table td, .wide-table th {word-break: normal !important; overflow-wrap: normal !important; hyphens: none}
 """
 # Remembers the last token clicked in a token strip (captured before Gradio's own click handler runs), so
 # that the strip's click event can send its position to the server.
@@ -39,15 +41,17 @@ document.addEventListener("click", (event) => {
 }, true);
 </script>"""
 # Mirrors the language Gradio shows (the #page-language marker is translated like any static text) into a
-# cookie that every request carries; when the reader switches language, clicks the hidden button that
-# recomputes what is on screen.
+# cookie that every request carries; when the reader switches language (or the page opens in another
+# language than an earlier visit's cookie said, so the first requests read the old one), clicks the hidden
+# button that recomputes what is on screen.
 LANGUAGE_SCRIPT = """<script>
 window.moeLanguage = null;
 new MutationObserver(() => {
   const marker = document.querySelector("#page-language");
   const code = marker && marker.innerText.trim();
   if (!["en", "ru"].includes(code) || code === window.moeLanguage) return;
-  const changed = window.moeLanguage !== null;
+  const previous = (document.cookie.match(/(?:^|; )moe_lang=(\\w+)/) || [])[1];
+  const changed = window.moeLanguage !== null || (previous !== undefined && previous !== code);
   window.moeLanguage = code;
   document.cookie = `moe_lang=${code}; path=/; SameSite=Lax`;
   if (changed) document.querySelector("#language-changed")?.click();

@@ -27,6 +27,7 @@ from viz.comparison_views import (comparison_table, differences_text, latency_fi
 from viz.routing_views import (expert_load_figure, pinned_figure, predictions_table, routing_heatmap, routing_table,
                                token_strip_html)
 from viz.specialisation_views import repeat_figure, top_tokens_table
+from viz.tables import markdown_table
 
 
 def routing_views(report: AnalysisReport, layer):
@@ -116,7 +117,8 @@ def on_text_specialisation(report: AnalysisReport | None, layer):
         return gr.skip(), gr.skip()
     layer = run_backend(int_in_range, "layer", layer, 0, len(report.routing) - 1)
     stats = run_backend(text_specialisation, report.moe.name, report.token_ids, report.settings.routing()).to_dict()
-    return repeat_figure(stats, layer), top_tokens_table(stats, layer)
+    return repeat_figure(stats, layer), markdown_table(top_tokens_table(stats, layer),
+                                                       tr("Each expert's most frequent tokens in this text"))
 
 
 def on_pin(report: AnalysisReport | None, position):
@@ -136,13 +138,12 @@ def on_layer(report: AnalysisReport | None, layer):
     return routing_views(report, layer)
 
 
-def on_experts(n_experts, top_k, model=ZOO):
-    """The top-K and layer sliders fitted to the chosen MoE (its experts, its MoE layers)."""
+def on_experts(n_experts, model=ZOO):
+    """The top-K and layer sliders fitted to the chosen MoE (its experts, its MoE layers); top-K starts at the
+    value the model was trained with (2 for moe-4/8/16, 8 for the fine-grained moe-32)."""
     settings = run_backend(validate_settings, n_experts, 1, 0, 0, 0, real_choice(model))
     cfg = run_backend(get_model, settings.moe_name).model.cfg
-    top_k = run_backend(int_in_range, "top-K", top_k, 1, 10**6)
-    value = cfg.top_k if settings.model else min(top_k, settings.n_experts)  # a real model starts at its own top-K
-    return gr.Slider(maximum=settings.n_experts, value=value), gr.Slider(maximum=cfg.n_layers - 1, value=0)
+    return gr.Slider(maximum=settings.n_experts, value=cfg.top_k), gr.Slider(maximum=cfg.n_layers - 1, value=0)
 
 
 def on_generate(text, n_experts, top_k, capacity_factor, noise_std, noise_seed, layer, model, dense_model, new_tokens,
@@ -247,7 +248,7 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     with gr.Accordion(l("Specialisation on this text"), open=False):
         gr.Markdown(t("TEXT_SPECIALISATION"))
         spec_repeats = gr.Plot(label=l("Neighbouring tokens"))
-        spec_tokens = gr.Dataframe(label=l("Each expert's most frequent tokens in this text"), interactive=False, wrap=True)
+        spec_tokens = gr.Markdown(elem_id="text-expert-tokens", elem_classes="wide-table")
     with gr.Row():
         csv_file = gr.File(label=l("Routing table (CSV)"))
         json_file = gr.File(label=l("Full report (JSON)"))
@@ -274,7 +275,7 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     for control in (top_k, capacity, noise_std, noise_seed):
         analyse_then_measure(control.input)
     for chooser in (n_experts, model):
-        analyse_then_measure(chooser.change(on_experts, [n_experts, top_k, model], [top_k, layer], api_visibility="private").then)
+        analyse_then_measure(chooser.change(on_experts, [n_experts, model], [top_k, layer], api_visibility="private").then)
     analyse_then_measure(dense_model.change)
     timing_dtype.input(on_measure, [report_state, timing_dtype], [report_state, *compare_out, csv_file, json_file],
                        show_progress="minimal", concurrency_limit=1, concurrency_id="latency", api_visibility="private")

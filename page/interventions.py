@@ -13,7 +13,11 @@ from viz.intervention_views import (AFFECTED_HEADERS, SWEEP_HEADERS, affected_ta
                                     load_change_figure, sweep_figure, sweep_table)
 
 ALL_LAYERS = "all layers"
-LAYER_CHOICES = [ALL_LAYERS, 0, 1, 2, 3]
+
+
+def layer_choices(n_layers: int) -> list[tuple]:
+    """The layer dropdown's choices: every layer (shown in the reader's language), then each layer."""
+    return [(l(ALL_LAYERS), ALL_LAYERS), *((str(i), i) for i in range(n_layers))]
 
 
 def _settings(n_experts, top_k, model=ZOO):
@@ -66,7 +70,7 @@ def on_experts(n_experts, model):
     settings = _settings(n_experts, 1, model)
     experts = list(range(settings.n_experts))
     cfg = run_backend(get_model, settings.moe_name).model.cfg
-    layers = [ALL_LAYERS, *range(cfg.n_layers)]
+    layers = layer_choices(cfg.n_layers)
     return (gr.Slider(maximum=settings.n_experts, value=cfg.top_k), gr.CheckboxGroup(experts, value=[0]),
             gr.CheckboxGroup(experts, value=[0, 1]), gr.Dropdown(layers, value=ALL_LAYERS), gr.Dropdown(layers, value=ALL_LAYERS))
 
@@ -114,7 +118,7 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     sweep_df = gr.Dataframe(label=l("Every top-K beside the dense twins"), headers=SWEEP_HEADERS, interactive=False, wrap=True)
     gr.Markdown(t("ABLATION"))
     with gr.Row():
-        ablate_layer = gr.Dropdown(LAYER_CHOICES, value=ALL_LAYERS, label=l("Layer"))
+        ablate_layer = gr.Dropdown(layer_choices(4), value=ALL_LAYERS, label=l("Layer"))
         ablate_experts = gr.CheckboxGroup(list(range(8)), value=[0], label=l("Experts to switch off"), elem_id="iv-ablate")
         mode = gr.Radio(["reroute", "zero"], value="reroute", label=l("Mode"))
         ablate_button = gr.Button(l("Switch off"), variant="primary")
@@ -127,7 +131,7 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
         force_experts = gr.CheckboxGroup(list(range(8)), value=[0, 1], label=l("Experts to force (as many as top-K)"))
         start = gr.Number(0, precision=0, minimum=0, label=l("From token position"))
         end = gr.Number(-1, precision=0, minimum=-1, label=l("To token position (-1 = the last)"))
-        force_layer = gr.Dropdown(LAYER_CHOICES, value=ALL_LAYERS, label=l("Layer"))
+        force_layer = gr.Dropdown(layer_choices(4), value=ALL_LAYERS, label=l("Layer"))
         force_button = gr.Button(l("Force"), variant="primary")
     force_summary = gr.Markdown()
     force_plot = gr.Plot(label=l("Loss change per token (forcing)"))

@@ -15,8 +15,9 @@ from training.balancing import BY_NAME, compared_with, read_log, recorded_seeds,
 from training.live import MAX_STEPS, METHODS, live_run
 from training.log import TrainLog
 from viz.balancing_views import (balancing_findings, capacity_figure, capacity_summary, curves_figure, final_table, live_figure,
-                                 load_heatmaps)
+                                 load_heatmaps, variants_legend)
 from viz.routing_views import token_strip_html
+from viz.tables import markdown_table
 
 
 def recorded_views(selected, layer):
@@ -29,7 +30,8 @@ def recorded_views(selected, layer):
     versus = {name: compared_with(f, variant_summary("none")) for name, f in summaries.items()
               if name != "none" and "none" in recorded_variants()}
     return (load_heatmaps(logs, layer), curves_figure(logs),
-            final_table(summaries, {name: BY_NAME[name].description for name in selected}, versus))
+            markdown_table(final_table(summaries, versus), tr("Final figures (means over seeds of the last 20 steps)"))
+            + "\n\n" + variants_legend({name: BY_NAME[name].description for name in selected}))
 
 
 def on_recorded(selected, layer):
@@ -106,7 +108,7 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
                                     elem_id="variants")
         layer = gr.Slider(0, 3, value=1, step=1, label=l("Layer"))
     curves = gr.Plot(label=l("Load CV, dead experts, loss"))
-    table = gr.Dataframe(label=l("Final figures (means over seeds of the last 20 steps)"), interactive=False, wrap=True)
+    table = gr.Markdown(elem_id="final-figures", elem_classes="wide-table")
     heatmaps = gr.Plot(label=l("Expert load over training"))
     if recorded:
         for trigger in (variants.change, layer.release, demo.load, language_changed.click):

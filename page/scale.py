@@ -9,7 +9,8 @@ from scale.report import AGREEMENT_RULE, compare_scale, pasted_report
 from page.common import l, run_backend, t
 from text import tr
 from viz.scale_views import (experts_read_figure, flops_figure, memory_figure, params_figure, scale_table,
-                             sources_markdown)
+                             sources_markdown, unknown_fields_note)
+from viz.tables import markdown_table
 
 DEFAULT_PRESETS = ["mixtral-8x7b", "llama-2-70b", "deepseek-v3", "qwen3-30b-a3b", "gpt-oss-120b", "gpt-4", "zoo:moe-8"]
 
@@ -26,7 +27,8 @@ def on_scale(selected, pasted, context):
             status = tr("⚠ The pasted config cannot be read yet: {error}. The table shows the chosen models.", error=e)
     if not reports:
         return (status or tr("Choose at least one model or paste a config.json."),) + (gr.skip(),) * 6
-    return (status + "\n\n" + tr(AGREEMENT_RULE), scale_table(reports), sources_markdown(reports), params_figure(reports), memory_figure(reports),
+    return (status + "\n\n" + tr(AGREEMENT_RULE), markdown_table(scale_table(reports), tr("Scale of each model (computed from its architecture)"))
+            + "\n\n" + unknown_fields_note(reports), sources_markdown(reports), params_figure(reports), memory_figure(reports),
             flops_figure(reports), experts_read_figure(reports))
 
 
@@ -39,8 +41,7 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
         context = gr.Number(4096, precision=0, minimum=1, label=l("Context length for FLOPs (tokens)"))
     pasted = gr.Code(language="json", label=l("Or paste any Hugging Face config.json"), lines=6)
     pasted_status = gr.Markdown(elem_id="pasted-status")
-    scale_df = gr.Dataframe(label=l("Scale of each model (computed from its architecture)"), interactive=False,
-                            wrap=True, elem_id="scale-table")
+    scale_df = gr.Markdown(elem_id="scale-table", elem_classes="wide-table")
     sources = gr.Markdown(elem_id="scale-sources")
     with gr.Row():
         scale_params = gr.Plot(label=l("Total vs active"))

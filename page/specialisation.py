@@ -12,6 +12,7 @@ from page.common import l, run_backend, t, user_error
 from paths import RESULTS
 from text import tr
 from viz.specialisation_views import (coactivation_figure, confidence_figure, domain_figure, findings_text, repeat_figure, top_tokens_table)
+from viz.tables import markdown_table
 
 ANALYSIS = RESULTS / "routing_analysis.json"
 
@@ -25,7 +26,8 @@ def shipped_reports() -> dict[str, dict]:
 
 def specialisation_views(report: dict, layer):
     return (domain_figure(report, layer), repeat_figure(report, layer), coactivation_figure(report, layer),
-            confidence_figure(report, layer), top_tokens_table(report, layer))
+            confidence_figure(report, layer),
+            markdown_table(top_tokens_table(report, layer), tr("Each expert's most frequent tokens")))
 
 
 def on_show(model, layer):
@@ -51,7 +53,7 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     with gr.Row():
         coactivation = gr.Plot(label=l("Co-activation"))
         confidence = gr.Plot(label=l("Router confidence"))
-    tokens = gr.Dataframe(label=l("Each expert's most frequent tokens"), interactive=False, wrap=True)
+    tokens = gr.Markdown(elem_id="expert-tokens", elem_classes="wide-table")
     outputs = [findings, domains, repeats, coactivation, confidence, tokens]
     for trigger in (model.change, layer.release, demo.load, language_changed.click):
         trigger(on_show, [model, layer], outputs, api_visibility="private")

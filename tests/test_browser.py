@@ -212,3 +212,13 @@ def test_the_page_follows_the_browsers_language_and_the_switch(browser, app_url,
     assert "tokens analysed by" in page.inner_text("#status") and page.evaluate("document.cookie") == "moe_lang=en"
     assert page.locator(".toast-body").count() == 0
     page.close()
+
+
+def test_a_cookie_from_an_earlier_visit_in_another_language_is_corrected(browser, app_url):
+    context = browser.new_context(locale="ru-RU", viewport={"width": 1400, "height": 1000})
+    context.add_cookies([{"name": "moe_lang", "value": "en", "url": app_url}])  # the last visit read English
+    page = context.new_page()
+    page.goto(app_url)  # Gradio shows Russian (the browser's language): the results must follow it
+    page.wait_for_function("() => document.querySelector('#comparison')?.innerText.includes('метрика')", timeout=TIMEOUT_MS)
+    assert page.evaluate("document.cookie") == "moe_lang=ru" and page.locator(".toast-body").count() == 0
+    context.close()

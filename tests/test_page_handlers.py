@@ -40,13 +40,13 @@ def test_layer_experts_and_specialisation_handlers_bad_input(report):
     with pytest.raises(gr.Error, match="layer must be"):
         compare.on_text_specialisation(report, "two")
     with pytest.raises(gr.Error, match="number of experts must be one of"):
-        compare.on_experts(3, 2)
-    with pytest.raises(gr.Error, match="top-K must be an integer"):
-        compare.on_experts(8, None)
-    top_k, layer = compare.on_experts(4, 8)
-    assert top_k.maximum == 4 and top_k.value == 4 and layer.maximum == 3
+        compare.on_experts(3)
+    top_k, layer = compare.on_experts(4)
+    assert top_k.maximum == 4 and top_k.value == 2 and layer.maximum == 3  # the trained top-K
+    top_k, _ = compare.on_experts(32)
+    assert top_k.maximum == 32 and top_k.value == 8
     with pytest.raises(gr.Error, match="model must be a loaded MoE model, got 'gpt-5'; loaded: none"):
-        compare.on_experts(8, 2, "gpt-5")
+        compare.on_experts(8, "gpt-5")
     assert all(isinstance(out, type(gr.skip())) for out in compare.on_measure(None))  # nothing analysed: nothing timed
 
 
@@ -67,7 +67,8 @@ def test_problems_tab_bad_input():
 
 def test_scale_and_specialisation_tabs_bad_input():
     status, *outputs = scale.on_scale(["mixtral-8x7b"], '{"model_type": "mix', 4096)  # half typed: no error toast
-    assert "not valid JSON" in status and len(outputs[0]) == 1  # the chosen model's row stays
+    rows = [line for line in outputs[0].splitlines() if line.startswith("| ")]
+    assert "not valid JSON" in status and len(rows) == 2 and "Mixtral" in rows[1]  # header and the chosen model's row stay
     status, *outputs = scale.on_scale([], "{", 4096)
     assert "not valid JSON" in status and all(isinstance(o, type(gr.skip())) for o in outputs)
     with pytest.raises(gr.Error, match="unknown preset"):
@@ -124,11 +125,13 @@ def test_the_model_card_and_the_unseen_characters_notice_come_from_the_shipped_f
     from viz.comparison_views import model_card_markdown
 
     card = model_card()
-    assert [m["name"] for m in card["members"]] == ["dense", "moe-4", "moe-8", "moe-16", "dense-wide"]
+    assert [m["name"] for m in card["members"]] == ["dense", "moe-4", "moe-8", "moe-16", "moe-32", "dense-wide"]
     text = model_card_markdown(card)
-    assert "no emoji" in text and "ln 4,096 = 8.32 nats" in text
-    notices = analyze_text("Привет 😀 мир", Settings()).notices
-    assert any("1 character(s) of this text never occur in the training text (😀)" in n for n in notices)
+    assert "no Chinese or Japanese characters" in text and "ln 4,096 = 8.32 nats" in text
+    assert all(f"| {name} | baseline counted on the training split |" in text for name in card["baselines"])
+    assert "Kneser-Ney trigram" in card["baselines"]
+    notices = analyze_text("Привет 日本 мир", Settings()).notices
+    assert any("2 character(s) of this text never occur in the training text (日 本)" in n for n in notices)
     assert not analyze_text("Привет мир", Settings()).notices
 
 
@@ -164,7 +167,8 @@ def test_the_numbers_in_the_static_page_text_match_the_shipped_models():
     active = count_params(SPECS["moe-8"].config).active.total
     assert f"({active / 1e6:.1f} M active parameters)" in STRINGS["en"]["COMPARE"]
     assert f"({active / 1e6:.1f} M активных параметров)".replace(".", ",") in STRINGS["ru"]["COMPARE"]
-    assert "trained with 2" in STRINGS["en"]["CONTROLS_HELP"] and SPECS["moe-8"].config.top_k == 2
+    assert "moe-16 were trained with 2, the fine-grained moe-32 with 8" in STRINGS["en"]["CONTROLS_HELP"]
+    assert [SPECS[n].config.top_k for n in ("moe-4", "moe-8", "moe-16", "moe-32")] == [2, 2, 2, 8]
     from models.params import config_flops
     wide = config_flops(SPECS["dense-wide"].config, 256) / config_flops(SPECS["dense"].config, 256)
     assert f"about {wide:.1f} x the FLOPs" in STRINGS["en"]["TRAINING_CURVES"]
@@ -208,3 +212,12 @@ def test_training_curves_put_each_member_against_tokens_and_training_flops():
     by_tokens, by_flops = fig.data
     assert list(by_tokens.x) == [250 * 16 * 256, 500 * 16 * 256] and list(by_tokens.y) == [4.0, 3.5]
     assert list(by_flops.x) == [250 * 16 * 256 * 3e6, 500 * 16 * 256 * 3e6]
+
+
+def test_markdown_tables_escape_cells_and_keep_every_row():
+    import pandas as pd
+
+    from viz.tables import markdown_table
+
+    text = markdown_table(pd.DataFrame({"a": ["x|y", "two\nlines"], "b": [1, 2.5]}), "Caption")
+    assert text.splitlines() == ["**Caption**", "", "| a | b |", "|---|---|", "| x\\|y | 1.0 |", "| two lines | 2.5 |"]

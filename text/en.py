@@ -33,7 +33,8 @@ it saves reading, so here the MoE may well be *slower* (the timing above says wh
 machine): the **Latency lab** tab measures the same layers at realistic widths, where the saving wins. Perplexity is exp(mean loss) on this text: lower means the model
 predicted it better."""
 
-CONTROLS_HELP = """**top-K**: experts per token (the models were trained with 2). **Capacity factor**: 0 = no limit;
+CONTROLS_HELP = """**top-K**: experts per token (moe-4, moe-8 and moe-16 were trained with 2, the fine-grained moe-32 with 8;
+choosing a model starts it at its own). **Capacity factor**: 0 = no limit;
 small values drop tokens. **Router noise**: Gaussian noise (this std) added to the router's scores,
 with a fixed seed, to see how fragile the routing is."""
 

@@ -34,7 +34,8 @@ MoE хранит много экспертов, но каждый токен п�
 реалистичной ширине, где экономия побеждает. Перплексия — exp(средний
 loss) на этом тексте: чем ниже, тем лучше модель его предсказала."""
 
-CONTROLS_HELP = """**top-K**: экспертов на токен (модели обучены с 2). **Коэффициент ёмкости**: 0 — без ограничения;
+CONTROLS_HELP = """**top-K**: экспертов на токен (moe-4, moe-8 и moe-16 обучены с 2, мелкозернистая moe-32 — с 8; при выборе
+модели регулятор встаёт на её значение). **Коэффициент ёмкости**: 0 — без ограничения;
 малые значения отбрасывают токены. **Шум маршрутизатора**: гауссов шум (с этим стандартным отклонением),
 добавленный к оценкам маршрутизатора при фиксированном зерне, — чтобы увидеть, насколько хрупка маршрутизация."""
 
@@ -228,7 +229,7 @@ PHRASES = {
     "Models": "Модели",
     "Neighbouring tokens": "Соседние токены",
     "New tokens": "Новых токенов",
-    "Noise seed": "Seed шума",
+    "Noise seed": "Зерно шума",
     "Number of experts (MoE model)": "Число экспертов (модель MoE)",
     "Or paste any Hugging Face config.json": "Или вставьте любой config.json с Hugging Face",
     "Parameters": "Параметры",
@@ -410,7 +411,6 @@ PHRASES = {
     'min/max share %': 'мин/макс доля %',
     'dropped %': 'отброшено %',
     'seeds': 'зёрна',
-    'what changes': 'что меняется',
     'better': 'лучше',
     'worse': 'хуже',
     'tie': 'ничья',
@@ -418,7 +418,8 @@ PHRASES = {
     '. Balance decides how many are dropped; compare the losses to see what dropping costs.': '. Баланс решает, сколько отброшено; сравните потери, чтобы увидеть цену отбрасывания.',
     'token': 'токен',
     'Mean loss {a:.3f} nats/token with the limit vs {b:.3f} without ({d:+.3f}).': 'Средние потери {a:.3f} ната/токен с лимитом против {b:.3f} без него ({d:+.3f}).',
-    "Load CV = std / mean of the experts' loads; dead = share below 10% of uniform; curves are 10-step means (dead slots unsmoothed)": 'CV нагрузки = std / среднее нагрузок экспертов; мёртвый = доля ниже 10% от равномерной; кривые — средние по 10 шагам (мёртвые слоты без сглаживания)',
+    "Load CV = std / mean of the experts' loads; dead = share below 10% of uniform;": 'CV нагрузки = std / среднее нагрузок экспертов; мёртвый = доля ниже 10% от равномерной;',
+    'curves are 10-step means (dead slots unsmoothed)': 'кривые — средние по 10 шагам (мёртвые слоты без сглаживания)',
     '- **Loss**: without any balancing the model reaches {mean:.3f} ± {std:.3f} nats/token. ': '- **Потери**: без всякой балансировки модель достигает {mean:.3f} ± {std:.3f} ната/токен. ',
     'Worse: {names}. ': 'Хуже: {names}. ',
     "- **Where imbalance costs loss here: a capacity limit.** Tokens over an expert's capacity are dropped: ": '- **Где дисбаланс здесь стоит потерь: лимит ёмкости.** Токены сверх ёмкости эксперта отбрасываются: ',
@@ -601,10 +602,7 @@ PHRASES = {
     "authors' convention": 'соглашение авторов',
     'published figures': 'опубликованные числа',
     'forward GFLOP / token (context {context})': 'GFLOP прямого прохода / токен (контекст {context})',
-    'weights bf16 (GB)': 'веса bf16 (ГБ)',
-    'weights 4-bit (GB)': 'веса 4 бита (ГБ)',
     'experts (top-K)': 'эксперты (top-K)',
-    'fields not understood': 'непонятые поля',
     '**The sources, verbatim**': '**Источники, дословно**',
     'architecture not published': 'архитектура не опубликована',
     'not stated': 'не указано',
@@ -658,4 +656,7 @@ PHRASES = {
     'held-out loss (nats/token)': 'потери на отложенных (нат/токен)',
     'Training curves': 'Кривые обучения',
     'baseline counted on the training split': 'базовая модель, подсчитанная на обучающей части',
+    'all layers': 'все слои',
+    'weights bf16 / 4-bit (GB)': 'веса bf16 / 4 бита (ГБ)',
+    'Config fields not understood (not counted): {fields}.': 'Поля конфига, которые не поняты (не посчитаны): {fields}.',
 }

@@ -46,7 +46,7 @@ RESUME_DIR = "resume"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 700
+    steps: int = 3000  # the zoo recipe: 3,000 steps x 16 x 256 tokens
     batch_size: int = 16
     lr: float = 3e-3
     min_lr_ratio: float = 0.1

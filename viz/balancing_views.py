@@ -52,12 +52,12 @@ def curves_figure(logs: dict) -> go.Figure:
                                  mode="lines", showlegend=False), row=1, col=3)
     fig.update_xaxes(title_text=tr("training step"))
     fig.update_layout(height=400, margin=dict(l=50, r=20, t=80, b=40), legend=dict(orientation="h", y=-0.25),
-                      title=dict(text=tr("Load CV = std / mean of the experts' loads; dead = share below 10% of uniform; "
-                                         "curves are 10-step means (dead slots unsmoothed)"), font=dict(size=12)))
+                      title=dict(text=tr("Load CV = std / mean of the experts' loads; dead = share below 10% of uniform;")
+                                 + "<br>" + tr("curves are 10-step means (dead slots unsmoothed)"), font=dict(size=12)))
     return fig
 
 
-def final_table(summaries: dict[str, dict], descriptions: dict[str, str], versus: dict[str, dict]) -> pd.DataFrame:
+def final_table(summaries: dict[str, dict], versus: dict[str, dict]) -> pd.DataFrame:
     """One row per variant: means over seeds (training/balancing.variant_summary), held-out loss with its
     seed spread and its difference from the unbalanced run (versus: training/balancing.compared_with)."""
     return pd.DataFrame([{
@@ -66,8 +66,12 @@ def final_table(summaries: dict[str, dict], descriptions: dict[str, str], versus
         tr("load CV"): round(f["load_cv"]["mean"], 2), tr("dead slots"): f"{f['dead_experts']['mean']:.1f}/{f['expert_slots']}",
         tr("min/max share %"): f"{100 * f['min_share']['mean']:.0f}/{100 * f['max_share']['mean']:.0f}",
         tr("dropped %"): round(100 * f["dropped_fraction"]["mean"], 1), tr("seeds"): len(f["seeds"]),
-        tr("what changes"): tr(descriptions[name]),
     } for name, f in summaries.items()])
+
+
+def variants_legend(descriptions: dict[str, str]) -> str:
+    """What each variant changes, as a list under the table (a text column made the table too wide)."""
+    return "\n".join(f"- **{name}**: {tr(text)}" for name, text in descriptions.items())
 
 
 def balancing_findings(summaries: dict[str, dict], versus: dict[str, dict]) -> str:

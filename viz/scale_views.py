@@ -29,12 +29,16 @@ def scale_table(reports: list[dict]) -> pd.DataFrame:
             tr("authors' convention"): tr(convention) if convention else tr("not stated"),
             tr("published figures"): published or tr("none"),
             tr("forward GFLOP / token (context {context})", context=r["context"]): f"{r['flops_per_token'] / 1e9:,.3f}",
-            tr("weights bf16 (GB)"): f"{r['weight_gb']['bf16']:,.2f}",
-            tr("weights 4-bit (GB)"): f"{r['weight_gb']['4-bit']:,.2f}",
+            tr("weights bf16 / 4-bit (GB)"): f"{r['weight_gb']['bf16']:,.2f} / {r['weight_gb']['4-bit']:,.2f}",
             tr("experts (top-K)"): f"{r['experts']} (top-{r['top_k']})" if r["experts"] else tr("dense"),
-            tr("fields not understood"): ", ".join(r["unknown_fields"]) or tr("none"),
         })
     return pd.DataFrame(rows).fillna("")
+
+
+def unknown_fields_note(reports: list[dict]) -> str:
+    """The config fields the calculator did not understand, per model (under the table; usually none)."""
+    unknown = [f"{r['label']}: {', '.join(r['unknown_fields'])}" for r in reports if r.get("unknown_fields")]
+    return tr("Config fields not understood (not counted): {fields}.", fields="; ".join(unknown)) if unknown else ""
 
 
 def sources_markdown(reports: list[dict]) -> str:
