@@ -34,7 +34,6 @@ def run_dir(runs: Path, member: str, seed: int) -> Path:
 
 def train_all(configs: Path, runs: Path, members, seeds, steps: int) -> None:
     """Train every (member, seed) not finished yet, seed by seed (so a campaign cut short has every member)."""
-    torch.set_num_threads(1)
     streams = None
     for seed in seeds:
         for member in members:
@@ -113,6 +112,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, default=list(SEEDS))
     parser.add_argument("--steps", type=int, default=300)
     args = parser.parse_args()
+    torch.set_num_threads(1)  # the runs train on one thread; the report names the machine as they ran
     if args.train:
         train_all(args.configs or zoo_dir(), args.runs, args.members, args.seeds, args.steps)
     text = report(held_out_losses(args.runs, args.members, args.seeds), args.members, args.steps, machine_description())
