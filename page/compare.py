@@ -1,7 +1,9 @@
 """The main tab: paste text, see routing, dense vs MoE side by side, and the JSON API."""
 from __future__ import annotations
 
+import functools
 import json
+import math
 import tempfile
 import threading
 from collections import OrderedDict
@@ -21,7 +23,7 @@ from paths import zoo_dir
 from page.common import EXAMPLES, ZOO, l, model_chooser, real_choice, run_backend, t
 from text import explanation, tr
 from viz.generation_views import continuations_html
-from training.log import LOG_FILE, read_run_log
+from training.log import LOG_FILE, TrainLog, read_run_log
 from viz.comparison_views import (comparison_table, differences_text, latency_figure, loss_figure, model_card_markdown,
                                   parameters_figure, training_curves_figure)
 from viz.routing_views import (expert_load_figure, pinned_figure, predictions_table, routing_heatmap, routing_table,
@@ -183,12 +185,19 @@ def analyze_api(text: str, n_experts: int = 8, top_k: int = 2, capacity_factor: 
     return json.loads(report.to_json())
 
 
+@functools.lru_cache(maxsize=1)
+def held_out_logs(names: tuple[str, ...]) -> dict[str, TrainLog]:
+    """Each member's logged held-out evaluations (the rows of its training log that carry one), read once:
+    the shipped logs do not change while the page runs."""
+    logs = {name: read_run_log(zoo_dir() / name) for name in names if (zoo_dir() / name / LOG_FILE).is_file()}
+    return {name: TrainLog([row for row in log.rows if math.isfinite(row.get("held_out_loss", math.nan))])
+            for name, log in logs.items()}
+
+
 def on_model_card():
     """The model card and every member's held-out curve (its training log)."""
     card = model_card()
-    logs = {m["name"]: read_run_log(zoo_dir() / m["name"]) for m in card["members"]
-            if (zoo_dir() / m["name"] / LOG_FILE).is_file()}
-    return model_card_markdown(card), training_curves_figure(card, logs)
+    return model_card_markdown(card), training_curves_figure(card, held_out_logs(tuple(m["name"] for m in card["members"])))
 
 
 def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
