@@ -221,3 +221,12 @@ def test_markdown_tables_escape_cells_and_keep_every_row():
 
     text = markdown_table(pd.DataFrame({"a": ["x|y", "two\nlines"], "b": [1, 2.5]}), "Caption")
     assert text.splitlines() == ["**Caption**", "", "| a | b |", "|---|---|", "| x\\|y | 1.0 |", "| two lines | 2.5 |"]
+
+
+def test_long_chart_titles_are_broken_into_lines_short_ones_kept():
+    from viz import wrapped
+
+    title = "Which experts each domain uses, layer 3 (colour: share / the expert's share over all domains; pooled shares)"
+    lines = wrapped(title).split("<br>")
+    assert len(lines) == 2 and all(len(line) <= 80 for line in lines) and " ".join(lines) == title
+    assert wrapped("Short title") == "Short title"

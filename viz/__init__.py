@@ -4,6 +4,8 @@ Never runs a model, trains, measures, reads files or imports Gradio or training 
 
 Every chart uses one plotly template, set here once for the package: transparent backgrounds and mid-grey
 text and grid, readable in the page's light and dark themes."""
+import textwrap
+
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -12,3 +14,9 @@ pio.templates["moe_page"] = go.layout.Template(layout=dict(
     xaxis=dict(gridcolor="rgba(128,128,128,0.25)", zerolinecolor="rgba(128,128,128,0.4)"),
     yaxis=dict(gridcolor="rgba(128,128,128,0.25)", zerolinecolor="rgba(128,128,128,0.4)")))
 pio.templates.default = "plotly+moe_page"
+
+
+def wrapped(title: str, width: int = 80) -> str:
+    """A chart title broken into lines of at most `width` characters (plotly never wraps a title, so a long
+    one ran off a narrow page)."""
+    return "<br>".join(textwrap.wrap(title, width, break_long_words=False)) or title

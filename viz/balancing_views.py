@@ -10,6 +10,7 @@ from plotly.subplots import make_subplots
 
 from backend.analysis import AnalysisReport
 from text import tr
+from viz import wrapped
 from viz.palette import expert_colour
 
 def _smooth(values: list[float], window: int = 10) -> list[float]:
@@ -32,8 +33,8 @@ def load_heatmaps(logs: dict, layer: int) -> go.Figure:
                                  colorbar=dict(title=tr("% of tokens")),
                                  hovertemplate=tr("step") + " %{x}, " + tr("expert") + " %{y}: %{z:.1f}%<extra>" + name + "</extra>"),
                       row=i, col=1)
-    fig.update_layout(title=tr("Expert load over training, layer {layer} (uniform = {share:.1f}%)", layer=layer,
-                               share=100 / logs[names[0]].n_experts),
+    fig.update_layout(title=wrapped(tr("Expert load over training, layer {layer} (uniform = {share:.1f}%)", layer=layer,
+                               share=100 / logs[names[0]].n_experts)),
                       height=110 * len(names) + 80, margin=dict(l=60, r=20, t=70, b=40))
     fig.update_xaxes(title_text=tr("training step"), row=len(names), col=1)
     return fig
@@ -150,7 +151,7 @@ def capacity_figure(limited: AnalysisReport, unlimited: AnalysisReport) -> go.Fi
         go.Scatter(x=[t for t in positions if dropped_any[t]], y=[with_cap[t] for t in positions if dropped_any[t]],
                    mode="markers", name=tr("dropped in some layer"), marker=dict(symbol="x", size=8, color="black")),
     ])
-    fig.update_layout(title=tr("Per-token loss with and without the capacity limit (lower is better)"),
+    fig.update_layout(title=wrapped(tr("Per-token loss with and without the capacity limit (lower is better)")),
                       xaxis_title=tr("token position"), yaxis_title=tr("loss (nats)"), height=340,
                       margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.25))
     return fig

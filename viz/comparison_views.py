@@ -9,6 +9,7 @@ from plotly.subplots import make_subplots
 from backend.analysis import AnalysisReport
 from models.params import COMPONENTS
 from text import tr
+from viz import wrapped
 from viz.palette import member_colour, model_colour
 
 COMPONENT_LABELS = {"embedding": "embedding", "attention": "attention", "norms": "norms", "router": "router",
@@ -82,7 +83,7 @@ def latency_figure(report: AnalysisReport) -> go.Figure:
     """Measured prefill ms and decode tokens/s, median with min-max error bars."""
     fig = go.Figure()
     if report.latency is None:
-        fig.update_layout(title=tr("Latency not measured yet"), height=320)
+        fig.update_layout(title=wrapped(tr("Latency not measured yet")), height=320)
         return fig
     fig = make_subplots(rows=1, cols=2, subplot_titles=(
         tr("prefill, {n} tokens: ms (lower = faster)", n=report.latency.prompt_tokens),
@@ -120,7 +121,7 @@ def loss_figure(report: AnalysisReport) -> go.Figure:
             x=positions, y=losses, mode="lines+markers", name=m.name, line=dict(color=model_colour(m.name, m is report.moe)),
             marker=dict(size=4), customdata=tokens,
             hovertemplate=tr("token") + " %{x} '%{customdata}': %{y:.2f} " + tr("nats") + "<extra>" + m.name + "</extra>"))
-    fig.update_layout(title=tr("How surprised each model is by each token (lower is better)"),
+    fig.update_layout(title=wrapped(tr("How surprised each model is by each token (lower is better)")),
                       xaxis_title=tr("token position"), yaxis_title=tr("loss (nats)"), height=330,
                       margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.25))
     return fig

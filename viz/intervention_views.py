@@ -8,6 +8,7 @@ from plotly.subplots import make_subplots
 
 from backend.interventions import ImportanceReport, InterventionReport, TopKSweep
 from text import tr
+from viz import wrapped
 from viz.palette import model_colour
 
 LAYOUT = dict(height=380, margin=dict(l=60, r=20, t=60, b=40))
@@ -44,7 +45,7 @@ def sweep_figure(sweep: TopKSweep) -> go.Figure:
                                      line=dict(dash="dash", color=model_colour(name)),
                                      hovertemplate=f"{name}: %{{y:.0f}} " + tr("tokens/s") + "<extra></extra>"), row=1, col=2)
     fig.update_xaxes(title_text=tr("experts per token (top-K)"), dtick=1)
-    fig.update_layout(title=tr("How many experts does this text need? ({n} tokens)", n=sweep.tokens), legend=dict(orientation="h", y=-0.25),
+    fig.update_layout(title=wrapped(tr("How many experts does this text need? ({n} tokens)", n=sweep.tokens)), legend=dict(orientation="h", y=-0.25),
                       **LAYOUT)
     return fig
 
@@ -62,7 +63,7 @@ def change_figure(report: InterventionReport) -> go.Figure:
     fig = go.Figure(go.Bar(x=positions, y=change, customdata=report.tokens,
                            marker_color=["#e15759" if (c or 0) > 0 else "#4e79a7" for c in change],
                            hovertemplate=tr("token") + " %{x} '%{customdata}': %{y:+.3f} " + tr("nats") + "<extra></extra>"))
-    fig.update_layout(title=tr("Loss change per token: {what}", what=report.description), xaxis_title=tr("token position"),
+    fig.update_layout(title=wrapped(tr("Loss change per token: {what}", what=report.description)), xaxis_title=tr("token position"),
                       yaxis_title=tr("loss after - before (nats)"), **LAYOUT)
     return fig
 
@@ -84,7 +85,7 @@ def load_change_figure(report: InterventionReport) -> go.Figure:
                                                + "<extra>" + tr("layer {layer}", layer=i) + "</extra>"),
                           row=1, col=i + 1)
     fig.update_xaxes(title_text=tr("expert"), dtick=1)
-    fig.update_layout(title=tr("Expert load on this text (assignments) before and after; % = tokens whose experts changed"),
+    fig.update_layout(title=wrapped(tr("Expert load on this text (assignments) before and after; % = tokens whose experts changed")),
                       barmode="group", **LAYOUT)
     return fig
 
@@ -98,7 +99,7 @@ def importance_figure(report: ImportanceReport) -> go.Figure:
         colorscale="RdBu", zmid=0, reversescale=True, customdata=hover, colorbar=dict(title=tr("nats/token")),
         hovertemplate="%{y}, " + tr("expert") + " %{x}: %{z:+.3f} " + tr("nats/token") + "<br>" + tr("tokens it hurts most:")
                       + "<br>%{customdata}<extra></extra>"))
-    fig.update_layout(title=tr("Expert importance on this text: loss increase when one expert is switched off ({mode}; base "
-                               "{base:.3f} nats/token)", mode=report.mode, base=report.mean_before), xaxis_title=tr("expert"),
+    fig.update_layout(title=wrapped(tr("Expert importance on this text: loss increase when one expert is switched off ({mode}; base "
+                               "{base:.3f} nats/token)", mode=report.mode, base=report.mean_before)), xaxis_title=tr("expert"),
                       yaxis=dict(autorange="reversed"), **LAYOUT)
     return fig

@@ -6,6 +6,7 @@ from plotly.subplots import make_subplots
 
 from lab.variants import LabScale
 from text import tr
+from viz import wrapped
 
 
 def _by_variant(rows: list[dict], phase: str) -> dict[str, list[dict]]:
@@ -44,7 +45,7 @@ def speedup_figure(models: list[dict], scale: LabScale) -> go.Figure:
                    name=tr("FLOP ratio E/K = {ratio:.1f}", ratio=scale.n_experts / scale.top_k)),
     ])
     fig.add_hline(y=1, line_color="grey")
-    fig.update_layout(title=tr("Decode: MoE speedup over the parameter-matched dense layer"),
+    fig.update_layout(title=wrapped(tr("Decode: MoE speedup over the parameter-matched dense layer")),
                       xaxis=dict(title=tr("batch size (tokens per call)"), type="log"), yaxis_title=tr("speedup (x)"),
                       height=380, margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.25))
     return fig
@@ -106,8 +107,8 @@ def roofline_figure(rows: list[dict], ceiling_gflops: float, phase: str = "prefi
                                  name=variant, mode="lines+markers",
                                  hovertemplate="%{x} " + tr("tokens") + ": %{y:.0f}" + tr("% of the matmul ceiling")
                                                + "<extra>" + variant + "</extra>"))
-    fig.update_layout(title=tr("Achieved FLOP/s on active weights, % of this machine's matmul ceiling ({ceiling:.0f} GFLOP/s)",
-                               ceiling=ceiling_gflops),
+    fig.update_layout(title=wrapped(tr("Achieved FLOP/s on active weights, % of this machine's matmul ceiling ({ceiling:.0f} GFLOP/s)",
+                               ceiling=ceiling_gflops)),
                       xaxis=dict(title=tr("tokens per call"), type="log"), yaxis=dict(title=tr("% of ceiling"), range=[0, 110]),
                       height=380, margin=dict(l=60, r=20, t=50, b=40))
     return fig
@@ -123,8 +124,8 @@ def cache_coverage_figure(curves) -> go.Figure:
                      for i, layer in enumerate(curves.measured)])
     fig.add_trace(go.Scatter(x=n, y=[100 * v for v in curves.uniform], mode="lines", name=tr("uniform routing (N/E)"),
                              line=dict(dash="dash", color="grey")))
-    fig.update_layout(title=tr("Expert look-ups served by the N most-used experts of each layer ({model}, {n} tokens of your text)",
-                               model=curves.model, n=curves.tokens),
+    fig.update_layout(title=wrapped(tr("Expert look-ups served by the N most-used experts of each layer ({model}, {n} tokens of your text)",
+                               model=curves.model, n=curves.tokens)),
                       xaxis=dict(title=tr("experts kept in fast memory per layer"), dtick=1),
                       yaxis=dict(title=tr("% of look-ups served"), range=[0, 101]), height=380,
                       margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.25))
@@ -143,8 +144,8 @@ def cache_speed_figure(label: str, uniform: list, skewed: list, fast_gbs: float,
         fig.add_trace(go.Scatter(x=[r.cached for r in rows], y=[r.tokens_per_s for r in rows], mode="lines+markers", name=name,
                                  line=dict(dash=dash), customdata=[[r.fast_gb, r.fetched_mb_per_token] for r in rows],
                                  hovertemplate=hover + "<extra>" + name + "</extra>"))
-    fig.update_layout(title=tr("{label}: decode speed if only the hot experts stay in fast memory ({fast:g} GB/s fast, {slow:g} "
-                               "GB/s slow; memory-bound, batch 1)", label=label, fast=fast_gbs, slow=slow_gbs),
+    fig.update_layout(title=wrapped(tr("{label}: decode speed if only the hot experts stay in fast memory ({fast:g} GB/s fast, {slow:g} "
+                               "GB/s slow; memory-bound, batch 1)", label=label, fast=fast_gbs, slow=slow_gbs)),
                       xaxis=dict(title=tr("experts kept in fast memory per MoE layer")), yaxis=dict(title=tr("tokens/s"), type="log"),
                       height=380, margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.25))
     return fig

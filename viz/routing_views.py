@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from backend.analysis import AnalysisReport
 from corpus.tokenizer import CONTINUATION
 from text import tr
+from viz import wrapped
 from viz.palette import expert_colorbar, expert_colour, text_colour
 
 
@@ -134,8 +135,8 @@ def pinned_figure(report: AnalysisReport, position: int) -> go.Figure:
                                y=[tr("layer {layer}", layer=layer.layer) for layer in report.routing], colorscale="Viridis", zmin=0, zmax=100,
                                text=chosen, texttemplate="%{text}", colorbar=dict(title=tr("router %")),
                                hovertemplate="%{y}, " + tr("expert") + " %{x}: %{z:.1f}%<extra></extra>"))
-    fig.update_layout(title=tr("Router distribution of token {position} '{token}' in every layer (● = chosen, top-{k})",
-                               position=position, token=report.tokens[position], k=report.settings.top_k),
+    fig.update_layout(title=wrapped(tr("Router distribution of token {position} '{token}' in every layer (● = chosen, top-{k})",
+                               position=position, token=report.tokens[position], k=report.settings.top_k)),
                       yaxis=dict(autorange="reversed"),
                       height=120 + 40 * len(report.routing), margin=dict(l=70, r=20, t=50, b=40))
     return fig

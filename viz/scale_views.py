@@ -5,6 +5,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from text import tr
+from viz import wrapped
 
 def _b(n: float) -> str:
     return f"{n / 1e9:,.2f} B" if n >= 1e8 else f"{n / 1e6:,.2f} M"
@@ -80,7 +81,7 @@ def flops_figure(reports: list[dict]) -> go.Figure:
     fig = go.Figure(go.Bar(x=[r["label"] for r in rs], y=[r["flops_per_token"] / 1e9 for r in rs],
                            hovertemplate="%{x}: %{y:,.3f} GFLOP<extra></extra>"))
     context = rs[0]["context"] if rs else ""
-    fig.update_layout(title=tr("Forward FLOPs per token at context {context} (GFLOP, log scale)", context=context), yaxis_type="log",
+    fig.update_layout(title=wrapped(tr("Forward FLOPs per token at context {context} (GFLOP, log scale)", context=context)), yaxis_type="log",
                       yaxis_title="GFLOP / token", height=380, margin=dict(l=60, r=20, t=50, b=90))
     return fig
 
@@ -94,7 +95,7 @@ def experts_read_figure(reports: list[dict]) -> go.Figure:
                                      mode="lines+markers", name=tr("{label} ({n} experts, top-{k})", label=r["label"],
                                                                    n=r["experts"], k=r["top_k"]),
                                      hovertemplate=tr("batch") + " %{x}: %{y:.0f}" + tr("% of experts read") + "<extra></extra>"))
-    fig.update_layout(title=tr("Experts read per MoE layer vs decode batch: E(1-((E-K)/E)^B)"),
+    fig.update_layout(title=wrapped(tr("Experts read per MoE layer vs decode batch: E(1-((E-K)/E)^B)")),
                       xaxis=dict(title=tr("batch size (tokens decoded together)"), type="log"),
                       yaxis=dict(title=tr("% of experts whose weights are read"), range=[0, 105]), height=380,
                       margin=dict(l=60, r=20, t=50, b=40))

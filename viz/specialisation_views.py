@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from text import tr
+from viz import wrapped
 
 GROUP_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2")
 
@@ -34,10 +35,10 @@ def domain_figure(report: dict, layer: int) -> go.Figure:
         colorbar=dict(title=tr("× pooled load")),
         hovertemplate="%{y}, " + tr("expert") + " %{x}: %{text} " + tr("of assignments") + ", %{z:.2f} " + tr("× its pooled share")
                       + "<br>" + tr("first choices measured / predicted by token identity alone:") + " %{customdata}<extra></extra>"))
-    fig.update_layout(title=tr("Which experts each domain uses, layer {layer} (colour: share / the expert's share over all domains; "
+    fig.update_layout(title=wrapped(tr("Which experts each domain uses, layer {layer} (colour: share / the expert's share over all domains; "
                                "pooled first-choice shares {shares})", layer=stats["layer"],
-                               shares=", ".join(f"{100 * p:.0f}%" for p in pooled_first)),
-                      height=140 + 45 * len(groups), margin=dict(l=90, r=20, t=60, b=40), title_font_size=12)
+                               shares=", ".join(f"{100 * p:.0f}%" for p in pooled_first))),
+                      height=170 + 45 * len(groups), margin=dict(l=90, r=20, t=95, b=40), title_font_size=12)
     return fig
 
 
@@ -72,7 +73,7 @@ def coactivation_figure(report: dict, layer: int) -> go.Figure:
                                colorbar=dict(title=tr("% of tokens")),
                                hovertemplate=tr("experts") + " %{y} / %{x} " + tr("chosen together") + ": %{z:.1f}"
                                              + tr("% of tokens") + "<extra></extra>"))
-    fig.update_layout(title=tr("Experts chosen together for the same token, layer {layer}", layer=stats["layer"]), height=380,
+    fig.update_layout(title=wrapped(tr("Experts chosen together for the same token, layer {layer}", layer=stats["layer"])), height=380,
                       yaxis=dict(autorange="reversed"), margin=dict(l=60, r=20, t=50, b=40))
     return fig
 
@@ -90,7 +91,7 @@ def confidence_figure(report: dict, layer: int) -> go.Figure:
         fig.add_trace(go.Scatter(x=[(j + 0.5) * hi / bins for j in range(bins)], y=[100 * h for h in stats["entropy_hist"][g]],
                                  name=tr(g), legendgroup=g, mode="lines", showlegend=False, line=dict(color=colour)), row=1, col=2)
     fig.update_yaxes(title_text=tr("% of tokens"))
-    fig.update_layout(title=tr("How confident is the router? Layer {layer}", layer=stats["layer"]), height=340,
+    fig.update_layout(title=wrapped(tr("How confident is the router? Layer {layer}", layer=stats["layer"])), height=340,
                       margin=dict(l=60, r=20, t=70, b=40))
     return fig
 
