@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import json
 import logging
 
 import gradio as gr
@@ -49,14 +50,14 @@ window.moeLanguage = null;
 new MutationObserver(() => {
   const marker = document.querySelector("#page-language");
   const code = marker && marker.innerText.trim();
-  if (!["en", "ru"].includes(code) || code === window.moeLanguage) return;
+  if (!LANGUAGES.includes(code) || code === window.moeLanguage) return;
   const previous = (document.cookie.match(/(?:^|; )moe_lang=(\\w+)/) || [])[1];
   const changed = window.moeLanguage !== null || (previous !== undefined && previous !== code);
   window.moeLanguage = code;
   document.cookie = `moe_lang=${code}; path=/; SameSite=Lax`;
   if (changed) document.querySelector("#language-changed")?.click();
 }).observe(document.documentElement, {subtree: true, childList: true, characterData: true});
-</script>"""
+</script>""".replace("LANGUAGES", json.dumps(list(LANGUAGES)))
 HEAD = PIN_SCRIPT + LANGUAGE_SCRIPT
 
 

@@ -175,15 +175,11 @@ def training_curves_figure(card: dict, logs: dict) -> go.Figure:
             continue
         tokens = np.array([step * m["batch"] * card["context"] for step, _ in points], dtype=float)
         losses = np.array([loss for _, loss in points])
-        colour = member_colour(m["name"])
+        line = dict(color=member_colour(m["name"]), dash=None if m["name"].startswith("moe") else "dash")
         hover = "%{x:.3s}: %{y:.3f} " + tr("nats/token") + "<extra>" + m["name"] + "</extra>"
-        fig.add_trace(go.Scatter(x=tokens, y=losses, mode="lines+markers", name=m["name"], legendgroup=m["name"],
-                                 line=dict(color=colour, dash=None if m["name"].startswith("moe") else "dash"),
-                                 hovertemplate=hover), row=1, col=1)
-        fig.add_trace(go.Scatter(x=tokens * m["train_flops_per_token"], y=losses, mode="lines+markers", name=m["name"],
-                                 legendgroup=m["name"], showlegend=False,
-                                 line=dict(color=colour, dash=None if m["name"].startswith("moe") else "dash"),
-                                 hovertemplate=hover), row=1, col=2)
+        for col, x in ((1, tokens), (2, tokens * m["train_flops_per_token"])):
+            fig.add_trace(go.Scatter(x=x, y=losses, mode="lines+markers", name=m["name"], legendgroup=m["name"],
+                                     showlegend=col == 1, line=line, hovertemplate=hover), row=1, col=col)
     fig.update_xaxes(type="log")
     fig.update_xaxes(title_text=tr("training tokens seen"), row=1, col=1)
     fig.update_xaxes(title_text=tr("training FLOPs"), row=1, col=2)
