@@ -1,7 +1,6 @@
 """`python -m benchmarks.training_speed [--runs DIR] [--steps N] [--threads T]`: how fast each member trains here.
 
-Every member of a runs directory (each subdirectory's config.json; default: the zoo v2 candidates in
-assets/zoo-v2) trains with the trainer's own step (training.train.training_steps, batch 16 x 256 tokens,
+Every member of a runs directory (each subdirectory's config.json; default: the zoo directory) trains with the trainer's own step (training.train.training_steps, batch 16 x 256 tokens,
 the zoo's schedule) on windows of the held-out text (real text, so the MoEs route as they do in training).
 After `--warmup` steps each, `--steps` timed optimizer steps per member, the members interleaved in a
 rotating order, so that a change in the machine's load hits them alike. Per member: tokens/s (median and
@@ -27,7 +26,7 @@ from lab.measure import matmul_ceiling
 from models.config import ModelConfig
 from models.params import config_flops
 from models.zoo import shared_tokenizer, zoo_names
-from paths import ASSETS, EVAL_DIR, RESULTS
+from paths import EVAL_DIR, RESULTS, zoo_dir
 from training.train import TrainConfig, training_steps
 
 CONTEXT = 256
@@ -91,13 +90,13 @@ def write(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Training tokens/s and MFU of every member, side by side.")
-    parser.add_argument("--runs", type=Path, default=ASSETS / "zoo-v2")
+    parser.add_argument("--runs", type=Path, default=None, help="default: the zoo directory")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the zoo trains one process per core, 1 thread each)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(write(measure(args.runs, args.steps, args.warmup)))
+    print(write(measure(args.runs or zoo_dir(), args.steps, args.warmup)))
 
 
 if __name__ == "__main__":

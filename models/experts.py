@@ -113,9 +113,10 @@ def sorted_dispatch(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w
     xs = x[token_ids]  # (A, D), grouped by expert
     out = torch.zeros_like(x)
     sizes = counts.tolist()
-    for e, (rows, tokens, w) in enumerate(zip(*(torch.split(t, sizes) for t in (xs, token_ids, weights)))):
+    per_expert = zip(*(torch.split(t, sizes) for t in (xs, token_ids, weights)), *(w.unbind(0) for w in (w_gate, w_up, w_down)))
+    for rows, tokens, w, gate, up, down in per_expert:  # unbind, not w[e]: its backward is one stack, not E zero-filled copies
         if len(tokens):  # each expert's share is added while it is still in cache
-            out.index_add_(0, tokens, swiglu(rows, w_gate[e], w_up[e], w_down[e]) * w.unsqueeze(-1))
+            out.index_add_(0, tokens, swiglu(rows, gate, up, down) * w.unsqueeze(-1))
     return out
 
 
