@@ -30,6 +30,10 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
     return q[0], statistics.median(values), q[2]
 
 
+def _ms(samples: list[float]) -> tuple[float, ...]:
+    return tuple(1e3 * s for s in samples)
+
+
 def sweep(scale: LabScale, phase: str, sizes: list[int], repeats: int = 7, warmup: int = 2, with_peer: bool = True,
           seed: int = 0, device: str = "cpu") -> Iterator[Measurement]:
     """Time every variant at every size; yields as it goes (for progress bars)."""
@@ -40,7 +44,7 @@ def sweep(scale: LabScale, phase: str, sizes: list[int], repeats: int = 7, warmu
         for name, samples in time_interleaved(variants, x, repeats, warmup, flush_cache=True).items():
             q25, med, q75 = _quartiles(samples)
             flops = call_flops(scale, name, n)
-            yield Measurement(phase, n, name, med * 1e3, q25 * 1e3, q75 * 1e3, flops, flops / med / 1e9)
+            yield Measurement(phase, n, name, med * 1e3, q25 * 1e3, q75 * 1e3, flops, flops / med / 1e9, _ms(samples))
 
 
 def model_sweep(scale: LabScale, layers: int, phase: str, sizes: list[int], repeats: int = 5, warmup: int = 1,
@@ -61,7 +65,7 @@ def model_sweep(scale: LabScale, layers: int, phase: str, sizes: list[int], repe
             per_layer = call_flops(scale, name, n)
             attention = 4 * scale.d_model * scale.d_model * 2 * n
             flops = layers * (per_layer + attention)
-            yield Measurement(f"model-{phase}", n, name, med * 1e3, q25 * 1e3, q75 * 1e3, flops, flops / med / 1e9)
+            yield Measurement(f"model-{phase}", n, name, med * 1e3, q25 * 1e3, q75 * 1e3, flops, flops / med / 1e9, _ms(samples))
 
 
 def orientation_sweep(scale: LabScale, sizes: list[int], repeats: int = 7, seed: int = 0) -> list[dict]:

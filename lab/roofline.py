@@ -7,6 +7,8 @@ Rows are dicts of lab/variants.Measurement.
 """
 from __future__ import annotations
 
+import statistics
+
 from lab.variants import LabScale, call_flops
 from models.params import expected_experts_read
 
@@ -29,6 +31,23 @@ def roofline_decode_speedup(scale: LabScale, batch: int, bandwidth: float, ceili
     return dense / moe
 
 
+def paired_ratio(slow: dict, fast: dict) -> tuple[float, float, float] | None:
+    """Quartiles (25%, median, 75%) of slow / fast over the repetitions they shared (time_interleaved runs every
+    variant of a size once per repetition, so a repetition's two times saw the same moment of the machine):
+    the spread of a speedup itself, narrower than one drawn from two separate spreads when the machine's
+    speed drifts. None for rows without per-repetition samples (results saved before they were kept)."""
+    a, b = slow.get("samples_ms") or (), fast.get("samples_ms") or ()
+    if len(a) != len(b) or len(a) < 2:
+        return None
+    return tuple(statistics.quantiles([x / y for x, y in zip(a, b)], n=4, method="inclusive"))
+
+
+def speedup(slow: dict, fast: dict) -> tuple[float, tuple[float, float] | None]:
+    """slow / fast: the paired median with its interquartile range, or the ratio of the medians and None."""
+    paired = paired_ratio(slow, fast)
+    return (paired[1], (paired[0], paired[2])) if paired else (slow["median_ms"] / fast["median_ms"], None)
+
+
 def best_moe(rows: list[dict], phase: str) -> dict[int, dict]:
     """tokens -> the row of the fastest of our MoE backends at that size."""
     best: dict[int, dict] = {}
@@ -40,8 +59,9 @@ def best_moe(rows: list[dict], phase: str) -> dict[int, dict]:
 
 
 def decode_models(rows: list[dict], scale: LabScale, bandwidth: float, ceiling: float) -> list[dict]:
-    """Per decode batch size: the measured speedup of the fastest MoE backend over dense-total next to the
-    memory-bound ideal and the roofline model; the MoE's time above K/E of dense-total's (its fixed cost);
+    """Per decode batch size: the measured speedup of the fastest MoE backend over dense-total (the median
+    of the paired per-repetition ratios, with their interquartile range, `paired_ratio`; the ratio of the
+    medians for rows without samples) next to the memory-bound ideal and the roofline model; the MoE's time above K/E of dense-total's (its fixed cost);
     and the rate (GB/s) at which each streams the weights it must read (the MoE: E(1-((E-K)/E)^B) experts)."""
     dense = {r["tokens"]: r for r in rows if r["phase"] == "decode" and r["variant"] == "dense-total"}
     best = best_moe(rows, "decode")
@@ -49,7 +69,8 @@ def decode_models(rows: list[dict], scale: LabScale, bandwidth: float, ceiling: 
     for b in sorted(set(dense) & set(best)):
         dense_s, moe_s = dense[b]["median_ms"] / 1e3, best[b]["median_ms"] / 1e3
         read = expected_experts_read(scale.n_experts, scale.top_k, b)
-        out.append({"batch": b, "measured": dense_s / moe_s, "backend": best[b]["variant"],
+        measured, iqr = speedup(dense[b], best[b])
+        out.append({"batch": b, "measured": measured, "measured_iqr": iqr, "backend": best[b]["variant"],
                     "memory_bound": ideal_decode_speedup(scale, b), "roofline": roofline_decode_speedup(scale, b, bandwidth, ceiling),
                     "moe_excess_ms": 1e3 * (moe_s - scale.top_k / scale.n_experts * dense_s), "experts_read": read,
                     "dense_gbs": scale.n_experts * scale.expert_bytes / dense_s / 1e9,

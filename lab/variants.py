@@ -74,6 +74,7 @@ class Measurement:
     q75_ms: float
     flops: float  # forward FLOPs of one call (active weights only)
     gflop_per_s: float
+    samples_ms: tuple[float, ...] = ()  # every repetition in order; the variants of one size share repetitions
 
 
 def build_variants(scale: LabScale, seed: int = 0, with_peer: bool = True,

@@ -34,7 +34,7 @@ def speedup_figure(models: list[dict], scale: LabScale) -> go.Figure:
     """Measured dense-total / fastest-MoE decode time against the models (rows of lab/roofline.decode_models)."""
     batches = [m["batch"] for m in models]
     fig = go.Figure([
-        go.Scatter(x=batches, y=[m["measured"] for m in models], mode="lines+markers",
+        go.Scatter(x=batches, y=[m["measured"] for m in models], mode="lines+markers", error_y=_iqr_bars(models),
                    name=tr("measured (dense-total / fastest MoE backend)"), customdata=[m["backend"] for m in models],
                    hovertemplate=tr("batch") + " %{x}: %{y:.2f}x (%{customdata})<extra></extra>"),
         go.Scatter(x=batches, y=[m["memory_bound"] for m in models], mode="lines", line=dict(dash="dash"),
@@ -49,6 +49,14 @@ def speedup_figure(models: list[dict], scale: LabScale) -> go.Figure:
                       xaxis=dict(title=tr("batch size (tokens per call)"), type="log"), yaxis_title=tr("speedup (x)"),
                       height=380, margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+def _iqr_bars(models: list[dict]) -> dict | None:
+    """Error bars from the paired ratios' interquartile range (none for results saved without it)."""
+    if not all(m.get("measured_iqr") for m in models):
+        return None
+    return dict(type="data", symmetric=False, array=[m["measured_iqr"][1] - m["measured"] for m in models],
+                arrayminus=[m["measured"] - m["measured_iqr"][0] for m in models])
 
 
 def departure_text(models: list[dict], rows: list[dict], scale: LabScale, bandwidth: float, ceiling: float) -> str:
@@ -90,6 +98,9 @@ def _first_batch_line(first: dict) -> str:
     share = 100 * first["measured"] / first["memory_bound"]
     line = tr("- **Batch {batch}**: {measured:.2f}x, {share:.0f}% of the memory-bound ideal {ideal:.2f}x.", batch=first["batch"],
               measured=first["measured"], share=share, ideal=first["memory_bound"])
+    if first.get("measured_iqr"):
+        line += tr(" Over the repetitions, half of the paired ratios lie between {low:.2f}x and {high:.2f}x.",
+                   low=first["measured_iqr"][0], high=first["measured_iqr"][1])
     if first["measured"] > 1.05 * first["memory_bound"] or first["moe_excess_ms"] < 0:
         return line + tr(" That is above the ideal, which assumes both layers stream their weights at the same rate: here "
                          "dense-total streams its weights at {dense:.0f} GB/s and the MoE its experts at {moe:.0f} GB/s, so the "
