@@ -61,9 +61,12 @@ def best_moe(rows: list[dict], phase: str) -> dict[int, dict]:
 def decode_models(rows: list[dict], scale: LabScale, bandwidth: float, ceiling: float) -> list[dict]:
     """Per decode batch size: the measured speedup of the fastest MoE backend over dense-total (the median
     of the paired per-repetition ratios, with their interquartile range, `paired_ratio`; the ratio of the
-    medians for rows without samples) next to the memory-bound ideal and the roofline model; the MoE's time above K/E of dense-total's (its fixed cost);
-    and the rate (GB/s) at which each streams the weights it must read (the MoE: E(1-((E-K)/E)^B) experts)."""
+    medians for rows without samples) next to the memory-bound ideal and the roofline model; dense-total
+    over dense-active (a dense layer of the MoE's active width: the same bytes at batch 1, in one layer; None
+    where not measured); the MoE's time above K/E of dense-total's (its fixed cost); and the rate (GB/s)
+    at which each streams the weights it must read (the MoE: E(1-((E-K)/E)^B) experts)."""
     dense = {r["tokens"]: r for r in rows if r["phase"] == "decode" and r["variant"] == "dense-total"}
+    active = {r["tokens"]: r for r in rows if r["phase"] == "decode" and r["variant"] == "dense-active"}
     best = best_moe(rows, "decode")
     out = []
     for b in sorted(set(dense) & set(best)):
@@ -71,6 +74,7 @@ def decode_models(rows: list[dict], scale: LabScale, bandwidth: float, ceiling: 
         read = expected_experts_read(scale.n_experts, scale.top_k, b)
         measured, iqr = speedup(dense[b], best[b])
         out.append({"batch": b, "measured": measured, "measured_iqr": iqr, "backend": best[b]["variant"],
+                    "dense_active": speedup(dense[b], active[b])[0] if b in active else None,
                     "memory_bound": ideal_decode_speedup(scale, b), "roofline": roofline_decode_speedup(scale, b, bandwidth, ceiling),
                     "moe_excess_ms": 1e3 * (moe_s - scale.top_k / scale.n_experts * dense_s), "experts_read": read,
                     "dense_gbs": scale.n_experts * scale.expert_bytes / dense_s / 1e9,

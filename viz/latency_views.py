@@ -106,9 +106,15 @@ def _first_batch_line(first: dict) -> str:
                          "dense-total streams its weights at {dense:.0f} GB/s and the MoE its experts at {moe:.0f} GB/s, so the "
                          "ratio also counts the dense layer's slower streaming (or timing noise, when the run is marked "
                          "unreliable). It is no gain beyond reading fewer weights.", dense=first["dense_gbs"], moe=first["moe_gbs"])
-    return line + tr(" The MoE call takes {ms:.2f} ms longer than K/E of the dense-total call: its fixed cost (router, top-K, "
-                     "dispatch, and 3K separate matrix products instead of 3, each starting from cold memory).",
-                     ms=first["moe_excess_ms"])
+    line += tr(" The MoE call takes {ms:.2f} ms longer than K/E of the dense-total call: its fixed cost (router, top-K, "
+               "dispatch, and 3K separate matrix products instead of 3, each starting from cold memory).",
+               ms=first["moe_excess_ms"])
+    if first.get("dense_active") and first["batch"] == 1:
+        line += tr(" Part of that is not the MoE's: a dense layer of the MoE's active width (dense-active, the same bytes "
+                   "in one layer) is only {bound:.2f}x faster than dense-total here, because smaller weights stream more "
+                   "slowly on this machine; the MoE reaches {share:.0f}% of that.",
+                   bound=first["dense_active"], share=100 * first["measured"] / first["dense_active"])
+    return line
 
 
 def roofline_figure(rows: list[dict], ceiling_gflops: float, phase: str = "prefill") -> go.Figure:
