@@ -72,10 +72,9 @@ def label_key(text: str) -> str:
 
 
 STRINGS = {"en": _table(en) | {"LANGUAGE_CODE": "en"}, "ru": _table(ru) | {"LANGUAGE_CODE": "ru"}}
-LABELS = {"en": {label_key(english): english for english in ru.PHRASES},
-          "ru": {label_key(english): russian for english, russian in ru.PHRASES.items()}}
-I18N = gr.I18n(**{language: {key.lower(): text for key, text in table.items()} | LABELS[language]
-                  for language, table in STRINGS.items()})
+# Control labels join the table as `l` meets them while the page is built, so the page's config carries
+# only the phrases shown as labels, not every phrase in text/ru.PHRASES.
+I18N = gr.I18n(**{language: {key.lower(): text for key, text in table.items()} for language, table in STRINGS.items()})
 
 
 def t(key: str):
@@ -90,7 +89,9 @@ def l(text: str):
     (the Russian is in text/ru.PHRASES; a missing one fails when the page is built)."""
     if text not in ru.PHRASES:
         raise KeyError(f"no Russian for the label {text!r} in text/ru.PHRASES")
-    return I18N(label_key(text))
+    key = label_key(text)
+    I18N.translations["en"][key], I18N.translations["ru"][key] = text, ru.PHRASES[text]
+    return I18N(key)
 
 
 def request_language(request) -> str:
