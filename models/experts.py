@@ -110,7 +110,7 @@ def sorted_dispatch(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w
         return sum((w * swiglu(x, w_gate[e], w_up[e], w_down[e]) for e, w in zip(expert_idx[0].tolist(), gate_weights[0].unbind())),
                    torch.zeros_like(x))
     token_ids, weights, counts = sort_by_expert(expert_idx, gate_weights, dropped, w_gate.shape[0])
-    xs = x[token_ids]  # (A, D), grouped by expert
+    xs = x.index_select(0, token_ids)  # (A, D), grouped by expert (its backward, index_add_, is 2x faster than x[ids]'s)
     out = torch.zeros_like(x)
     sizes = counts.tolist()
     per_expert = zip(*(torch.split(t, sizes) for t in (xs, token_ids, weights)), *(w.unbind(0) for w in (w_gate, w_up, w_down)))
@@ -124,7 +124,7 @@ def grouped_dispatch(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, 
                      expert_idx: torch.Tensor, gate_weights: torch.Tensor, dropped: torch.Tensor | None) -> torch.Tensor:
     """One sort by expert, then one grouped_mm per weight matrix; DispatchUnavailable where it cannot run."""
     token_ids, weights, counts = sort_by_expert(expert_idx, gate_weights, dropped, w_gate.shape[0])
-    xs = x[token_ids]  # (A, D), grouped by expert
+    xs = x.index_select(0, token_ids)  # (A, D), grouped by expert (its backward, index_add_, is 2x faster than x[ids]'s)
     if not grouped_mm_supported(xs, w_gate, w_down):
         raise DispatchUnavailable(f"grouped_mm cannot run here (torch {torch.__version__}, {xs.device.type}, {xs.dtype}"
                                   f"{', with gradients' if _needs_grad(xs, w_gate) else ''}); use dispatch 'sorted'")
