@@ -15,6 +15,17 @@ from paths import RESULTS, zoo_dir
 BASELINES = RESULTS / "zoo_baselines.json"  # written by python -m benchmarks.zoo_results
 
 
+def balancing(cfg) -> list[tuple[str, dict]]:
+    """How a member's experts were kept balanced in training, read from its config, as (English template,
+    values) pairs for text.tr; empty for a dense member."""
+    if not cfg.is_moe:
+        return []
+    parts = [("bias on the routing scores (DeepSeek-V3), update rate {rate:g}", {"rate": cfg.bias_update_rate})] if cfg.router == "bias" else []
+    parts += [("auxiliary loss, weight {weight:g}", {"weight": cfg.aux_loss_weight})] if cfg.aux_loss_weight else []
+    parts += [("router z-loss, weight {weight:g}", {"weight": cfg.z_loss_weight})] if cfg.z_loss_weight else []
+    return parts or [("no balancing", {})]
+
+
 def model_card() -> dict:
     info = manifest()
     vocab = shared_tokenizer().get_vocab_size()
@@ -28,7 +39,7 @@ def model_card() -> dict:
                         "steps": run["train"]["steps"], "batch": run["train"]["batch_size"],
                         "train_flops_per_token": 3 * config_flops(spec.config, spec.config.context_length),
                         "total_params": count_params(spec.config).total.total,
-                        "active_params": count_params(spec.config).active.total,
+                        "active_params": count_params(spec.config).active.total, "balancing": balancing(spec.config),
                         "held_out": {d: v["loss"] for d, v in run["held_out"].items()}})
     first = ZOO[0].config
     baselines = json.loads(BASELINES.read_text()) if BASELINES.is_file() else {}

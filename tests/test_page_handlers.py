@@ -130,6 +130,13 @@ def test_the_model_card_and_the_unseen_characters_notice_come_from_the_shipped_f
     assert "no Chinese or Japanese characters" in text and "ln 4,096 = 8.32 nats" in text
     assert all(f"| {name} | baseline counted on the training split |" in text for name in card["baselines"])
     assert "Kneser-Ney trigram" in card["baselines"]
+    from backend.model_card import balancing
+    from models.zoo import SPECS
+    recipe = "; ".join(template.format(**values) for template, values in balancing(SPECS["moe-8"].config))
+    assert f"**Load balancing in training**: moe-4, moe-8, moe-16, moe-32: {recipe}." in text  # one recipe, read from the configs
+    assert balancing(SPECS["dense"].config) == []
+    assert balancing(SPECS["moe-8"].config.replace(router="bias", aux_loss_weight=0.0, z_loss_weight=0.0)) == [
+        ("bias on the routing scores (DeepSeek-V3), update rate {rate:g}", {"rate": 0.001})]
     notices = analyze_text("Привет 日本 мир", Settings()).notices
     assert any("2 character(s) of this text never occur in the training text (日 本)" in n for n in notices)
     assert not analyze_text("Привет мир", Settings()).notices

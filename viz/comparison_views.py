@@ -153,6 +153,13 @@ def model_card_markdown(card: dict) -> str:
     lines += [f"| {name} | {tr('baseline counted on the training split')} | | | "
               + " | ".join(f"{losses[d]:.3f}" for d in names) + f" | {losses['overall']:.3f} |"
               for name, losses in card.get("baselines", {}).items() if all(d in losses for d in names)]
+    recipes: dict[str, list[str]] = {}
+    for m in card["members"]:
+        if m.get("balancing"):
+            recipes.setdefault("; ".join(tr(template, **values) for template, values in m["balancing"]), []).append(m["name"])
+    if recipes:
+        lines += ["", tr("**Load balancing in training**: {recipes}.", recipes="; ".join(
+            f"{', '.join(names)}: {recipe}" for recipe, names in recipes.items()))]
     chars = card["characters"]
     absent = [tr(name) for name, low, high in SCRIPTS if not any(low <= ord(ch) <= high for ch in chars)]
     lines += ["", tr("**What the models never saw**: the training text holds {n} distinct characters ({letters} of them "
