@@ -109,7 +109,7 @@ def _first_batch_line(first: dict) -> str:
     line += tr(" The MoE call takes {ms:.2f} ms longer than K/E of the dense-total call: its fixed cost (router, top-K, "
                "dispatch, and 3K separate matrix products instead of 3, each starting from cold memory).",
                ms=first["moe_excess_ms"])
-    if first.get("dense_active") and first["batch"] == 1:
+    if first["batch"] == 1 and first.get("dense_active") and first["measured"] < first["dense_active"] < first["memory_bound"]:
         line += tr(" Part of that is not the MoE's: a dense layer of the MoE's active width (dense-active, the same bytes "
                    "in one layer) is only {bound:.2f}x faster than dense-total here, because smaller weights stream more "
                    "slowly on this machine; the MoE reaches {share:.0f}% of that.",
