@@ -20,7 +20,7 @@ def test_tiny_models_equal_transformers_forward(changes):
         torch.testing.assert_close(to_hf(model)(ids).logits, model(ids).logits, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["dense", "moe-16"])
+@pytest.mark.parametrize("name", ["dense", "moe-32"])  # the bias-balanced members have no Mixtral equivalent
 def test_a_zoo_member_exported_to_disk_loads_in_transformers_with_the_same_logits(name, tmp_path):
     member = load_member(name)
     export(member.model, tmp_path)

@@ -208,13 +208,13 @@ def test_a_twin_with_another_tokenizer_is_refused(registered, tmp_path):
 
 
 def test_a_zoo_member_exported_and_loaded_back_routes_exactly_like_the_zoo(tmp_path):
-    """The round trip: moe-8 exported to Mixtral format, loaded as `--model` loads it, gives the zoo's own
+    """The round trip: moe-32 (softmax-routed) exported to Mixtral format, loaded as `--model` loads it, gives the zoo's own
     routing and logits under any routing option (transformers' attention, our routing inside)."""
     from models.hf_export import export
     from models.zoo import load_member
-    zoo = load_member("moe-8")
-    export(zoo.model, tmp_path / "moe-8-mixtral")
-    real = load_real_model(str(tmp_path / "moe-8-mixtral"), dtype="float32")
+    zoo = load_member("moe-32")
+    export(zoo.model, tmp_path / "moe-32-mixtral")
+    real = load_real_model(str(tmp_path / "moe-32-mixtral"), dtype="float32")
     text = "def add(a, b):\n    return a + b  # сумма"
     ids = torch.tensor([zoo.tokenizer.encode(text).ids])
     assert real.tokenizer.encode(text).ids == ids[0].tolist()
