@@ -26,6 +26,16 @@ def balancing(cfg) -> list[tuple[str, dict]]:
     return parts or [("no balancing", {})]
 
 
+def balancing_groups(members, render) -> dict[str, list[str]]:
+    """Recipe text -> the names trained with it, for (name, balancing(cfg)) pairs of MoE members;
+    render(template, values) writes one part (text.tr for the page, str.format for English results)."""
+    groups: dict[str, list[str]] = {}
+    for name, parts in members:
+        if parts:
+            groups.setdefault("; ".join(render(template, values) for template, values in parts), []).append(name)
+    return groups
+
+
 def model_card() -> dict:
     info = manifest()
     vocab = shared_tokenizer().get_vocab_size()

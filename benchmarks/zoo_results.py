@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backend.model_card import balancing
+from backend.model_card import balancing, balancing_groups
 from corpus.streams import eval_windows, target_bytes
 from models.checkpoint import load_checkpoint
 from models.config import ModelConfig
@@ -81,7 +81,7 @@ def table(directory: Path) -> tuple[str, dict[str, dict]]:
     header = ["model", "total params", "active params/token", f"FLOPs/token (context {CONTEXT})", "tokens trained"]
     header += [f"{d}: nats/token" for d in domains] + ["overall nats/token", "perplexity", "bits/byte"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    recipes: dict[str, list[str]] = {}  # balancing recipe -> the MoE runs trained with it
+    balanced = []  # (name, balancing parts) of every run
     for name in run_names(directory):
         info = json.loads((directory / name / "eval.json").read_text())
         held_out = info["held_out"]
@@ -95,14 +95,14 @@ def table(directory: Path) -> tuple[str, dict[str, dict]]:
         cells += [f"{held_out[d]['loss']:.3f}" for d in domains]
         cells += [f"{overall:.3f}", f"{math.exp(overall):.1f}", f"{bits_per_byte(held_out, byte_counts)['overall']:.3f}"]
         lines.append("| " + " | ".join(cells) + " |")
-        if config.is_moe:
-            recipes.setdefault("; ".join(t.format(**v) for t, v in balancing(config)), []).append(name)
+        balanced.append((name, balancing(config)))
     ngrams = baselines(eval_streams)
     for name, held_out in ngrams.items():
         overall = held_out["overall"]["loss"]
         cells = [name, "", "", "", "training split"] + [f"{held_out[d]['loss']:.3f}" for d in domains]
         cells += [f"{overall:.3f}", f"{math.exp(overall):.1f}", f"{bits_per_byte(held_out, byte_counts)['overall']:.3f}"]
         lines.append("| " + " | ".join(cells) + " |")
+    recipes = balancing_groups(balanced, lambda t, v: t.format(**v))
     lines += ["", "Load balancing in training: " + "; ".join(f"{', '.join(names)}: {recipe}" for recipe, names in recipes.items()) + "."]
     lines += ["", "Held-out bytes scored per domain: " + ", ".join(f"{d} {n:,}" for d, n in byte_counts.items()) + "."]
     return "\n".join(lines), ngrams

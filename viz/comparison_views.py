@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from backend.analysis import AnalysisReport
+from backend.model_card import balancing_groups
 from models.params import COMPONENTS
 from text import tr
 from viz import wrapped
@@ -153,10 +154,7 @@ def model_card_markdown(card: dict) -> str:
     lines += [f"| {name} | {tr('baseline counted on the training split')} | | | "
               + " | ".join(f"{losses[d]:.3f}" for d in names) + f" | {losses['overall']:.3f} |"
               for name, losses in card.get("baselines", {}).items() if all(d in losses for d in names)]
-    recipes: dict[str, list[str]] = {}
-    for m in card["members"]:
-        if m.get("balancing"):
-            recipes.setdefault("; ".join(tr(template, **values) for template, values in m["balancing"]), []).append(m["name"])
+    recipes = balancing_groups(((m["name"], m.get("balancing")) for m in card["members"]), lambda t, v: tr(t, **v))
     if recipes:
         lines += ["", tr("**Load balancing in training**: {recipes}.", recipes="; ".join(
             f"{', '.join(names)}: {recipe}" for recipe, names in recipes.items()))]
