@@ -124,14 +124,23 @@ def on_text_specialisation(report: AnalysisReport | None, layer):
 
 
 def on_pin(report: AnalysisReport | None, position):
-    """The pinned token: its router distribution in every layer and each model's next-token predictions."""
+    """The pinned token: (note, its view shown, its router distribution in every layer, each model's
+    next-token predictions)."""
     if report is None or position is None or position < 0:
-        return gr.skip(), gr.skip(), gr.skip()
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     position = run_backend(int_in_range, "token position", position, 0, len(report.tokens) - 1)
     predictions = run_backend(next_token_predictions, report, position)
     note = tr("**Token {position} '{token}'** (click another token to move the pin): where the router sends it in every "
               "layer, and what each model expects next.", position=position, token=report.tokens[position])
-    return note, pinned_figure(report, position), predictions_table(predictions)
+    return note, gr.Column(visible=True), pinned_figure(report, position), predictions_table(predictions)
+
+
+def on_repin(report: AnalysisReport | None, position):
+    """After a new analysis: (pin position, *on_pin's outputs) for the new report, so the pinned view never
+    shows an earlier text or setting; a pin beyond the new text is dropped and its view hidden."""
+    if report is not None and position is not None and 0 <= position < len(report.tokens):
+        return gr.skip(), *on_pin(report, position)
+    return -1, explanation("PIN_HELP"), gr.Column(visible=False), gr.skip(), gr.skip()
 
 
 def on_layer(report: AnalysisReport | None, layer):
@@ -226,9 +235,10 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     with gr.Row():
         pin_note = gr.Markdown(t("PIN_HELP"))
         pin_position = gr.Number(-1, precision=0, minimum=-1, label=l("Pinned token position"), elem_id="pin-position", scale=0)
-    pin_plot = gr.Plot(label=l("Pinned token: router distribution"))
-    pin_table = gr.Dataframe(label=l("Pinned token: each model's top-5 next tokens"), interactive=False, wrap=True,
-                             elem_id="pin-predictions")
+    with gr.Column(visible=False) as pin_view:  # shown once a token is pinned
+        pin_plot = gr.Plot(label=l("Pinned token: router distribution"))
+        pin_table = gr.Dataframe(label=l("Pinned token: each model's top-5 next tokens"), interactive=False, wrap=True,
+                                 elem_id="pin-predictions")
     gr.Markdown(t("HEATMAP"))
     heatmap = gr.Plot(label=l("Routing heatmap"))
     gr.Markdown(t("LOAD"))
@@ -265,15 +275,19 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     controls = [text, n_experts, top_k, capacity, noise_std, noise_seed, layer, model, dense_model]
     routing_out = [status, strip, heatmap, load]
     compare_out = [table, differences, params_plot, latency_plot, loss_plot]
+    pin_out = [pin_note, pin_view, pin_plot, pin_table]
 
     followups = []  # specialisation panels and timings in flight; a new analysis makes them stale
 
     def analyse_then_measure(event):
         # analysis is fast and may run beside a timing; timings run one at a time so that they do not
         # disturb each other (concurrency_id "latency")
-        panel = event(on_analyze, controls, [report_state, *routing_out, *compare_out, csv_file, json_file], show_progress="minimal",
-                      trigger_mode="always_last", concurrency_limit="default", concurrency_id="analysis",
-                      api_visibility="private").success(
+        analysed = event(on_analyze, controls, [report_state, *routing_out, *compare_out, csv_file, json_file],
+                         show_progress="minimal", trigger_mode="always_last", concurrency_limit="default",
+                         concurrency_id="analysis", api_visibility="private")
+        followups.append(analysed.success(on_repin, [report_state, pin_position], [pin_position, *pin_out],
+                                          show_progress="hidden", api_visibility="private"))
+        panel = analysed.success(
             on_text_specialisation, [report_state, layer], [spec_repeats, spec_tokens], show_progress="minimal",
             concurrency_limit="default", concurrency_id="analysis", api_visibility="private")
         followups.extend([panel, panel.success(
@@ -292,7 +306,7 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
                           concurrency_id="latency", api_visibility="private")
     # a click on a token writes its position (read in the browser, see page/common.PIN_SCRIPT) into pin_position
     strip.click(None, None, [pin_position], js="() => window.moePinnedToken ?? -1")
-    pin_position.change(on_pin, [report_state, pin_position], [pin_note, pin_plot, pin_table], api_visibility="private")
+    pin_position.change(on_pin, [report_state, pin_position], pin_out, api_visibility="private")
     layer.input(on_layer, [report_state, layer], routing_out, api_visibility="private").then(
         on_text_specialisation, [report_state, layer], [spec_repeats, spec_tokens], api_visibility="private")
     analyse_then_measure(demo.load)
