@@ -66,6 +66,11 @@ def _table(module) -> dict[str, str]:
     return {name: value for name, value in vars(module).items() if name.isupper() and isinstance(value, str)}
 
 
+def text_key(name: str) -> str:
+    """The translation key of the static text `name` (a text/en.py constant's name)."""
+    return "text_" + name.lower()
+
+
 def label_key(text: str) -> str:
     """The translation key of a control label or button text: derived from its English text."""
     return "label_" + hashlib.sha1(text.encode()).hexdigest()[:12]
@@ -74,14 +79,16 @@ def label_key(text: str) -> str:
 STRINGS = {"en": _table(en) | {"LANGUAGE_CODE": "en"}, "ru": _table(ru) | {"LANGUAGE_CODE": "ru"}}
 # Control labels join the table as `l` meets them while the page is built, so the page's config carries
 # only the phrases shown as labels, not every phrase in text/ru.PHRASES.
-I18N = gr.I18n(**{language: {key.lower(): text for key, text in table.items()} for language, table in STRINGS.items()})
+# Keys are namespaced ("text_...", "label_..."): the browser translates any displayed string equal to a key,
+# so a bare "capacity" key turned the balancing variant named "capacity" into the CAPACITY explanation.
+I18N = gr.I18n(**{language: {text_key(key): text for key, text in table.items()} for language, table in STRINGS.items()})
 
 
 def t(key: str):
     """The static text `key` (a text/en.py constant's name) in the reader's language."""
     if key not in STRINGS["en"]:
         raise KeyError(f"no page text {key!r}")
-    return I18N(key.lower())
+    return I18N(text_key(key))
 
 
 def l(text: str):

@@ -93,6 +93,15 @@ def test_other_tabs_render_their_results(page, tab, expect):
     assert page.locator(".toast-body").count() == 0  # no error message shown
 
 
+def test_choice_labels_are_not_taken_for_page_texts(page):
+    """The browser translates any displayed string equal to an i18n key: a variant named 'capacity' once
+    showed the CAPACITY explanation as its label."""
+    page.get_by_role("tab", name="Problems of MoE").click()
+    page.wait_for_selector("#variants label", timeout=TIMEOUT_MS)
+    labels = [label.strip() for label in page.locator("#variants label").all_inner_texts()]
+    assert "capacity" in labels and all(len(label) < 40 for label in labels), labels
+
+
 def test_latency_lab_shows_the_shipped_run_and_measures_here(page):
     page.get_by_role("tab", name="Latency lab").click()
     expect = "Where the decode curve departs from the memory-bound model"
