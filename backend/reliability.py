@@ -82,14 +82,21 @@ class Watch:
     def verdict(self, spreads: Iterable[float]) -> Reliability:
         competing, cores = self.competing_cores(), available_cores()
         spread = max(spreads, default=0.0)
-        reasons = []
-        if competing > MAX_COMPETING_CORES:
-            reasons.append(tr("other processes kept {used:.1f} of this machine's {cores} cores busy while it measured",
-                              used=competing, cores=cores))
-        if spread > MAX_RELATIVE_SPREAD:
-            reasons.append(tr("repetitions of one timing spread {spread:.0f}% around their median (more than {limit:.0f}%)",
-                              spread=100 * spread, limit=100 * MAX_RELATIVE_SPREAD))
+        reasons = unreliable_because(competing, cores, spread)
         return Reliability(not reasons, reasons, competing, cores, spread, self.end_wall - self.start_wall)
+
+
+def unreliable_because(competing: float, cores: int, spread: float) -> list[str]:
+    """Why a run with this competing load (cores) and worst relative spread is unreliable, in the current
+    language ([] if it is not); a stored run's reasons are rebuilt from its numbers for each reader."""
+    reasons = []
+    if competing > MAX_COMPETING_CORES:
+        reasons.append(tr("other processes kept {used:.1f} of this machine's {cores} cores busy while it measured",
+                          used=competing, cores=cores))
+    if spread > MAX_RELATIVE_SPREAD:
+        reasons.append(tr("repetitions of one timing spread {spread:.0f}% around their median (more than {limit:.0f}%)",
+                          spread=100 * spread, limit=100 * MAX_RELATIVE_SPREAD))
+    return reasons
 
 
 @contextmanager

@@ -18,46 +18,12 @@ from html import escape
 from tqdm import tqdm
 
 from backend.threads import use_free_cores
-from lab.roofline import best_moe, speedup
+from lab.roofline import best_moe
 from lab.run import FULL, QUICK, run
+from lab.targets import targets
 from lab.variants import DTYPES, LabScale
 from paths import RESULTS
 from viz.latency_views import departure_text, roofline_figure, speedup_figure, times_figure
-
-
-def targets(rows: list[dict], decode: list[dict], scale: LabScale, ceiling: float) -> list[dict]:
-    """The issue's targets, each with the measured value and whether it holds (decode: decode_models rows)."""
-    out = []
-    best_pre = best_moe(rows, "prefill")
-    peer = {r["tokens"]: r for r in rows if r["phase"] == "prefill" and r["variant"] == "hf-mixtral"}
-    if peer:
-        ratios = {n: speedup(peer[n], best_pre[n]) for n in peer if n in best_pre}
-        out.append({"target": "best MoE backend no slower than the transformers peer at every token count (peer time / ours, "
-                              "median of paired repetitions)",
-                    "measured": ", ".join(f"{n}: {with_spread(*ratios[n], 1.0)}" for n in sorted(ratios)),
-                    "holds": all(r >= 1.0 for r, _ in ratios.values())})
-    fractions = {n: r["gflop_per_s"] * 1e9 / ceiling for n, r in best_pre.items() if n >= 4096}
-    out.append({"target": "prefill at 4096 tokens reaches >= 80% of the matmul ceiling on active FLOPs",
-                "measured": ", ".join(f"{n}: {100 * v:.1f}%" for n, v in sorted(fractions.items())),
-                "holds": bool(fractions) and all(v >= 0.8 for v in fractions.values())})
-    batch_one = [m for m in decode if m["batch"] == 1]
-    if batch_one:
-        goal = 0.8 * scale.n_experts / scale.top_k
-        first = batch_one[0]
-        out.append({"target": f"batch-1 decode speedup over dense-total >= 0.8 x E/K = {goal:.1f}",
-                    "measured": f"{with_spread(first['measured'], first['measured_iqr'], goal)} ({first['backend']})"
-                                + (f"; a dense layer of the active width reaches {first['dense_active']:.2f}x" if first["dense_active"] else ""),
-                    "holds": first["measured"] >= goal})
-    return out
-
-
-def with_spread(ratio: float, iqr: tuple[float, float] | None, goal: float) -> str:
-    """'1.23x (IQR 1.10-1.30)', noting when the goal lies inside the interquartile range (the run then
-    does not decide the target)."""
-    if iqr is None:
-        return f"{ratio:.2f}x"
-    note = "; the goal lies inside it: not decided by this run" if iqr[0] < goal < iqr[1] else ""
-    return f"{ratio:.2f}x (IQR {iqr[0]:.2f}-{iqr[1]:.2f}{note})"
 
 
 def measure(quick: bool, with_peer: bool, dtype: str = "float32") -> dict:

@@ -261,7 +261,7 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
         generate_button = gr.Button(l("Continue the text"), variant="primary")
     continuations = gr.HTML(elem_id="continuations")
     with gr.Accordion(t("MODEL_CARD_TITLE"), open=False):
-        card = gr.Markdown(elem_id="model-card")
+        card = gr.Markdown(elem_id="model-card", elem_classes="wide-table")
         gr.Markdown(t("TRAINING_CURVES"))
         curves = gr.Plot(label=l("Training curves"))
     with gr.Accordion(l("Specialisation on this text"), open=False):

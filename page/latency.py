@@ -10,11 +10,13 @@ import gradio as gr
 import torch
 
 from backend.analysis import EXPERT_CHOICES, validate_settings
+from backend.reliability import unreliable_because
 from backend.expert_cache import cache_table, measured_coverage
 from backend.timing import native_dtypes
 from errors import UserError
 from lab.roofline import decode_models
 from lab.run import LabPlan, run
+from lab.targets import targets
 from lab.variants import LabScale
 from models.params import BYTES_PER_PARAM
 from backend.real_models import get_model, real_model_names
@@ -85,7 +87,8 @@ def reliability_markdown(reliability: dict | None) -> str:
         return tr("**Reliable run**: other processes used {used:.1f} of {cores} cores; every timing's interquartile range "
                   "within {spread:.0f}% of its median.", used=reliability["competing_cores"], cores=reliability["cores"],
                   spread=100 * reliability["worst_spread"])
-    return tr("**⚠ Unreliable run**: ") + "; ".join(reliability["reasons"]) + tr(". Treat the ratios below as rough.")
+    reasons = unreliable_because(reliability["competing_cores"], reliability["cores"], reliability["worst_spread"])
+    return tr("**⚠ Unreliable run**: ") + "; ".join(reasons) + tr(". Treat the ratios below as rough.")
 
 
 def moe_presets() -> list[str]:
@@ -128,7 +131,8 @@ def on_shipped():
     departures, *figs = lab_views(shipped["rows"], scale, shipped["ceiling_gflops"], shipped["bandwidth_gbs"])
     summary = (tr("Measured on: {machine}. ", machine=shipped["machine"]) + reliability_markdown(shipped.get("reliability"))
                + "\n\n" + "\n".join(f"- **{tr('met') if t['holds'] else tr('missed')}**: {t['target']}: {t['measured']}"
-                                      for t in shipped["targets"])
+                                      for t in targets(shipped["rows"], shipped["decode_models"], scale,
+                                                       shipped["ceiling_gflops"] * 1e9))
                + "\n\n" + tr("**Where the decode curve departs from the memory-bound model, and why**") + "\n\n" + departures)
     models = times_figure(shipped["rows"], "model-decode", tr("Whole models: decode step"), tr("batch size"))
     return summary, *figs, models

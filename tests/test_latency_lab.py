@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from backend.timing import last_level_cache_bytes
-from benchmarks.latency import targets, with_spread
+from lab.targets import targets, with_spread
 from errors import UserError
 from lab.measure import memory_bandwidth, model_sweep, orientation_sweep, sweep
 from lab.roofline import decode_models, ideal_decode_speedup, roofline_decode_speedup, speedup

@@ -131,3 +131,15 @@ def test_a_localized_generator_reads_the_language_at_every_step(monkeypatch):
     request.cookies["moe_lang"] = "en"
     assert next(stream) == "expert 1" and list(stream) == []
     LocalContext.request.set(None)
+
+
+def test_the_shipped_latency_run_reads_the_readers_language():
+    """Its verdict and targets are rebuilt from the stored numbers, not shown as the English they were written in."""
+    from page.latency import on_shipped
+
+    english = on_shipped()[0]
+    assert "batch-1 decode speedup over dense-total" in english
+    with reading("ru"):
+        russian = on_shipped()[0]
+    assert "ускорение decode при батче 1 относительно dense-total" in russian and "matmul ceiling" not in russian
+    assert "batch-1 decode" not in russian and ("repetitions of one timing" not in russian)

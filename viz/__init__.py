@@ -16,6 +16,9 @@ pio.templates["moe_page"] = go.layout.Template(layout=dict(
 pio.templates.default = "plotly+moe_page"
 
 
+HALF = 60  # characters per title line in a chart half the page wide
+
+
 def wrapped(title: str, width: int = 80) -> str:
     """A chart title broken into lines of at most `width` characters (plotly never wraps a title, so a long
     one ran off a narrow page)."""

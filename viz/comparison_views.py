@@ -10,7 +10,7 @@ from backend.analysis import AnalysisReport
 from backend.model_card import balancing_groups
 from models.params import COMPONENTS
 from text import tr
-from viz import wrapped
+from viz import HALF, wrapped
 from viz.palette import member_colour, model_colour
 
 COMPONENT_LABELS = {"embedding": "embedding", "attention": "attention", "norms": "norms", "router": "router",
@@ -106,9 +106,11 @@ def latency_figure(report: AnalysisReport) -> go.Figure:
 def reliability_note(reliability) -> str:
     """One line for a chart title: how far to trust the timing, and why (plotly HTML)."""
     if reliability.reliable:
-        return tr("Timed here; other processes used {used:.1f} of {cores} cores, repetitions within {spread:.0f}% of their "
-                  "median", used=reliability.competing_cores, cores=reliability.cores, spread=100 * reliability.worst_spread)
-    return "<span style='color:#c0392b'>" + tr("⚠ Unreliable timing: ") + "; ".join(reliability.reasons) + "</span>"
+        return wrapped(tr("Timed here; other processes used {used:.1f} of {cores} cores, repetitions within {spread:.0f}% of "
+                          "their median", used=reliability.competing_cores, cores=reliability.cores,
+                          spread=100 * reliability.worst_spread), HALF)
+    lines = wrapped(tr("⚠ Unreliable timing: ") + "; ".join(reliability.reasons), HALF).split("<br>")
+    return "<br>".join(f"<span style='color:#c0392b'>{line}</span>" for line in lines)
 
 
 def loss_figure(report: AnalysisReport) -> go.Figure:
@@ -171,7 +173,7 @@ def training_curves_figure(card: dict, logs: dict) -> go.Figure:
     """Held-out loss of every member against tokens seen and against training FLOPs. card: the model card
     (backend/model_card); logs: {member: object with TrainLog's rows} holding held_out_loss every so many steps."""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=(
-        tr("held-out loss vs tokens seen"), tr("held-out loss vs training FLOPs (3 x forward)")))
+        wrapped(tr("held-out loss vs tokens seen"), HALF), wrapped(tr("held-out loss vs training FLOPs (3 x forward)"), HALF)))
     for m in card["members"]:
         log = logs.get(m["name"])
         points = [(r["step"] + 1, r["held_out_loss"]) for r in (log.rows if log else [])

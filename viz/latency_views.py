@@ -6,7 +6,7 @@ from plotly.subplots import make_subplots
 
 from lab.variants import LabScale
 from text import tr
-from viz import wrapped
+from viz import HALF, wrapped
 
 
 def _by_variant(rows: list[dict], phase: str) -> dict[str, list[dict]]:
@@ -17,6 +17,12 @@ def _by_variant(rows: list[dict], phase: str) -> dict[str, list[dict]]:
     return {k: sorted(v, key=lambda r: r["tokens"]) for k, v in out.items()}
 
 
+def log_axis(title: str, values) -> dict:
+    """A log x-axis ticked at the measured sizes only (plotly's own log ticks label 2..9 of every decade,
+    which crowd together on a half-width chart)."""
+    return dict(title=title, type="log", tickvals=sorted(set(values)))
+
+
 def times_figure(rows: list[dict], phase: str, title: str, x_title: str) -> go.Figure:
     fig = go.Figure()
     for variant, rs in _by_variant(rows, phase).items():
@@ -25,8 +31,8 @@ def times_figure(rows: list[dict], phase: str, title: str, x_title: str) -> go.F
             error_y=dict(type="data", symmetric=False, array=[r["q75_ms"] - r["median_ms"] for r in rs],
                          arrayminus=[r["median_ms"] - r["q25_ms"] for r in rs]),
             hovertemplate="%{x} " + tr("tokens") + ": %{y:.3f} ms<extra>" + variant + "</extra>"))
-    fig.update_layout(title=title, xaxis=dict(title=x_title, type="log"), yaxis=dict(title=tr("ms per call (median, IQR)"), type="log"),
-                      height=380, margin=dict(l=60, r=20, t=50, b=40))
+    fig.update_layout(title=title, xaxis=log_axis(x_title, [r["tokens"] for r in rows if r["phase"] == phase]),
+                      yaxis=dict(title=tr("ms per call (median, IQR)"), type="log"), height=380, margin=dict(l=60, r=20, t=50, b=40))
     return fig
 
 
@@ -45,8 +51,8 @@ def speedup_figure(models: list[dict], scale: LabScale) -> go.Figure:
                    name=tr("FLOP ratio E/K = {ratio:.1f}", ratio=scale.n_experts / scale.top_k)),
     ])
     fig.add_hline(y=1, line_color="grey")
-    fig.update_layout(title=wrapped(tr("Decode: MoE speedup over the parameter-matched dense layer")),
-                      xaxis=dict(title=tr("batch size (tokens per call)"), type="log"), yaxis_title=tr("speedup (x)"),
+    fig.update_layout(title=wrapped(tr("Decode: MoE speedup over the parameter-matched dense layer"), HALF),
+                      xaxis=log_axis(tr("batch size (tokens per call)"), batches), yaxis_title=tr("speedup (x)"),
                       height=380, margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.25))
     return fig
 
@@ -125,9 +131,9 @@ def roofline_figure(rows: list[dict], ceiling_gflops: float, phase: str = "prefi
                                  hovertemplate="%{x} " + tr("tokens") + ": %{y:.0f}" + tr("% of the matmul ceiling")
                                                + "<extra>" + variant + "</extra>"))
     fig.update_layout(title=wrapped(tr("Achieved FLOP/s on active weights, % of this machine's matmul ceiling ({ceiling:.0f} GFLOP/s)",
-                               ceiling=ceiling_gflops)),
-                      xaxis=dict(title=tr("tokens per call"), type="log"), yaxis=dict(title=tr("% of ceiling"), range=[0, 110]),
-                      height=380, margin=dict(l=60, r=20, t=50, b=40))
+                               ceiling=ceiling_gflops), HALF),
+                      xaxis=log_axis(tr("tokens per call"), [r["tokens"] for r in rows if r["phase"] == phase]), yaxis=dict(title=tr("% of ceiling"), range=[0, 110]),
+                      height=380, margin=dict(l=60, r=20, t=70, b=40))
     return fig
 
 
