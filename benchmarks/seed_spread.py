@@ -11,7 +11,8 @@ seed std and its paired interval (mean ± 2 std / sqrt(n)) excludes zero.
 At full scale the shipped members count as seed 1234 (the trainer's default) when their directories are
 linked in: `ln -s $PWD/assets/models/dense RUNS/dense-seed1234` (and so on), then
 `--train --steps 3000 --seeds 1234 1235 --runs RUNS --out benchmarks/results/zoo_seed_spread_full.md`
-trains only the second seed.
+trains only the second seed. Each report has a JSON twin ({member: {seed: loss}}); the full-scale one
+puts each member's mean ± std over seeds beside it in benchmarks/results/zoo.md.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from training.train import TrainConfig, finished, load_streams, run
 MEMBERS = ("dense", "moe-4", "moe-8", "moe-16")
 SEEDS = (1, 2, 3)
 OUT = RESULTS / "zoo_seed_spread.md"
+FULL_SCALE = RESULTS / "zoo_seed_spread_full.json"  # the full-scale losses, read by benchmarks.zoo_results
 
 
 def run_dir(runs: Path, member: str, seed: int) -> Path:
@@ -59,6 +61,13 @@ def held_out_losses(runs: Path, members, seeds) -> dict[str, dict[int, float]]:
             if path.is_file():
                 out.setdefault(member, {})[seed] = json.loads(path.read_text())["held_out"]["overall"]["loss"]
     return out
+
+
+def read_losses(path: Path) -> dict[str, dict[int, float]]:
+    """{member: {seed: loss}} from a report's JSON ({} if there is none)."""
+    if not path.is_file():
+        return {}
+    return {m: {int(seed): loss for seed, loss in by_seed.items()} for m, by_seed in json.loads(path.read_text())["losses"].items()}
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -121,8 +130,10 @@ def main() -> None:
     torch.set_num_threads(1)  # the runs train on one thread; the report names the machine as they ran
     if args.train:
         train_all(args.configs or zoo_dir(), args.runs, args.members, args.seeds, args.steps)
-    text = report(held_out_losses(args.runs, args.members, args.seeds), args.members, args.steps, machine_description())
+    losses = held_out_losses(args.runs, args.members, args.seeds)
+    text = report(losses, args.members, args.steps, machine_description())
     args.out.write_text(text)
+    args.out.with_suffix(".json").write_text(json.dumps({"steps": args.steps, "losses": losses}, indent=1) + "\n")
     print(text)
 
 

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from backend.model_card import balancing, balancing_groups
+from benchmarks.seed_spread import FULL_SCALE, mean_std, read_losses
 from corpus.streams import eval_windows, target_bytes
 from models.checkpoint import load_checkpoint
 from models.config import ModelConfig
@@ -67,6 +68,14 @@ def baselines(eval_streams: dict) -> dict[str, dict]:
     return out
 
 
+def seed_cell(by_seed: dict[int, float]) -> str:
+    """'3.492 ± 0.010 (2)', or '' for a member trained with one seed only."""
+    if len(by_seed) < 2:
+        return ""
+    mean, std = mean_std(list(by_seed.values()))
+    return f"{mean:.3f} ± {std:.3f} ({len(by_seed)})"
+
+
 def run_names(directory: Path) -> list[str]:
     """The runs in directory: the zoo's members in zoo order, then any others by name."""
     present = {p.parent.name for p in directory.glob("*/eval.json") if (p.parent / "config.json").is_file()}
@@ -80,6 +89,9 @@ def table(directory: Path) -> tuple[str, dict[str, dict]]:
     byte_counts = {d: target_bytes(s, shared_tokenizer(), CONTEXT) for d, s in eval_streams.items()}
     header = ["model", "total params", "active params/token", f"FLOPs/token (context {CONTEXT})", "tokens trained"]
     header += [f"{d}: nats/token" for d in domains] + ["overall nats/token", "perplexity", "bits/byte"]
+    seeds = read_losses(FULL_SCALE) if directory == zoo_dir() else {}
+    if seeds:
+        header.append("overall over seeds: mean ± std (seeds)")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     balanced = []  # (name, balancing parts) of every run
     for name in run_names(directory):
@@ -94,6 +106,8 @@ def table(directory: Path) -> tuple[str, dict[str, dict]]:
                  f"{info['train']['tokens_seen']:,}"]
         cells += [f"{held_out[d]['loss']:.3f}" for d in domains]
         cells += [f"{overall:.3f}", f"{math.exp(overall):.1f}", f"{bits_per_byte(held_out, byte_counts)['overall']:.3f}"]
+        if seeds:
+            cells.append(seed_cell(seeds.get(name, {})))
         lines.append("| " + " | ".join(cells) + " |")
         balanced.append((name, balancing(config)))
     ngrams = baselines(eval_streams)
@@ -101,9 +115,13 @@ def table(directory: Path) -> tuple[str, dict[str, dict]]:
         overall = held_out["overall"]["loss"]
         cells = [name, "", "", "", "training split"] + [f"{held_out[d]['loss']:.3f}" for d in domains]
         cells += [f"{overall:.3f}", f"{math.exp(overall):.1f}", f"{bits_per_byte(held_out, byte_counts)['overall']:.3f}"]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(cells + [""] * bool(seeds)) + " |")
     recipes = balancing_groups(balanced, lambda t, v: t.format(**v))
     lines += ["", "Load balancing in training: " + "; ".join(f"{', '.join(names)}: {recipe}" for recipe, names in recipes.items()) + "."]
+    if seeds:
+        lines += ["", f"Over seeds: the same member and recipe retrained with other seeds (initialisation and batch order; the "
+                  f"shipped checkpoint is seed 1234), from `{FULL_SCALE.with_suffix('.md').name}`, where the gaps between "
+                  "members are tested against this spread."]
     lines += ["", "Held-out bytes scored per domain: " + ", ".join(f"{d} {n:,}" for d, n in byte_counts.items()) + "."]
     return "\n".join(lines), ngrams
 
