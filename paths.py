@@ -19,6 +19,7 @@ BALANCING_RUNS = ASSETS / "balancing"
 REFERENCE_CONFIGS = ASSETS / "reference_configs"
 TRAIN_DIR = ROOT / "data/corpus/train"  # training split (rebuilt by `python -m corpus.build`, not committed)
 RESULTS = ROOT / "benchmarks/results"
+SEED_SPREAD_FULL = RESULTS / "zoo_seed_spread_full.json"  # full-scale seed runs: {"losses": {member: {seed: loss}}}
 
 
 def zoo_dir() -> Path:

@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 from corpus.manifest import manifest
 from models.params import config_flops, count_params
 from models.zoo import ZOO, shared_tokenizer
-from paths import RESULTS, zoo_dir
+from paths import RESULTS, SEED_SPREAD_FULL, zoo_dir
 
 BASELINES = RESULTS / "zoo_baselines.json"  # written by python -m benchmarks.zoo_results
+
+
+def seed_losses(path: Path) -> dict[str, dict[int, float]]:
+    """{member: {seed: held-out loss}} from a seed-spread report's JSON (benchmarks/seed_spread.py); {} if none."""
+    if not path.is_file():
+        return {}
+    return {m: {int(seed): loss for seed, loss in by_seed.items()} for m, by_seed in json.loads(path.read_text())["losses"].items()}
 
 
 def balancing(cfg) -> list[tuple[str, dict]]:
@@ -51,6 +59,9 @@ def model_card() -> dict:
                         "total_params": count_params(spec.config).total.total,
                         "active_params": count_params(spec.config).active.total, "balancing": balancing(spec.config),
                         "held_out": {d: v["loss"] for d, v in run["held_out"].items()}})
+    seeds = seed_losses(SEED_SPREAD_FULL)
+    for member in members:
+        member["seeds"] = seeds.get(member["name"], {})
     first = ZOO[0].config
     baselines = json.loads(BASELINES.read_text()) if BASELINES.is_file() else {}
     return {"domains": info["domains"], "characters": info.get("train_characters", ""), "vocab": vocab,

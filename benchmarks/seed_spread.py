@@ -32,7 +32,6 @@ from training.train import TrainConfig, finished, load_streams, run
 MEMBERS = ("dense", "moe-4", "moe-8", "moe-16")
 SEEDS = (1, 2, 3)
 OUT = RESULTS / "zoo_seed_spread.md"
-FULL_SCALE = RESULTS / "zoo_seed_spread_full.json"  # the full-scale losses, read by benchmarks.zoo_results
 
 
 def run_dir(runs: Path, member: str, seed: int) -> Path:
@@ -61,13 +60,6 @@ def held_out_losses(runs: Path, members, seeds) -> dict[str, dict[int, float]]:
             if path.is_file():
                 out.setdefault(member, {})[seed] = json.loads(path.read_text())["held_out"]["overall"]["loss"]
     return out
-
-
-def read_losses(path: Path) -> dict[str, dict[int, float]]:
-    """{member: {seed: loss}} from a report's JSON ({} if there is none)."""
-    if not path.is_file():
-        return {}
-    return {m: {int(seed): loss for seed, loss in by_seed.items()} for m, by_seed in json.loads(path.read_text())["losses"].items()}
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -20,16 +20,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backend.model_card import balancing, balancing_groups
-from benchmarks.seed_spread import FULL_SCALE, mean_std, read_losses
+from backend.model_card import balancing, balancing_groups, seed_losses
 from corpus.streams import eval_windows, target_bytes
 from models.checkpoint import load_checkpoint
 from models.config import ModelConfig
 from models.params import config_flops, count_params
 from models.zoo import ZOO, shared_tokenizer
-from paths import EVAL_DIR, RESULTS, ROOT, TOKENIZER, TRAIN_DIR, zoo_dir
+from paths import EVAL_DIR, RESULTS, ROOT, SEED_SPREAD_FULL, TOKENIZER, TRAIN_DIR, zoo_dir
 from training.ngram import KneserNey
 from training.train import load_streams
+from viz.tables import over_seeds
 
 OUT = RESULTS / "zoo.md"
 BASELINES = RESULTS / "zoo_baselines.json"  # the n-gram rows, for the page's model card
@@ -68,14 +68,6 @@ def baselines(eval_streams: dict) -> dict[str, dict]:
     return out
 
 
-def seed_cell(by_seed: dict[int, float]) -> str:
-    """'3.492 ± 0.010 (2)', or '' for a member trained with one seed only."""
-    if len(by_seed) < 2:
-        return ""
-    mean, std = mean_std(list(by_seed.values()))
-    return f"{mean:.3f} ± {std:.3f} ({len(by_seed)})"
-
-
 def run_names(directory: Path) -> list[str]:
     """The runs in directory: the zoo's members in zoo order, then any others by name."""
     present = {p.parent.name for p in directory.glob("*/eval.json") if (p.parent / "config.json").is_file()}
@@ -89,7 +81,7 @@ def table(directory: Path) -> tuple[str, dict[str, dict]]:
     byte_counts = {d: target_bytes(s, shared_tokenizer(), CONTEXT) for d, s in eval_streams.items()}
     header = ["model", "total params", "active params/token", f"FLOPs/token (context {CONTEXT})", "tokens trained"]
     header += [f"{d}: nats/token" for d in domains] + ["overall nats/token", "perplexity", "bits/byte"]
-    seeds = read_losses(FULL_SCALE) if directory == zoo_dir() else {}
+    seeds = seed_losses(SEED_SPREAD_FULL) if directory == zoo_dir() else {}
     if seeds:
         header.append("overall over seeds: mean ± std (seeds)")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -107,7 +99,7 @@ def table(directory: Path) -> tuple[str, dict[str, dict]]:
         cells += [f"{held_out[d]['loss']:.3f}" for d in domains]
         cells += [f"{overall:.3f}", f"{math.exp(overall):.1f}", f"{bits_per_byte(held_out, byte_counts)['overall']:.3f}"]
         if seeds:
-            cells.append(seed_cell(seeds.get(name, {})))
+            cells.append(over_seeds(seeds.get(name, {})))
         lines.append("| " + " | ".join(cells) + " |")
         balanced.append((name, balancing(config)))
     ngrams = baselines(eval_streams)
@@ -120,7 +112,7 @@ def table(directory: Path) -> tuple[str, dict[str, dict]]:
     lines += ["", "Load balancing in training: " + "; ".join(f"{', '.join(names)}: {recipe}" for recipe, names in recipes.items()) + "."]
     if seeds:
         lines += ["", f"Over seeds: the same member and recipe retrained with other seeds (initialisation and batch order; the "
-                  f"shipped checkpoint is seed 1234), from `{FULL_SCALE.with_suffix('.md').name}`, where the gaps between "
+                  f"shipped checkpoint is seed 1234), from `{SEED_SPREAD_FULL.with_suffix('.md').name}`, where the gaps between "
                   "members are tested against this spread."]
     lines += ["", "Held-out bytes scored per domain: " + ", ".join(f"{d} {n:,}" for d, n in byte_counts.items()) + "."]
     return "\n".join(lines), ngrams

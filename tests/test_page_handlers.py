@@ -130,6 +130,14 @@ def test_the_model_card_and_the_unseen_characters_notice_come_from_the_shipped_f
     assert "no Chinese or Japanese characters" in text and "ln 4,096 = 8.32 nats" in text
     assert all(f"| {name} | baseline counted on the training split |" in text for name in card["baselines"])
     assert "Kneser-Ney trigram" in card["baselines"]
+    rows = [row for row in text.splitlines() if row.startswith("| ")]
+    assert len({row.count("|") for row in rows[rows.index(next(r for r in rows if r.startswith("| model |"))):]}) == 1  # no ragged row
+    seeded = dict(card, members=[dict(m, seeds={1: 3.50, 2: 3.48}) if m["name"] == "dense" else m for m in card["members"]])
+    text_seeded = model_card_markdown(seeded)
+    dense_row = next(row for row in text_seeded.splitlines() if row.startswith("| dense |"))
+    assert dense_row.endswith("| 3.490 ± 0.014 (2) |") and "Other seeds:" in text_seeded
+    model_rows = [r for r in text_seeded.splitlines() if r.startswith("| ")]
+    assert len({r.count("|") for r in model_rows[model_rows.index(next(r for r in model_rows if r.startswith("| model |"))):]}) == 1
     from backend.model_card import balancing
     from models.zoo import SPECS
     line = next(row for row in text.splitlines() if row.startswith("**Load balancing in training**: "))

@@ -23,15 +23,15 @@ def test_one_seed_establishes_nothing_and_the_report_names_every_member():
     assert "| dense | 1 | 3.5000" in text and "moe-8" not in text.split("| pair")[0]
 
 
-def test_the_report_json_round_trips_and_the_zoo_table_cell_reads_it(tmp_path):
+def test_the_report_json_reads_back_and_a_member_over_seeds_reads_mean_and_std(tmp_path):
     import json
 
-    from benchmarks.seed_spread import read_losses
-    from benchmarks.zoo_results import seed_cell
+    from backend.model_card import seed_losses
+    from viz.tables import over_seeds
 
     path = tmp_path / "spread.json"
-    assert read_losses(path) == {}
+    assert seed_losses(path) == {}
     path.write_text(json.dumps({"steps": 3000, "losses": {"dense": {1234: 3.4994, 1235: 3.4855}}}))  # JSON keys: strings
-    losses = read_losses(path)
+    losses = seed_losses(path)
     assert losses == {"dense": {1234: 3.4994, 1235: 3.4855}}
-    assert seed_cell(losses["dense"]) == "3.492 ± 0.010 (2)" and seed_cell({1234: 3.5}) == ""
+    assert over_seeds(losses["dense"]) == "3.492 ± 0.010 (2)" and over_seeds({1234: 3.5}) == ""

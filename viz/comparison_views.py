@@ -12,6 +12,7 @@ from models.params import COMPONENTS
 from text import tr
 from viz import HALF, wrapped
 from viz.palette import member_colour, model_colour
+from viz.tables import over_seeds
 
 COMPONENT_LABELS = {"embedding": "embedding", "attention": "attention", "norms": "norms", "router": "router",
                     "routed_experts": "experts (routed)", "shared_experts": "shared experts", "dense_ffn": "dense FFN",
@@ -143,19 +144,26 @@ def model_card_markdown(card: dict) -> str:
     lines += [f"| {tr(d)} | {v['source']} | {v['train_documents']:,} | {v['train_bytes']:,} | {v['eval_bytes']:,} |"
               for d, v in domains.items()]
     names = list(domains)
+    seeded = any(over_seeds(m.get("seeds", {})) for m in card["members"])
     lines += ["", tr("**Models**: byte-level BPE vocabulary of {vocab:,} tokens, context {context} tokens. A uniform guess "
                      "scores ln {vocab:,} = {uniform:.2f} nats per token (perplexity {vocab:,}).", vocab=card["vocab"],
                      context=card["context"], uniform=card["uniform_loss"]), "",
               "| " + " | ".join([tr("model"), tr("what it is"), tr("total / active parameters"), tr("tokens trained")]
-                               + [tr("held-out {domain} (nats/token)", domain=tr(d)) for d in names] + [tr("overall")])
-              + " |", "|---|---|---|---:|" + "---:|" * (len(names) + 1)]
+                               + [tr("held-out {domain} (nats/token)", domain=tr(d)) for d in names] + [tr("overall")]
+                               + [tr("overall, other seeds too: mean ± std (seeds)")] * seeded)
+              + " |", "|---|---|---|---:|" + "---:|" * (len(names) + 1 + seeded)]
     lines += [f"| {m['name']} | {tr(m['description'])} | {m['total_params'] / 1e6:.2f} M / {m['active_params'] / 1e6:.2f} M | "
               + tr("{tokens:,} ({steps} steps x {batch} x {context})", tokens=m["tokens_trained"], steps=m["steps"],
                    batch=m["batch"], context=card["context"]) + " | "
-              + " | ".join(f"{m['held_out'][d]:.3f}" for d in names) + f" | {m['held_out']['overall']:.3f} |" for m in card["members"]]
+              + " | ".join(f"{m['held_out'][d]:.3f}" for d in names) + f" | {m['held_out']['overall']:.3f} |"
+              + f" {over_seeds(m.get('seeds', {}))} |" * seeded for m in card["members"]]
     lines += [f"| {name} | {tr('baseline counted on the training split')} | | | "
-              + " | ".join(f"{losses[d]:.3f}" for d in names) + f" | {losses['overall']:.3f} |"
+              + " | ".join(f"{losses[d]:.3f}" for d in names) + f" | {losses['overall']:.3f} |" + " |" * seeded
               for name, losses in card.get("baselines", {}).items() if all(d in losses for d in names)]
+    if seeded:
+        lines += ["", tr("Other seeds: the same member and recipe retrained with other initialisations and batch orders "
+                         "(the shipped checkpoint is one of them), so a gap between two members smaller than these spreads "
+                         "may be luck.")]
     recipes = balancing_groups(((m["name"], m.get("balancing")) for m in card["members"]), lambda t, v: tr(t, **v))
     if recipes:
         lines += ["", tr("**Load balancing in training**: {recipes}.", recipes="; ".join(

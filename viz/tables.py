@@ -2,6 +2,8 @@
 boundaries, where a data grid with fixed column widths ran off the screen (long text columns, many columns)."""
 from __future__ import annotations
 
+import statistics
+
 import pandas as pd
 
 
@@ -15,3 +17,11 @@ def markdown_table(frame: pd.DataFrame, caption: str = "") -> str:
     rule = "|" + "---|" * len(frame.columns)
     rows = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return (f"**{caption}**\n\n" if caption else "") + "\n".join([header, rule, *rows])
+
+
+def over_seeds(by_seed: dict[int, float]) -> str:
+    """A member's held-out loss over seeds as '3.492 ± 0.010 (2)' (sample std), '' for one seed or none."""
+    if len(by_seed) < 2:
+        return ""
+    values = list(by_seed.values())
+    return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f} ({len(values)})"
