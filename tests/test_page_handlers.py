@@ -239,6 +239,13 @@ def test_training_curves_put_each_member_against_tokens_and_training_flops():
     by_tokens, by_flops = fig.data
     assert list(by_tokens.x) == [250 * 16 * 256, 500 * 16 * 256] and list(by_tokens.y) == [4.0, 3.5]
     assert list(by_flops.x) == [250 * 16 * 256 * 3e6, 500 * 16 * 256 * 3e6]
+    moe_rows = [{"step": 249, "held_out_loss": 3.9}, {"step": 499, "held_out_loss": 3.45}, {"step": 749, "held_out_loss": 3.3}]
+    card["members"][0]["seeds"] = {1: 3.50, 2: 3.48}
+    fig = training_curves_figure(card, {"dense": SimpleNamespace(rows=rows), "moe-8": SimpleNamespace(rows=moe_rows)})
+    gap = fig.data[-1]  # moe-8 minus dense at the steps both logged
+    assert list(gap.x) == [250 * 16 * 256, 500 * 16 * 256] and [round(y, 6) for y in gap.y] == [-0.1, -0.05]
+    (band,) = [shape for shape in fig.layout.shapes if shape.type == "rect"]
+    assert math.isclose(band.y1, 0.0141421, rel_tol=1e-4) and math.isclose(band.y0, -band.y1)  # dense's seed std
 
 
 def test_markdown_tables_escape_cells_and_keep_every_row():

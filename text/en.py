@@ -179,4 +179,6 @@ TRAINING_CURVES = """**Training curves**: each member's loss on the held-out spl
 the tokens it had seen and against the FLOPs its training had cost (3 x forward FLOPs per token: the backward
 pass costs about twice the forward). At equal tokens the MoEs spent the same FLOPs per token as `dense`
 (their active width is the same), so where an MoE curve runs below `dense` it is better at the same
-compute; `dense-wide` pays about 2.3 x the FLOPs per token for its width."""
+compute; `dense-wide` pays about 2.3 x the FLOPs per token for its width. The third panel shows each member's
+loss minus `dense`'s at the same step, so the gaps are readable; the grey band (once other seeds are trained) is
+the largest seed-to-seed standard deviation of a final loss: a gap inside it may be luck."""

@@ -184,7 +184,9 @@ TRAINING_CURVES = """**Кривые обучения**: потери каждо�
 зависимости от увиденных токенов и от FLOPs, потраченных на обучение (3 x FLOPs прямого прохода на токен: обратный
 проход стоит примерно вдвое больше прямого). При равном числе токенов MoE тратят на токен те же FLOPs, что `dense`
 (их активная ширина та же), так что где кривая MoE идёт ниже `dense`, она лучше при тех же вычислениях;
-`dense-wide` платит за свою ширину примерно в 2,3 раза больше FLOPs на токен."""
+`dense-wide` платит за свою ширину примерно в 2,3 раза больше FLOPs на токен. Третья панель показывает потери
+каждой модели минус потери `dense` на том же шаге, чтобы разницу было видно; серая полоса (когда обучены другие seed) —
+наибольшее стандартное отклонение итоговых потерь между seed: разница внутри неё может быть случайностью."""
 
 PHRASES = {
     "Balancing method": "Метод балансировки",
@@ -504,6 +506,7 @@ PHRASES = {
     'prefill, {n} tokens: ms (lower = faster)': 'prefill, {n} токенов: мс (ниже — быстрее)',
     'decode: tokens/s (higher = faster)': 'decode: токенов/с (выше — быстрее)',
     '⚠ Unreliable timing: ': '⚠ Ненадёжный замер: ',
+    'gap to dense at the same tokens (below 0: better than dense)': 'разница с dense при том же числе токенов (ниже 0 — лучше dense)',
     'overall, other seeds too: mean ± std (seeds)': 'всего, с другими seed: среднее ± ст. откл. (число seed)',
     'Other seeds: the same member and recipe retrained with other initialisations and batch orders (the shipped checkpoint is one of them), so a gap between two members smaller than these spreads may be luck.': 'Другие seed: та же модель с тем же рецептом, обученная заново с другой инициализацией и другим порядком батчей (поставляемый чекпойнт — один из них); разница между двумя моделями меньше этого разброса может быть случайностью.',
     'best MoE backend no slower than the transformers peer at every token count (peer time / ours, median of paired repetitions)': 'лучший бэкенд MoE не медленнее эталона transformers при любом числе токенов (время эталона / наше, медиана парных повторов)',

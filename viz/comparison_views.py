@@ -1,6 +1,8 @@
 """Side-by-side views of the models in a report (the MoE and its dense twins): numbers table, parameters, latency, loss."""
 from __future__ import annotations
 
+import statistics
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -178,26 +180,45 @@ def model_card_markdown(card: dict) -> str:
 
 
 def training_curves_figure(card: dict, logs: dict) -> go.Figure:
-    """Held-out loss of every member against tokens seen and against training FLOPs. card: the model card
-    (backend/model_card); logs: {member: object with TrainLog's rows} holding held_out_loss every so many steps."""
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=(
-        wrapped(tr("held-out loss vs tokens seen"), HALF), wrapped(tr("held-out loss vs training FLOPs (3 x forward)"), HALF)))
+    """Held-out loss of every member against tokens seen and against training FLOPs, and each member's gap to
+    `dense` at the same step (where the MoEs pull ahead). card: the model card (backend/model_card); logs:
+    {member: object with TrainLog's rows} holding held_out_loss every so many steps."""
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=[wrapped(tr(title), 40) for title in (
+        "held-out loss vs tokens seen", "held-out loss vs training FLOPs (3 x forward)",
+        "gap to dense at the same tokens (below 0: better than dense)")])
+    curves = {}  # member -> {step: loss}
     for m in card["members"]:
         log = logs.get(m["name"])
-        points = [(r["step"] + 1, r["held_out_loss"]) for r in (log.rows if log else [])
-                  if "held_out_loss" in r and np.isfinite(r["held_out_loss"])]
-        if not points:
+        points = {r["step"] + 1: r["held_out_loss"] for r in (log.rows if log else [])
+                  if "held_out_loss" in r and np.isfinite(r["held_out_loss"])}
+        if points:
+            curves[m["name"]] = points
+    dense = curves.get("dense", {})
+    for m in card["members"]:
+        if m["name"] not in curves:
             continue
-        tokens = np.array([step * m["batch"] * card["context"] for step, _ in points], dtype=float)
-        losses = np.array([loss for _, loss in points])
+        steps = sorted(curves[m["name"]])
+        tokens = np.array(steps, dtype=float) * m["batch"] * card["context"]
+        losses = np.array([curves[m["name"]][step] for step in steps])
         line = dict(color=member_colour(m["name"]), dash=None if m["name"].startswith("moe") else "dash")
         hover = "%{x:.3s}: %{y:.3f} " + tr("nats/token") + "<extra>" + m["name"] + "</extra>"
         for col, x in ((1, tokens), (2, tokens * m["train_flops_per_token"])):
             fig.add_trace(go.Scatter(x=x, y=losses, mode="lines+markers", name=m["name"], legendgroup=m["name"],
                                      showlegend=col == 1, line=line, hovertemplate=hover), row=1, col=col)
+        shared = [i for i, step in enumerate(steps) if step in dense]
+        if m["name"] != "dense" and shared:
+            fig.add_trace(go.Scatter(x=tokens[shared], y=[losses[i] - dense[steps[i]] for i in shared], mode="lines+markers",
+                                     name=m["name"], legendgroup=m["name"], showlegend=False, line=line,
+                                     hovertemplate="%{x:.3s}: %{y:+.3f} " + tr("nats/token") + "<extra>" + m["name"] + "</extra>"),
+                          row=1, col=3)
+    noise = [statistics.stdev(m["seeds"].values()) for m in card["members"] if len(m.get("seeds", {})) > 1]
+    if noise:  # the largest seed-to-seed std of a final loss: gaps inside the band may be luck
+        fig.add_hrect(y0=-max(noise), y1=max(noise), fillcolor="grey", opacity=0.2, line_width=0, row=1, col=3)
+    fig.add_hline(y=0, line_color="grey", row=1, col=3)
     fig.update_xaxes(type="log")
-    fig.update_xaxes(title_text=tr("training tokens seen"), row=1, col=1)
-    fig.update_xaxes(title_text=tr("training FLOPs"), row=1, col=2)
+    for col, title in ((1, "training tokens seen"), (2, "training FLOPs"), (3, "training tokens seen")):
+        fig.update_xaxes(title_text=tr(title), row=1, col=col)
     fig.update_yaxes(title_text=tr("held-out loss (nats/token)"), row=1, col=1)
-    fig.update_layout(height=380, margin=dict(l=60, r=20, t=60, b=40), legend=dict(orientation="h", y=-0.2))
+    fig.update_yaxes(title_text=tr("nats/token"), row=1, col=3)
+    fig.update_layout(height=400, margin=dict(l=60, r=20, t=70, b=40), legend=dict(orientation="h", y=-0.2))
     return fig
