@@ -63,6 +63,9 @@ def test_targets_are_judged_from_the_rows():
     assert result["best MoE backend no "] is False  # slower than the peer at 1 token
     assert result["prefill at 4096 toke"] is True  # 90% of the ceiling
     assert result["batch-1 decode speed"] is True  # 4.0x >= 0.8 * 4
+    short = [r for r in rows if r["tokens"] != 4096]  # a plan without 4096-token prefill does not judge that target
+    assert [t["target"][:20] for t in targets(short, decode, SCALE, ceiling=100e9)] == ["best MoE backend no ",
+                                                                                       "batch-1 decode speed"]
 
 
 def test_speedups_pair_the_repetitions_so_a_drifting_machine_cancels_out():
