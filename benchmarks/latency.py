@@ -84,7 +84,7 @@ def summary(result: dict) -> str:
     lines += ["", "## Decode: measured speedup over dense-total vs the models", "",
               "Measured: the median over repetitions of dense-total's time over the fastest MoE backend's in the same "
               "repetition, with the interquartile range of those paired ratios.", "",
-              "| batch | measured | IQR | fastest MoE backend | memory-bound ideal | roofline | MoE ms above K/E x dense-total |",
+              "| batch | measured | IQR | fastest MoE backend | memory-bound ideal | roofline | MoE ms minus K/E x dense-total ms (signed) |",
               "|---:|---:|---:|---|---:|---:|---:|"]
     lines += [f"| {m['batch']} | {m['measured']:.2f}x | {'{:.2f}-{:.2f}x'.format(*m['measured_iqr']) if m['measured_iqr'] else ''} | {m['backend']} | {m['memory_bound']:.2f}x | {m['roofline']:.2f}x | "
               f"{m['moe_excess_ms']:.2f} |" for m in result["decode_models"]]
