@@ -507,7 +507,7 @@ PHRASES = {
     'decode: tokens/s (higher = faster)': 'decode: токенов/с (выше — быстрее)',
     '⚠ Unreliable timing: ': '⚠ Ненадёжный замер: ',
     'gap to dense at the same tokens (below 0: better than dense)': 'разница с dense при том же числе токенов (ниже 0 — лучше dense)',
-    'overall, other seeds too: mean ± std (seeds)': 'всего, с другими seed: среднее ± ст. откл. (число seed)',
+    'over seeds: mean ± std (n)': 'по seed: среднее ± ст. откл. (n)',
     'Other seeds: the same member and recipe retrained with other initialisations and batch orders (the shipped checkpoint is one of them), so a gap between two members smaller than these spreads may be luck.': 'Другие seed: та же модель с тем же рецептом, обученная заново с другой инициализацией и другим порядком батчей (поставляемый чекпойнт — один из них); разница между двумя моделями меньше этого разброса может быть случайностью.',
     'best MoE backend no slower than the transformers peer at every token count (peer time / ours, median of paired repetitions)': 'лучший бэкенд MoE не медленнее эталона transformers при любом числе токенов (время эталона / наше, медиана парных повторов)',
     'prefill at 4096 tokens reaches >= 80% of the matmul ceiling on active FLOPs': 'prefill на 4096 токенах достигает >= 80% потолка умножения матриц по активным FLOPs',

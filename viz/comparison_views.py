@@ -152,7 +152,7 @@ def model_card_markdown(card: dict) -> str:
                      context=card["context"], uniform=card["uniform_loss"]), "",
               "| " + " | ".join([tr("model"), tr("what it is"), tr("total / active parameters"), tr("tokens trained")]
                                + [tr("held-out {domain} (nats/token)", domain=tr(d)) for d in names] + [tr("overall")]
-                               + [tr("overall, other seeds too: mean ± std (seeds)")] * seeded)
+                               + [tr("over seeds: mean ± std (n)")] * seeded)
               + " |", "|---|---|---|---:|" + "---:|" * (len(names) + 1 + seeded)]
     lines += [f"| {m['name']} | {tr(m['description'])} | {m['total_params'] / 1e6:.2f} M / {m['active_params'] / 1e6:.2f} M | "
               + tr("{tokens:,} ({steps} steps x {batch} x {context})", tokens=m["tokens_trained"], steps=m["steps"],
