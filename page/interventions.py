@@ -54,10 +54,31 @@ def on_importance(text, n_experts, top_k, model):
     return importance_figure(run_backend(expert_importance, text, _settings(n_experts, top_k, model)))
 
 
-def on_auto_importance(text, n_experts, top_k, model):
-    """The heatmap on every change for the zoo (well under a second); a real model's L x E ablations take
-    minutes on a CPU, so there it waits for the button."""
-    return gr.skip() if real_choice(model) else on_importance(text, n_experts, top_k, model)
+AUTO_OUTPUTS = 10  # importance, sweep (figure, table), ablation (4), forcing (3)
+
+
+def _or_message(handler, n_outputs: int, *args) -> tuple:
+    """handler's outputs, or its user-facing error as the summary beside cleared outputs: a selection that
+    no longer fits (e.g. two forced experts after top-K became 3) waits for the user without an error pop-up."""
+    try:
+        return handler(*args)
+    except gr.Error as error:
+        return (f"⚠ {error.message}", *[None] * (n_outputs - 1))
+
+
+def on_auto(text, n_experts, top_k, model, ablate_layer, ablate_experts, mode, force_experts, start, end, force_layer):
+    """Every result of the tab for the zoo on every change, from the current selections (well under a
+    second: the sweep without timing, the heatmap, the ablation and the forcing), so nothing shows another
+    text's results; a real model's L x E ablations take minutes on a CPU, so there the buttons wait."""
+    if real_choice(model):
+        return (gr.skip(),) * AUTO_OUTPUTS
+    if not text.strip():
+        return (None, None, None, "", None, None, None, "", None, None)
+    chosen = (text, n_experts, top_k, model)
+    sweep = run_backend(top_k_sweep, text, _settings(n_experts, top_k, model), False)
+    return (on_importance(*chosen), sweep_figure(sweep), sweep_table(sweep),
+            *_or_message(on_ablate, 4, *chosen, ablate_layer, ablate_experts, mode),
+            *_or_message(on_force, 3, *chosen, force_experts, start, end, force_layer))
 
 
 def on_force(text, n_experts, top_k, model, experts, start, end, layer):
@@ -139,11 +160,14 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
 
     private = dict(api_visibility="private")
     chosen = [text, n_experts, top_k, model]
+    auto = dict(fn=on_auto, inputs=[*chosen, ablate_layer, ablate_experts, mode, force_experts, start, end, force_layer],
+                outputs=[importance, sweep_plot, sweep_df, ablate_summary, ablate_plot, ablate_df, ablate_load,
+                         force_summary, force_plot, force_df], show_progress="minimal", **private)
     for chooser in (n_experts, model):
         chooser.change(on_experts, [n_experts, model], [top_k, ablate_experts, force_experts, ablate_layer, force_layer],
-                       **private).then(on_auto_importance, chosen, [importance], show_progress="minimal", **private)
+                       **private).then(**auto)
     for trigger in (demo.load, text.change, top_k.release, language_changed.click):
-        trigger(on_auto_importance, chosen, [importance], trigger_mode="always_last", show_progress="minimal", **private)
+        trigger(trigger_mode="always_last", **auto)
     importance_button.click(on_importance, chosen, [importance], concurrency_limit=1, **private)
     sweep_button.click(on_sweep, chosen, [sweep_plot, sweep_df], concurrency_limit=1, concurrency_id="latency", **private)
     ablate_button.click(on_ablate, [*chosen, ablate_layer, ablate_experts, mode],

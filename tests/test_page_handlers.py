@@ -106,6 +106,18 @@ def test_interventions_tab_bad_input():
     assert "switched off in layer 1" in summary and "nats/token" in summary
 
 
+def test_the_interventions_tab_recomputes_the_zoos_results_without_pop_ups_for_stale_selections():
+    selections = ("all layers", [0], "reroute", [0, 1], 0, -1, "all layers")
+    outputs = interventions.on_auto(TEXT, 8, 2, "zoo", *selections)
+    assert len(outputs) == interventions.AUTO_OUTPUTS
+    importance, sweep_plot, sweep_df, ablated, *_, forced, force_plot, force_df = outputs
+    assert len(sweep_df) == 8 + 2 and sweep_df.iloc[:, -1].isna().all()  # K = 1..8 and both twins, not timed
+    assert "switched off in every layer" in ablated and "forced to experts 0, 1" in forced
+    *_, forced, force_plot, force_df = interventions.on_auto(TEXT, 8, 3, "zoo", *selections)  # 2 chosen, top-K 3
+    assert forced.startswith("⚠") and "choose exactly top-K = 3 experts" in forced and force_plot is None
+    assert all(out in (None, "") for out in interventions.on_auto(" ", 8, 2, "zoo", *selections))
+
+
 def test_clearing_the_text_clears_every_result_and_the_downloads():
     outputs = compare.on_analyze("  \n ", 8, 2, 0, 0, 0, 0)
     assert outputs[0] is None and "Paste some text" in outputs[1]

@@ -108,13 +108,14 @@ the text about 10% less predictable. On short texts a few tokens decide the mean
 moved, not only the mean."""
 
 SWEEP = """**How many experts does this text need?** The MoE's loss at every top-K from 1 to E (it was trained
-with 2), the dense twins as dashed lines, and decode speed measured here per K (median of 3, min-max
-bars). Practitioners run real MoEs with fewer experts per token for speed (llama.cpp runs Qwen3-30B-A3B
+with 2) and the dense twins as dashed lines, recomputed on every change; the button adds decode speed
+measured here per K (median of 3, min-max bars). Practitioners run real MoEs with fewer experts per token for speed (llama.cpp runs Qwen3-30B-A3B
 with half its experts); this shows what that costs on your text."""
 
 ABLATION = """**Ablation.** Switch experts off in one layer or all. *Re-route*: tokens that chose them take their
 next-best expert (the router's distribution is unchanged; llama.cpp's `--omit-experts`). *Zero*: the
-routing is unchanged and the expert's output is dropped (the token keeps its other expert)."""
+routing is unchanged and the expert's output is dropped (the token keeps its other expert). For the zoo
+the chosen ablation is recomputed whenever the text, model or top-K changes."""
 
 IMPORTANCE = """**Expert importance on this text**: the mean loss increase when one expert alone is switched off
 (re-routed), for every layer and expert, all computed at once as rows of one batch. Red cells are experts
@@ -122,7 +123,8 @@ this text relies on; hover for the tokens each one hurts most. Values near 0 (ei
 next-best expert does as well."""
 
 FORCING = """**Forcing.** Route a span of token positions (or all of them) to exactly the experts you choose
-(as many as top-K), in one layer or all, and see the loss change."""
+(as many as top-K), in one layer or all, and see the loss change (for the zoo recomputed on every change,
+like the ablation)."""
 
 EXPERT_CACHE = """#### Expert cache: which experts to keep in fast memory
 When an MoE does not fit in fast memory (GPU memory; or RAM beside an SSD), runtimes keep the experts used
