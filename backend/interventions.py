@@ -155,9 +155,10 @@ def ablate(text: str, settings: Settings, layer: int | None, experts: list[int],
     after, traces_after = token_losses(member, ids, replace(routing, ablation=mask, ablation_mode=mode), trace=True)
     where = tr("every layer") if layer is None else tr("layer {layer}", layer=layers[0])
     what = tr("tokens re-routed to their next-best experts") if mode == "reroute" else tr("their outputs dropped")
-    return _report(member, tr("experts {experts} switched off in {where} ({what})", experts=", ".join(map(str, chosen)),
-                              where=where, what=what),
-                   labels, before, traces_before, after, traces_after)
+    named = dict(experts=", ".join(map(str, chosen)), where=where, what=what)
+    description = (tr("expert {experts} switched off in {where} ({what})", **named) if len(chosen) == 1
+                   else tr("experts {experts} switched off in {where} ({what})", **named))
+    return _report(member, description, labels, before, traces_before, after, traces_after)
 
 
 def force(text: str, settings: Settings, experts: list[int], start: int = 0, end: int | None = None,

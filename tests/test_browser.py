@@ -119,7 +119,7 @@ def test_interventions_tab_shows_importance_and_switches_an_expert_off(page):
     page.get_by_role("tab", name="Interventions").click()
     page.wait_for_function("() => document.body.innerText.includes('Expert importance on this text: loss increase')",
                            timeout=TIMEOUT_MS)
-    for shown in ("experts 0 switched off in every layer", "forced to experts 0, 1", "moe-8, top-8"):  # the sweep table
+    for shown in ("expert 0 switched off in every layer", "forced to experts 0, 1", "moe-8, top-8"):  # the sweep table
         page.wait_for_function("(text) => document.body.innerText.includes(text)", arg=shown, timeout=TIMEOUT_MS)
     page.locator("#iv-ablate label", has_text="3").click()
     page.get_by_role("button", name="Switch off").click()

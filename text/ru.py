@@ -337,6 +337,7 @@ PHRASES = {
     'tokens re-routed to their next-best experts': 'токены перенаправлены к следующим лучшим экспертам',
     'their outputs dropped': 'их выходы отброшены',
     'experts {experts} switched off in {where} ({what})': 'эксперты {experts} отключены: {where} ({what})',
+    'expert {experts} switched off in {where} ({what})': 'эксперт {experts} отключён: {where} ({what})',
     'positions {start}-{end} forced to experts {experts} in {where}': 'позиции {start}-{end} принудительно направлены к экспертам {experts}: {where}',
     'not measured': 'не измерено',
     'done': 'готово',
