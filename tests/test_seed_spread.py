@@ -35,3 +35,19 @@ def test_the_report_json_reads_back_and_a_member_over_seeds_reads_mean_and_std(t
     losses = seed_losses(path)
     assert losses == {"dense": {1234: 3.4994, 1235: 3.4855}}
     assert over_seeds(losses["dense"]) == "3.492 ± 0.010 (2)" and over_seeds({1234: 3.5}) == ""
+
+
+def test_the_report_lists_the_runs_by_the_machine_they_finished_on(tmp_path):
+    from benchmarks.seed_spread import MACHINE_FILE, machines
+
+    for name, machine in (("dense-seed1", "AMD EPYC"), ("dense-seed2", None), ("moe-4-seed1", "AMD EPYC"), ("moe-4-seed2", "Xeon")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "eval.json").write_text("{}")
+        if machine:
+            (tmp_path / name / MACHINE_FILE).write_text(machine + "\n")
+    (tmp_path / "moe-8-seed1").mkdir()  # unfinished: no eval.json, not listed
+    (tmp_path / "moe-8-seed1" / MACHINE_FILE).write_text("Xeon\n")
+    found = machines(tmp_path, ["dense", "moe-4", "moe-8"], [1, 2])
+    assert found == {"AMD EPYC": ["dense-seed1", "moe-4-seed1"], "not recorded": ["dense-seed2"], "Xeon": ["moe-4-seed2"]}
+    text = report({"dense": {1: 3.5, 2: 3.51}}, ["dense"], 400, "test machine", trained_on=found)
+    assert "Where the runs finished: AMD EPYC: dense-seed1, moe-4-seed1; not recorded: dense-seed2; Xeon: moe-4-seed2." in text
