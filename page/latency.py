@@ -76,7 +76,8 @@ def on_run(d_model, d_expert, n_experts, top_k, batches, tokens, device, dtype="
               total=weights["dense-total"], active=weights["dense-active"], ceiling=result["ceiling_gflops"],
               bandwidth=result["bandwidth_gbs"])
     departures, *figures = lab_views(result["rows"], plan.scale, result["ceiling_gflops"], result["bandwidth_gbs"])
-    return (note + "\n\n" + reliability_markdown(result.get("reliability")) + "\n\n" + departures, *figures)
+    return (note + "\n\n" + reliability_markdown(result.get("reliability")) + "\n\n" + departures, *figures,
+            gr.Column(visible=True))  # the charts appear once there is a measurement to show
 
 
 def reliability_markdown(reliability: dict | None) -> str:
@@ -152,14 +153,15 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
         dtype = gr.Radio(native_dtypes(), value="float32", label=l("weights and activations"))
         run_button = gr.Button(l("Measure"), variant="primary")
     note = gr.Markdown()
-    with gr.Row():
-        speedup = gr.Plot(label=l("Speedup vs ideal"))
-        decode = gr.Plot(label=l("Decode"))
-    with gr.Row():
-        prefill = gr.Plot(label=l("Prefill"))
-        roofline = gr.Plot(label=l("Roofline"))
+    with gr.Column(visible=False) as measured:
+        with gr.Row():
+            speedup = gr.Plot(label=l("Speedup vs ideal"))
+            decode = gr.Plot(label=l("Decode"))
+        with gr.Row():
+            prefill = gr.Plot(label=l("Prefill"))
+            roofline = gr.Plot(label=l("Roofline"))
     run_button.click(on_run, [d_model, d_expert, n_experts, top_k, batches, tokens, device, dtype],
-                     [note, speedup, decode, prefill, roofline], concurrency_limit=1, concurrency_id="latency",
+                     [note, speedup, decode, prefill, roofline, measured], concurrency_limit=1, concurrency_id="latency",
                      api_visibility="private")
     if shipped_result():
         gr.Markdown(t("LATENCY_SHIPPED"))

@@ -71,6 +71,11 @@ def _stop_requested(session: str) -> bool:
         return session in _STOP_REQUESTS
 
 
+def _shown(figure) -> gr.Plot:
+    """The live chart, made visible with its first rows (hidden before a run: an empty frame teaches nothing)."""
+    return gr.Plot(figure, visible=True)
+
+
 def on_live(method, steps, request: gr.Request = None, progress=gr.Progress()):
     steps = run_backend(int_in_range, "steps", steps, 10, MAX_STEPS)
     run = run_backend(live_run, method, steps)  # settings are checked before the first step
@@ -89,11 +94,11 @@ def on_live(method, steps, request: gr.Request = None, progress=gr.Progress()):
                         "left", method=method, step=len(rows), steps=steps, loss=row["loss"],
                         dead=log.layer_sum("dead_experts")[-1], slots=log.n_layers * log.n_experts, elapsed=elapsed,
                         rate=1 / per_step, left=per_step * (steps - len(rows)))
-            yield status, live_figure(log, steps)
+            yield status, _shown(live_figure(log, steps))
     if rows and len(rows) < steps:  # stopped
         yield (tr("**{method}**: stopped at step {step} of {steps} after {elapsed:.1f} s, loss {loss:.3f} nats/token.",
                   method=method, step=len(rows), steps=steps, elapsed=time.perf_counter() - start, loss=rows[-1]["loss"]),
-               live_figure(TrainLog(rows), steps))
+               _shown(live_figure(TrainLog(rows), steps)))
 
 
 def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
@@ -134,7 +139,7 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
         run = gr.Button(l("Train"), variant="primary", elem_id="live-train")
         stop = gr.Button(l("Stop"))
     live_status = gr.Markdown(elem_id="live-status")
-    live_plot = gr.Plot(label=l("Expert load while training"))
+    live_plot = gr.Plot(label=l("Expert load while training"), visible=False)
     # Train is disabled while a run goes (a second press would only queue behind it). Stop asks the run to end
     # after its current step (a flag per session, not a cancellation), and Train comes back when it has.
     locked = run.click(lambda: gr.Button(interactive=False), None, [run], queue=False, api_visibility="private")

@@ -10,13 +10,13 @@ def no_progress(*args, **kwargs):
 
 
 def test_a_small_measurement_returns_the_note_the_departures_and_four_charts():
-    note, speedup, decode, prefill, roofline = on_run(128, 128, 4, 2, [1, 2], [16], "cpu", progress=no_progress)
+    note, speedup, decode, prefill, roofline, charts = on_run(128, 128, 4, 2, [1, 2], [16], "cpu", progress=no_progress)
     assert note.startswith("Measured on cpu") and "**Batch 1**" in note and "GB/s" in note
     assert [t.name for t in speedup.data][:2] == ["measured (dense-total / fastest MoE backend)",
                                                   "memory-bound ideal: E / E(1-((E-K)/E)^B)"]
     assert list(speedup.data[0].x) == [1, 2]
     assert {t.name for t in decode.data} >= {"dense-active", "dense-total", "moe-loop", "moe-sorted", "moe-grouped"}
-    assert list(prefill.data[0].x) == [16] and roofline.data
+    assert list(prefill.data[0].x) == [16] and roofline.data and charts.visible  # hidden until measured
 
 
 @pytest.mark.parametrize("args,message", [

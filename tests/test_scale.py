@@ -1,5 +1,6 @@
 """The scale calculator against published figures, closed forms, a simulation and the zoo's modules."""
 import json
+import math
 import random
 import re
 
@@ -146,3 +147,14 @@ def test_cli_json_and_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         params_cli([str(path)])
     assert exit_info.value.code == 2 and "'hidden_size' = -1 is out of range" in capsys.readouterr().err
+
+
+def test_the_table_shows_a_tiny_models_weights_in_significant_digits_not_zeros():
+    from scale.report import compare_scale
+    from viz.scale_views import scale_table
+
+    table = scale_table(compare_scale(["zoo:moe-8", "mixtral-8x7b"], "", 4096)).set_index("model")
+    weights = table["weights bf16 / 4-bit (GB)"]
+    assert weights["Mixtral 8x7B"] == "93.41 / 23.35"
+    bf16, four_bit = (float(v) for v in weights.filter(like="moe-8").iloc[0].split(" / "))
+    assert math.isclose(bf16, 3_937_408 * 2 / 1e9, rel_tol=5e-3) and four_bit > 0  # moe-8's 3.94 M parameters

@@ -11,6 +11,11 @@ def _b(n: float) -> str:
     return f"{n / 1e9:,.2f} B" if n >= 1e8 else f"{n / 1e6:,.2f} M"
 
 
+def _gb(gb: float) -> str:
+    """Two decimals, or three significant digits below 1 GB (a zoo model's 0.00197 GB is not 0.00)."""
+    return f"{gb:,.2f}" if gb >= 1 else f"{gb:.3g}"
+
+
 def scale_table(reports: list[dict]) -> pd.DataFrame:
     rows = []
     for r in reports:
@@ -30,7 +35,7 @@ def scale_table(reports: list[dict]) -> pd.DataFrame:
             tr("authors' convention"): tr(convention) if convention else tr("not stated"),
             tr("published figures"): published or tr("none"),
             tr("forward GFLOP / token (context {context})", context=r["context"]): f"{r['flops_per_token'] / 1e9:,.3f}",
-            tr("weights bf16 / 4-bit (GB)"): f"{r['weight_gb']['bf16']:,.2f} / {r['weight_gb']['4-bit']:,.2f}",
+            tr("weights bf16 / 4-bit (GB)"): f"{_gb(r['weight_gb']['bf16'])} / {_gb(r['weight_gb']['4-bit'])}",
             tr("experts (top-K)"): f"{r['experts']} (top-{r['top_k']})" if r["experts"] else tr("dense"),
         })
     return pd.DataFrame(rows).fillna("")
