@@ -180,3 +180,21 @@ def test_the_one_row_form_is_measured_once_per_shape_and_gives_the_same_numbers(
     assert form in products.SINGLE_ROW_FORMS and products.single_row_form(w.clone()) == form  # cached per shape
     for name, f in products.SINGLE_ROW_FORMS.items():
         torch.testing.assert_close(f(x, w), torch.nn.functional.linear(x, w), atol=1e-5, rtol=1e-5)
+
+
+def test_the_cpu_is_named_with_family_model_and_vector_units_a_virtual_machine_hides(tmp_path):
+    from backend.timing import cpu_model
+
+    def info(**fields):
+        path = tmp_path / "cpuinfo"
+        core = "\n".join(f"{key}\t: {value}" for key, value in fields.items())
+        path.write_text(f"processor\t: 0\n{core}\n\nprocessor\t: 1\n{core}\n")
+        return path
+
+    assert cpu_model(info(**{"model name": "AMD EPYC", "cpu family": 26, "model": 2, "flags": "fpu avx2 avx512f avx512_bf16"})) \
+        == "AMD EPYC (family 26, model 2; AVX-512 with bf16)"
+    assert cpu_model(info(**{"model name": "AMD EPYC", "cpu family": 25, "model": 1, "flags": "fpu avx2"})) \
+        == "AMD EPYC (family 25, model 1; AVX2)"
+    assert cpu_model(info(**{"model name": "Intel(R) Xeon(R) Processor", "flags": "avx512f"})) \
+        == "Intel(R) Xeon(R) Processor (AVX-512)"
+    assert cpu_model(tmp_path / "missing")  # falls back to what platform reports
