@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from backend.timing import greedy_decoder, last_level_cache_bytes, time_interleaved
 from lab.variants import LabScale, Measurement, build_models, build_variants, call_flops
 from models.experts import swiglu
-from models.products import linear
+from models.products import linear, weight_stationary
 from routing.options import RoutingOptions
 
 
@@ -76,7 +76,7 @@ def orientation_sweep(scale: LabScale, sizes: list[int], repeats: int = 7, seed:
     gen = torch.Generator().manual_seed(seed)
     d, f = scale.d_model, scale.d_expert
     weights = tuple(torch.randn(shape, generator=gen).to(scale.torch_dtype) for shape in ((f, d), (f, d), (d, f)))
-    products = {"x_wT_ms": F.linear, "w_xT_ms": lambda x, w: (w @ x.t()).t(), "chosen_ms": linear}
+    products = {"x_wT_ms": F.linear, "w_xT_ms": weight_stationary, "chosen_ms": linear}
     out = []
     for m in sizes:
         rows = torch.arange(m)

@@ -6,7 +6,12 @@ rounding); only the speed differs. The machines differ: on a 2-core AMD EPYC (MK
 thread) splitting the weight into row blocks ran a one-row product 2x faster; on a 2-core Intel Xeon the
 split was 3x slower for some shapes and 6x faster for others. So the one-row form is not assumed: it is
 timed once per weight shape on the machine itself, the first time that shape is seen (`single_row_form`).
-The `orientation` table of benchmarks/results/latency.md times one expert's work each way.
+The same holds for a few rows: where the weight-stationary form (w x^T)^T stops paying differs (the Intel
+kind: from about 64 rows; the AMD kinds: beyond 256), so without gradients it is timed once per weight
+shape and power-of-two row count up to CALIBRATED_MAX_ROWS (`multi_row_form`). With gradients (training)
+the rule stays fixed, so that a run's numbers never depend on a timing (a resumed run equals an
+uninterrupted one bit for bit). The `orientation` table of benchmarks/results/latency.md times one
+expert's work each way.
 
 Shapes: M rows, D input width, F output width.
 """
@@ -20,7 +25,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-WEIGHT_STATIONARY_MAX_ROWS = 128
+WEIGHT_STATIONARY_MAX_ROWS = 128  # the fixed rule with gradients: (w x^T)^T up to here, then x w^T
+CALIBRATED_MAX_ROWS = 1024  # without gradients the form is timed up to here; above, x w^T (compute-bound)
 CALIBRATION_REPEATS = 7
 
 
@@ -31,28 +37,46 @@ def row_blocks(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return torch.bmm(w.view(blocks, -1, w.shape[1]), x.t().expand(blocks, -1, -1)).reshape(1, -1)
 
 
-SINGLE_ROW_FORMS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"row-blocks": row_blocks, "x-wT": F.linear}
+def weight_stationary(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """(w x^T)^T: a transposed view of the result; elementwise ops keep that layout."""
+    return (w @ x.t()).t()
+
+
+FORMS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "row-blocks": row_blocks, "weight-stationary": weight_stationary, "x-wT": F.linear}
+SINGLE_ROW_FORMS = ("row-blocks", "x-wT")
+MULTI_ROW_FORMS = ("weight-stationary", "x-wT")
 _CHOSEN: dict[tuple, str] = {}
 
 
 @torch.no_grad()
-def single_row_form(w: torch.Tensor) -> str:
-    """The faster one-row form for this weight's shape, dtype, device and thread count on this machine:
-    each form timed CALIBRATION_REPEATS times (median) on w itself, once per key."""
-    key = (tuple(w.shape), w.dtype, w.device.type, torch.get_num_threads())
+def _fastest(names: tuple[str, ...], w: torch.Tensor, rows: int) -> str:
+    """The form among `names` with the lowest median of CALIBRATION_REPEATS timings of x (rows, D) w^T on
+    w itself, once per key (weight shape, dtype, device, thread count, rows)."""
+    key = (names, tuple(w.shape), w.dtype, w.device.type, torch.get_num_threads(), rows)
     if key not in _CHOSEN:
-        x = torch.randn(1, w.shape[1], dtype=w.dtype, device=w.device)
+        x = torch.randn(rows, w.shape[1], dtype=w.dtype, device=w.device)
         medians = {}
-        for name, form in SINGLE_ROW_FORMS.items():
-            form(x, w)  # warm-up
+        for name in names:
+            FORMS[name](x, w)  # warm-up
             samples = []
             for _ in range(CALIBRATION_REPEATS):
                 start = time.perf_counter()
-                form(x, w)
+                FORMS[name](x, w)
                 samples.append(time.perf_counter() - start)
             medians[name] = statistics.median(samples)
         _CHOSEN[key] = min(medians, key=medians.get)
     return _CHOSEN[key]
+
+
+def single_row_form(w: torch.Tensor) -> str:
+    """The faster one-row form for this weight on this machine (timed once per shape)."""
+    return _fastest(SINGLE_ROW_FORMS, w, 1)
+
+
+def multi_row_form(w: torch.Tensor, rows: int) -> str:
+    """The faster form for 2..CALIBRATED_MAX_ROWS rows, timed once per shape at the power of two >= rows."""
+    return _fastest(MULTI_ROW_FORMS, w, 1 << (rows - 1).bit_length())
 
 
 def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -61,13 +85,17 @@ def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     Few rows make the product bound by reading w:
     - one row: whichever of `row_blocks` (w's rows spread over the threads) and plain x w^T measured faster
       for this shape here (see single_row_form);
-    - up to WEIGHT_STATIONARY_MAX_ROWS rows: the weight-stationary form (w x^T)^T, faster than x w^T;
+    - up to CALIBRATED_MAX_ROWS rows without gradients: whichever of the weight-stationary form and x w^T
+      measured faster here for this shape and about this many rows (multi_row_form); with gradients the
+      weight-stationary form up to WEIGHT_STATIONARY_MAX_ROWS rows;
     - more rows: x w^T (F.linear), whose row-major result is also cheaper for the rows that read it next.
     The result may be a transposed view; elementwise ops keep that layout, so the next product gets a
     contiguous operand."""
     rows = x.shape[0]
     if rows == 1:
-        return SINGLE_ROW_FORMS[single_row_form(w)](x, w)
+        return FORMS[single_row_form(w)](x, w)
+    if not torch.is_grad_enabled() and rows <= CALIBRATED_MAX_ROWS:
+        return FORMS[multi_row_form(w, rows)](x, w)
     if rows <= WEIGHT_STATIONARY_MAX_ROWS:
-        return (w @ x.t()).t()
+        return weight_stationary(x, w)
     return F.linear(x, w)

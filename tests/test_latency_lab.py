@@ -178,8 +178,26 @@ def test_the_one_row_form_is_measured_once_per_shape_and_gives_the_same_numbers(
     w, x = torch.randn(96, 40), torch.randn(1, 40)
     form = products.single_row_form(w)
     assert form in products.SINGLE_ROW_FORMS and products.single_row_form(w.clone()) == form  # cached per shape
-    for name, f in products.SINGLE_ROW_FORMS.items():
+    for f in products.FORMS.values():
         torch.testing.assert_close(f(x, w), torch.nn.functional.linear(x, w), atol=1e-5, rtol=1e-5)
+
+
+def test_a_few_rows_take_the_form_measured_for_their_power_of_two_and_training_keeps_the_fixed_rule(monkeypatch):
+    from models import products
+    w = torch.randn(96, 40)
+    timed = []
+    real = products._fastest
+    monkeypatch.setattr(products, "_fastest", lambda names, w_, rows: timed.append(rows) or real(names, w_, rows))
+    with torch.no_grad():
+        for rows in (3, 4, 37, 64, products.CALIBRATED_MAX_ROWS):
+            x = torch.randn(rows, 40)
+            torch.testing.assert_close(linear(x, w), torch.nn.functional.linear(x, w), atol=1e-5, rtol=1e-5)
+    assert timed == [4, 4, 64, 64, products.CALIBRATED_MAX_ROWS]  # buckets: the power of two >= rows
+    assert products.multi_row_form(w, 37) in products.MULTI_ROW_FORMS
+    timed.clear()
+    x = torch.randn(37, 40, requires_grad=True)
+    out = linear(x, w)  # with gradients: the fixed rule, nothing timed
+    assert timed == [] and out.stride() == products.weight_stationary(x, w).stride()
 
 
 def test_the_cpu_is_named_with_family_model_and_vector_units_a_virtual_machine_hides(tmp_path):
