@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from backend.model_card import balancing, balancing_groups, seed_losses
+from backend.timing import machine_description
 from corpus.streams import eval_windows, target_bytes
 from models.checkpoint import load_checkpoint
 from models.config import ModelConfig
@@ -142,7 +143,8 @@ def main() -> None:
         "from at most the 1 or 2 tokens before it in its window.\n\n"
         f"{body}\n\n"
         f"Loading all {len(ZOO)} members with the tokenizer in a fresh interpreter: median "
-        f"{statistics.median(seconds):.2f} s (min {min(seconds):.2f} s, max {max(seconds):.2f} s, {len(seconds)} runs).\n"
+        f"{statistics.median(seconds):.2f} s (min {min(seconds):.2f} s, max {max(seconds):.2f} s, {len(seconds)} runs) on "
+        f"{machine_description()}.\n"
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / args.out).write_text(text)
