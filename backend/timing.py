@@ -104,9 +104,8 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     flags = set(fields.get("flags", "").split())
     vector = ("AVX-512 with bf16" if "avx512_bf16" in flags else "AVX-512" if "avx512f" in flags
               else "AVX2" if "avx2" in flags else None)
-    details = [f"family {fields['cpu family']}, model {fields['model']}" if "cpu family" in fields and "model" in fields else None,
-               vector]
-    details = [d for d in details if d]
+    details = [f"family {fields['cpu family']}, model {fields['model']}"] if "cpu family" in fields and "model" in fields else []
+    details += [vector] if vector else []
     return fields["model name"] + (f" ({'; '.join(details)})" if details else "")
 
 
