@@ -332,7 +332,7 @@ PHRASES = {
     'slow bandwidth': 'медленная пропускная способность',
     '{name} must be an integer between {low} and {high}, got {value!r}': '{name}: нужно целое число от {low} до {high}, получено {value!r}',
     '{name} must be an integer between 1 and the number of experts ({n}), got {value!r}': '{name}: нужно целое число от 1 до числа экспертов ({n}), получено {value!r}',
-    'every layer': 'всех слоях',
+    'every layer': 'все слои',
     'layer {layer}': 'слой {layer}',
     'tokens re-routed to their next-best experts': 'токены перенаправлены к следующим лучшим экспертам',
     'their outputs dropped': 'их выходы отброшены',
