@@ -139,6 +139,15 @@ def on_shipped():
     return summary, *figs, models
 
 
+def lab_charts(*labels: str) -> list[gr.Plot]:
+    """The lab's four charts (speedup vs ideal, decode, prefill, roofline), two to a row, in lab_views' order."""
+    charts = []
+    for pair in (labels[:2], labels[2:]):
+        with gr.Row():
+            charts += [gr.Plot(label=label) for label in pair]
+    return charts
+
+
 def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     gr.Markdown(t("LATENCY"))
     with gr.Row():
@@ -154,28 +163,17 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
         run_button = gr.Button(l("Measure"), variant="primary")
     note = gr.Markdown()
     with gr.Column(visible=False) as measured:
-        with gr.Row():
-            speedup = gr.Plot(label=l("Speedup vs ideal"))
-            decode = gr.Plot(label=l("Decode"))
-        with gr.Row():
-            prefill = gr.Plot(label=l("Prefill"))
-            roofline = gr.Plot(label=l("Roofline"))
+        charts = lab_charts(l("Speedup vs ideal"), l("Decode"), l("Prefill"), l("Roofline"))
     run_button.click(on_run, [d_model, d_expert, n_experts, top_k, batches, tokens, device, dtype],
-                     [note, speedup, decode, prefill, roofline, measured], concurrency_limit=1, concurrency_id="latency",
+                     [note, *charts, measured], concurrency_limit=1, concurrency_id="latency",
                      api_visibility="private")
     if shipped_result():
         gr.Markdown(t("LATENCY_SHIPPED"))
         summary = gr.Markdown(elem_id="shipped-latency")
-        with gr.Row():
-            shipped_speedup = gr.Plot(label=l("Shipped: speedup vs ideal"))
-            shipped_decode = gr.Plot(label=l("Shipped: decode"))
-        with gr.Row():
-            shipped_prefill = gr.Plot(label=l("Shipped: prefill"))
-            shipped_roofline = gr.Plot(label=l("Shipped: roofline"))
+        shipped = lab_charts(l("Shipped: speedup vs ideal"), l("Shipped: decode"), l("Shipped: prefill"), l("Shipped: roofline"))
         shipped_models = gr.Plot(label=l("Shipped: models"))
         for trigger in (demo.load, language_changed.click):
-            trigger(on_shipped, None, [summary, shipped_speedup, shipped_decode, shipped_prefill, shipped_roofline, shipped_models],
-                    api_visibility="private")
+            trigger(on_shipped, None, [summary, *shipped, shipped_models], api_visibility="private")
     build_cache_section(demo)
 
 
