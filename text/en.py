@@ -109,8 +109,8 @@ moved, not only the mean."""
 
 SWEEP = """**How many experts does this text need?** The MoE's loss at every top-K from 1 to E (it was trained
 with 2) and the dense twins as dashed lines, recomputed on every change; the button adds decode speed
-measured here per K (median of 3, min-max bars). Practitioners run real MoEs with fewer experts per token for speed (llama.cpp runs Qwen3-30B-A3B
-with half its experts); this shows what that costs on your text."""
+measured here per K (median of 3, min-max bars). Practitioners run real MoEs with fewer experts per token
+for speed (llama.cpp runs Qwen3-30B-A3B with half its experts); this shows what that costs on your text."""
 
 ABLATION = """**Ablation.** Switch experts off in one layer or all. *Re-route*: tokens that chose them take their
 next-best expert (the router's distribution is unchanged; llama.cpp's `--omit-experts`). *Zero*: the
