@@ -1,4 +1,6 @@
 """Interventions on the routing (ablate, force, sweep top-K) with exact expectations on the shipped zoo."""
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -7,6 +9,7 @@ from backend.interventions import ablate, expert_importance, force, top_k_sweep
 from errors import UserError
 from models.zoo import load_member
 from routing.options import RoutingOptions
+from viz.intervention_views import sweep_table
 
 TEXT = "def area(r):\n    return 3.14159 * r * r\n\nprint(area(2))\n"
 
@@ -77,6 +80,13 @@ def test_the_sweep_at_the_trained_k_equals_the_plain_analysis():
     assert sweep.points[1].active_params == plain.moe.active_params
     assert sweep.dense["dense"].mean_loss == plain.models[0].mean_loss
     assert sweep.points[0].active_params < sweep.points[3].active_params and sweep.points[0].decode_tokens_per_s is None
+
+
+def test_the_sweep_table_has_a_decode_column_only_once_the_sweep_is_timed():
+    sweep = top_k_sweep(TEXT, Settings(n_experts=4), measure=False)
+    assert list(sweep_table(sweep).columns) == ["model", "mean loss (nats/token)", "perplexity", "active parameters (M)"]
+    timed = replace(sweep, points=[replace(p, decode_tokens_per_s=100.0 + p.k) for p in sweep.points])
+    assert sweep_table(timed)["decode (tokens/s, median)"].tolist()[:4] == [101, 102, 103, 104]
 
 
 def test_importance_rows_equal_single_ablations():

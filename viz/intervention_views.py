@@ -16,10 +16,14 @@ SWEEP_HEADERS = ["model", "mean loss (nats/token)", "perplexity", "active parame
 AFFECTED_HEADERS = ["position", "token", "loss before (nats)", "loss after (nats)", "change (nats)"]
 
 
+def _timed(sweep: TopKSweep) -> bool:
+    return any(p.decode_tokens_per_s for p in sweep.points)
+
+
 def sweep_figure(sweep: TopKSweep) -> go.Figure:
     """Loss on this text against K, the dense twins as flat lines; measured decode speed on a second panel."""
     ks = [p.k for p in sweep.points]
-    timed = any(p.decode_tokens_per_s for p in sweep.points)
+    timed = _timed(sweep)
     fig = make_subplots(rows=1, cols=2 if timed else 1, subplot_titles=(
         tr("mean loss on this text (nats/token; lower is better)"),
         tr("decode speed (tokens/s, median; higher is faster)"))[: 2 if timed else 1])
@@ -51,9 +55,11 @@ def sweep_figure(sweep: TopKSweep) -> go.Figure:
 
 
 def sweep_table(sweep: TopKSweep) -> pd.DataFrame:
+    """One row per top-K and dense twin; the decode column only once the sweep was timed."""
     named = [(f"{sweep.model}, top-{p.k}", p) for p in sweep.points] + list(sweep.dense.items())
-    rows = [(name, p.mean_loss, p.perplexity, p.active_params / 1e6, p.decode_tokens_per_s) for name, p in named]
-    return pd.DataFrame(rows, columns=[tr(h) for h in SWEEP_HEADERS]).round(3)
+    headers = SWEEP_HEADERS if _timed(sweep) else SWEEP_HEADERS[:-1]
+    rows = [(name, p.mean_loss, p.perplexity, p.active_params / 1e6, p.decode_tokens_per_s)[: len(headers)] for name, p in named]
+    return pd.DataFrame(rows, columns=[tr(h) for h in headers]).round(3)
 
 
 def change_figure(report: InterventionReport) -> go.Figure:
