@@ -1,7 +1,8 @@
-"""`python -m benchmarks.training_speed [--runs DIR] [--steps N] [--threads T]`: how fast each member trains here.
+"""`python -m benchmarks.training_speed [--runs DIR] [--steps N] [--threads T] [--batch-size B]`: how fast each member
+trains here.
 
-Every member of a runs directory (each subdirectory's config.json; default: the zoo directory) trains with the trainer's own step (training.train.training_steps, batch 16 x 256 tokens,
-the zoo's schedule) on windows of the held-out text (real text, so the MoEs route as they do in training).
+Every member of a runs directory (each subdirectory's config.json; default: the zoo directory) trains with the trainer's own step (training.train.training_steps, batch 16 x 256 tokens
+unless --batch-size says otherwise, the zoo's schedule) on windows of the held-out text (real text, so the MoEs route as they do in training).
 After `--warmup` steps each, `--steps` timed optimizer steps per member, the members interleaved in a
 rotating order, so that a change in the machine's load hits them alike. Per member: tokens/s (median and
 interquartile range), model FLOPs per step (3 x the forward FLOPs per token at context 256, forward and
@@ -33,10 +34,10 @@ CONTEXT = 256
 MOE_STEP_TARGET = 1.25  # an MoE's step time at most this many dense steps (MegaBlocks: dropless MoE near dense speed)
 
 
-def measure(runs: Path, steps: int, warmup: int) -> dict:
+def measure(runs: Path, steps: int, warmup: int, batch_size: int = TrainConfig.batch_size) -> dict:
     configs = {p.parent.name: ModelConfig.from_dict(json.loads(p.read_text())) for p in sorted(runs.glob("*/config.json"))}
     stream = torch.cat(list(load_domains(EVAL_DIR, shared_tokenizer()).values()))
-    tc = TrainConfig(steps=warmup + steps)
+    tc = TrainConfig(steps=warmup + steps, batch_size=batch_size)
     trainers = {name: training_steps(cfg, tc, stream) for name, cfg in configs.items()}
     names = list(trainers)
     samples: dict[str, list[float]] = {n: [] for n in names}
@@ -94,9 +95,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the zoo trains one process per core, 1 thread each)")
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="sequences of 256 tokens per step")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(write(measure(args.runs or zoo_dir(), args.steps, args.warmup)))
+    print(write(measure(args.runs or zoo_dir(), args.steps, args.warmup, args.batch_size)))
 
 
 if __name__ == "__main__":
