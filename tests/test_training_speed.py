@@ -1,6 +1,8 @@
 """The training-speed benchmark's bookkeeping on tiny members (the matmul ceiling stubbed: it takes seconds)."""
 import json
 
+import pytest
+
 from benchmarks import training_speed
 from conftest import tiny_config
 from models.params import config_flops
@@ -19,5 +21,5 @@ def test_every_member_is_timed_at_the_asked_batch_and_compared_with_the_dense_st
     assert dense["step_over_dense"] == 1.0 and moe["is_moe"] and not dense["is_moe"]
     assert moe["flops_per_step"] == 3 * config_flops(configs["moe-4"], 256) * 3 * 256
     assert moe["step_over_dense"] == dense["tokens_per_s"] / moe["tokens_per_s"]
-    assert moe["mfu"] == moe["tokens_per_s"] * 3 * config_flops(configs["moe-4"], 256) / 1e11
+    assert moe["mfu"] == pytest.approx(moe["tokens_per_s"] * 3 * config_flops(configs["moe-4"], 256) / 1e11, rel=1e-12)
     assert "| moe-4 |" in training_speed.report(result) and "batch 3 x 256 tokens" in training_speed.report(result)
