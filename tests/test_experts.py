@@ -29,7 +29,7 @@ def _reference(experts, x, idx, weights, dropped):
 
 
 @pytest.mark.parametrize("drop_rate", [0.2, None])
-@pytest.mark.parametrize("n,k,e", [(37, 2, 8), (5, 1, 4), (64, 3, 6), (1, 2, 16), (1, 1, 1)])
+@pytest.mark.parametrize("n,k,e", [(37, 2, 8), (5, 1, 4), (64, 3, 6), (1, 2, 16), (1, 1, 1), (600, 2, 4)])  # 600: ~300 rows per expert
 def test_backends_agree_with_the_definition(n, k, e, drop_rate):
     experts = FusedExperts(e, 24, 40)
     x = torch.randn(n, 24)

@@ -11,7 +11,7 @@ from lab.roofline import decode_models, ideal_decode_speedup, roofline_decode_sp
 from lab.run import LabPlan, run
 from lab.variants import LabScale, build_variants, call_flops, check_equal, runnable_backends
 from models.moe import MoELayer
-from models.products import WEIGHT_STATIONARY_MAX_ROWS, linear
+from models.products import WEIGHT_STATIONARY_MAX_ROWS, linear, row_major_linear
 from viz.latency_views import departure_text
 
 SCALE = LabScale(d_model=64, d_expert=96, n_experts=8, top_k=2)
@@ -113,6 +113,15 @@ def test_decode_models_and_the_departure_text_come_from_the_rows():
 def test_linear_equals_f_linear_in_every_orientation(rows):
     x, w = torch.randn(rows, 48), torch.randn(80, 48)
     torch.testing.assert_close(linear(x, w), torch.nn.functional.linear(x, w), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [3, WEIGHT_STATIONARY_MAX_ROWS + 1])
+def test_row_major_linear_equals_f_linear_and_gives_rows_above_the_weight_stationary_range(rows):
+    x, w = torch.randn(rows, 48), torch.randn(80, 48)
+    with torch.no_grad():
+        result = row_major_linear(x, w)
+    torch.testing.assert_close(result, torch.nn.functional.linear(x, w), atol=1e-5, rtol=1e-5)
+    assert result.is_contiguous() or rows <= WEIGHT_STATIONARY_MAX_ROWS
 
 
 def test_machine_measurements_are_plausible():
