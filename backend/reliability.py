@@ -4,7 +4,9 @@
 how much this process spent, so the difference is the work of *other* processes, in cores, during the
 measurement. A run is marked unreliable, with the reason, when other processes used more than
 MAX_COMPETING_CORES, or when the repetitions of some timed series spread more than MAX_RELATIVE_SPREAD
-around their median (interquartile range, or min-max with fewer than 4 repetitions). Where /proc/stat
+around their median (interquartile range, or min-max with fewer than 4 repetitions), or when a calibration
+kernel timed before and after the measurement ran more than MAX_CALIBRATION_DRIFT apart (the machine itself
+changed speed, e.g. a virtual machine's host got busy: no process inside it shows that). Where /proc/stat
 cannot be read (not Linux), the 1-minute load average stands in for the competing load.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ from text import tr
 
 MAX_COMPETING_CORES = 0.5
 MAX_RELATIVE_SPREAD = 0.3
+MAX_CALIBRATION_DRIFT = 0.2
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -47,6 +50,13 @@ class Reliability:
     cores: int  # cores this process may use
     worst_spread: float  # largest relative spread of a timed series (IQR / median)
     seconds: float  # wall time of the measurement
+    calibration_drift: float = 0.0  # relative change of a calibration kernel's speed, before vs after (0: not timed)
+
+
+def calibration_drift(before: Iterable[float], after: Iterable[float]) -> float:
+    """The largest relative change between paired calibration rates (e.g. FLOP/s, bytes/s) timed before and
+    after a measurement: |before - after| / the larger of the two."""
+    return max((abs(b - a) / max(a, b) for b, a in zip(before, after) if max(a, b) > 0), default=0.0)
 
 
 def relative_spread(samples: Iterable[float]) -> float:
@@ -79,16 +89,17 @@ class Watch:
             return max(0.0, self.load_average - 1.0)  # the load average counts this process too
         return max(0.0, ((self.end_busy - self.start_busy) - (self.end_own - self.start_own)) / wall)
 
-    def verdict(self, spreads: Iterable[float]) -> Reliability:
+    def verdict(self, spreads: Iterable[float], drift: float = 0.0) -> Reliability:
+        """drift: `calibration_drift` of kernels timed before and after (0 where none were)."""
         competing, cores = self.competing_cores(), available_cores()
         spread = max(spreads, default=0.0)
-        reasons = unreliable_because(competing, cores, spread)
-        return Reliability(not reasons, reasons, competing, cores, spread, self.end_wall - self.start_wall)
+        reasons = unreliable_because(competing, cores, spread, drift)
+        return Reliability(not reasons, reasons, competing, cores, spread, self.end_wall - self.start_wall, drift)
 
 
-def unreliable_because(competing: float, cores: int, spread: float) -> list[str]:
-    """Why a run with this competing load (cores) and worst relative spread is unreliable, in the current
-    language ([] if it is not); a stored run's reasons are rebuilt from its numbers for each reader."""
+def unreliable_because(competing: float, cores: int, spread: float, drift: float = 0.0) -> list[str]:
+    """Why a run with this competing load (cores), worst relative spread and calibration drift is unreliable,
+    in the current language ([] if it is not); a stored run's reasons are rebuilt from its numbers for each reader."""
     reasons = []
     if competing > MAX_COMPETING_CORES:
         reasons.append(tr("other processes kept {used:.1f} of this machine's {cores} cores busy while it measured",
@@ -96,6 +107,9 @@ def unreliable_because(competing: float, cores: int, spread: float) -> list[str]
     if spread > MAX_RELATIVE_SPREAD:
         reasons.append(tr("repetitions of one timing spread {spread:.0f}% around their median (more than {limit:.0f}%)",
                           spread=100 * spread, limit=100 * MAX_RELATIVE_SPREAD))
+    if drift > MAX_CALIBRATION_DRIFT:
+        reasons.append(tr("the calibration kernels ran {drift:.0f}% apart before and after the timings (more than {limit:.0f}%): "
+                          "the machine itself changed speed while it measured", drift=100 * drift, limit=100 * MAX_CALIBRATION_DRIFT))
     return reasons
 
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from backend.threads import use_free_cores
 from lab.roofline import best_moe
 from lab.run import FULL, QUICK, run
-from lab.targets import targets
+from lab.targets import targets, verdict_word
 from lab.variants import DTYPES, LabScale
 from paths import RESULTS
 from viz.latency_views import departure_text, roofline_figure, speedup_figure, times_figure
@@ -79,7 +79,7 @@ def summary(result: dict) -> str:
     for phase, n in sorted({(r["phase"], r["tokens"]) for r in result["rows"]}):
         lines.append(f"| {phase} | {n} | " + " | ".join(
             f"{table[(phase, n, v)]['median_ms']:.3f}" if (phase, n, v) in table else "" for v in variants) + " |")
-    lines += ["", "## Targets", ""] + [f"- [{'met' if t['holds'] else 'MISSED'}] {t['target']}: {t['measured']}"
+    lines += ["", "## Targets", ""] + [f"- [{verdict_word(t['holds'])}] {t['target']}: {t['measured']}"
                                        for t in result["targets"]]
     lines += ["", "## Decode: measured speedup over dense-total vs the models", "",
               "Measured: the median over repetitions of dense-total's time over the fastest MoE backend's in the same "

@@ -16,7 +16,7 @@ from backend.timing import native_dtypes
 from errors import UserError
 from lab.roofline import decode_models
 from lab.run import LabPlan, run
-from lab.targets import targets
+from lab.targets import targets, verdict_word
 from lab.variants import LabScale
 from models.params import BYTES_PER_PARAM
 from backend.real_models import get_model, real_model_names
@@ -88,7 +88,8 @@ def reliability_markdown(reliability: dict | None) -> str:
         return tr("**Reliable run**: other processes used {used:.1f} of {cores} cores; every timing's interquartile range "
                   "within {spread:.0f}% of its median.", used=reliability["competing_cores"], cores=reliability["cores"],
                   spread=100 * reliability["worst_spread"])
-    reasons = unreliable_because(reliability["competing_cores"], reliability["cores"], reliability["worst_spread"])
+    reasons = unreliable_because(reliability["competing_cores"], reliability["cores"], reliability["worst_spread"],
+                                 reliability.get("calibration_drift", 0.0))  # runs before 2026-12-03 did not time it
     return tr("**⚠ Unreliable run**: ") + "; ".join(reasons) + tr(". Treat the ratios below as rough.")
 
 
@@ -131,7 +132,7 @@ def on_shipped():
     scale = LabScale(**shipped["scale"])
     departures, *figs = lab_views(shipped["rows"], scale, shipped["ceiling_gflops"], shipped["bandwidth_gbs"])
     summary = (tr("Measured on: {machine}. ", machine=shipped["machine"]) + reliability_markdown(shipped.get("reliability"))
-               + "\n\n" + "\n".join(f"- **{tr('met') if t['holds'] else tr('missed')}**: {t['target']}: {t['measured']}"
+               + "\n\n" + "\n".join(f"- **{verdict_word(t['holds'])}**: {t['target']}: {t['measured']}"
                                       for t in targets(shipped["rows"], shipped["decode_models"], scale,
                                                        shipped["ceiling_gflops"] * 1e9))
                + "\n\n" + tr("**Where the decode curve departs from the memory-bound model, and why**") + "\n\n" + departures)

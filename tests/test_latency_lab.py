@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from backend.timing import last_level_cache_bytes
-from lab.targets import targets, with_spread
+from lab.targets import targets, verdict_word, with_spread
 from errors import UserError
 from lab.measure import memory_bandwidth, model_sweep, orientation_sweep, sweep
 from lab.roofline import decode_models, ideal_decode_speedup, roofline_decode_speedup, speedup
@@ -63,6 +63,9 @@ def test_targets_are_judged_from_the_rows():
     assert result["best MoE backend no "] is False  # slower than the peer at 1 token
     assert result["prefill at 4096 toke"] is True  # 90% of the ceiling
     assert result["batch-1 decode speed"] is True  # 4.0x >= 0.8 * 4
+    above = targets(rows, decode, SCALE, ceiling=80e9)  # 90 GFLOP/s against a ceiling of 80: the machine moved
+    assert above[1]["holds"] is None and "112.5%" in above[1]["measured"] and "noise" in above[1]["measured"]
+    assert [verdict_word(t["holds"]) for t in above] == ["missed", "not decided", "met"]
     short = [r for r in rows if r["tokens"] != 4096]  # a plan without 4096-token prefill does not judge that target
     assert [t["target"][:20] for t in targets(short, decode, SCALE, ceiling=100e9)] == ["best MoE backend no ",
                                                                                        "batch-1 decode speed"]
@@ -143,6 +146,12 @@ def test_the_one_run_entry_measures_a_plan_and_reports_progress():
     assert result["max_abs_diff_between_moe_variants"] < 1e-5 and result["orientation"] == []
     assert seen[-1] == 1.0 and seen == sorted(seen)
     assert str(torch.__version__) in result["machine"] and "cores" in result["machine"]
+    # calibrated before and after the timings: the faster of the two is the ceiling, their gap the drift
+    calibration = result["calibration"]
+    assert result["ceiling_gflops"] == max(calibration["ceiling_gflops"])
+    assert result["bandwidth_gbs"] == max(calibration["bandwidth_gbs"])
+    assert result["reliability"]["calibration_drift"] == pytest.approx(max(
+        abs(b - a) / max(b, a) for b, a in calibration.values()))
 
 
 def test_a_backend_that_cannot_run_is_left_out_not_relabelled():
