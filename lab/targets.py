@@ -23,7 +23,7 @@ def targets(rows: list[dict], decode: list[dict], scale: LabScale, ceiling: floa
         out.append({"target": tr("best MoE backend no slower than the transformers peer at every token count (peer time / "
                                  "ours, median of paired repetitions)"),
                     "measured": ", ".join(f"{n}: {with_spread(*ratios[n], 1.0)}" for n in sorted(ratios)),
-                    "holds": all(r >= 1.0 for r, _ in ratios.values())})
+                    "holds": all_hold([decided(*ratios[n], 1.0) for n in ratios])})
     fractions = {n: r["gflop_per_s"] * 1e9 / ceiling for n, r in best_pre.items() if n >= 4096}
     if fractions:  # a plan without 4096-token prefill (the quick one) does not judge it
         above = any(v > 1.0 for v in fractions.values())
@@ -40,8 +40,21 @@ def targets(rows: list[dict], decode: list[dict], scale: LabScale, ceiling: floa
                   if first["dense_active"] else "")
         out.append({"target": tr("batch-1 decode speedup over dense-total >= 0.8 x E/K = {goal:.1f}", goal=goal),
                     "measured": f"{with_spread(first['measured'], first['measured_iqr'], goal)} ({first['backend']}){active}",
-                    "holds": first["measured"] >= goal})
+                    "holds": decided(first["measured"], first["measured_iqr"], goal)})
     return out
+
+
+def decided(ratio: float, iqr: tuple[float, float] | None, goal: float) -> bool | None:
+    """Whether `ratio` reaches `goal`; None where the goal lies strictly inside the ratio's interquartile range
+    (half of the repetitions fall on each side of it often enough that the run does not decide)."""
+    if iqr is not None and iqr[0] < goal < iqr[1]:
+        return None
+    return ratio >= goal
+
+
+def all_hold(verdicts: list[bool | None]) -> bool | None:
+    """Several judgements as one: missed if any is missed, else not decided if any is undecided, else met."""
+    return False if False in verdicts else None if None in verdicts else True
 
 
 def with_spread(ratio: float, iqr: tuple[float, float] | None, goal: float) -> str:
@@ -49,7 +62,7 @@ def with_spread(ratio: float, iqr: tuple[float, float] | None, goal: float) -> s
     does not decide the target)."""
     if iqr is None:
         return f"{ratio:.2f}x"
-    if iqr[0] < goal < iqr[1]:
+    if decided(ratio, iqr, goal) is None:
         return tr("{ratio:.2f}x (IQR {low:.2f}-{high:.2f}; the goal lies inside it: not decided by this run)",
                   ratio=ratio, low=iqr[0], high=iqr[1])
     return tr("{ratio:.2f}x (IQR {low:.2f}-{high:.2f})", ratio=ratio, low=iqr[0], high=iqr[1])

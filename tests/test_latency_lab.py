@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from backend.timing import last_level_cache_bytes
-from lab.targets import targets, verdict_word, with_spread
+from lab.targets import all_hold, decided, targets, verdict_word, with_spread
 from errors import UserError
 from lab.measure import memory_bandwidth, model_sweep, orientation_sweep, sweep
 from lab.roofline import decode_models, ideal_decode_speedup, roofline_decode_speedup, speedup
@@ -83,6 +83,25 @@ def test_speedups_pair_the_repetitions_so_a_drifting_machine_cancels_out():
     assert speedup({"median_ms": 3.0}, {"median_ms": 1.5}) == (pytest.approx(2.0), None)  # saved without repetitions
     assert with_spread(3.0, (2.8, 3.3), 3.2) == "3.00x (IQR 2.80-3.30; the goal lies inside it: not decided by this run)"
     assert with_spread(3.5, (3.3, 3.6), 3.2) == "3.50x (IQR 3.30-3.60)"
+
+
+def test_a_goal_inside_the_interquartile_range_is_not_decided_whatever_the_median_says():
+    assert decided(3.35, (3.18, 3.39), 3.2) is None and decided(3.0, (2.8, 3.3), 3.2) is None
+    assert decided(3.5, (3.3, 3.6), 3.2) is True and decided(3.1, (3.0, 3.15), 3.2) is False
+    assert decided(3.1, None, 3.2) is False  # saved without repetitions: the median decides
+    assert all_hold([True, None, True]) is None and all_hold([True, None, False]) is False and all_hold([True]) is True
+
+    def row(phase, n, variant, samples):
+        ordered = sorted(samples)
+        return {"phase": phase, "tokens": n, "variant": variant, "median_ms": ordered[len(samples) // 2],
+                "samples_ms": tuple(samples), "gflop_per_s": 1.0}
+
+    # the peer is faster in 2 of 5 paired repetitions at 1024 tokens: the median 1.1x says met, the IQR does not decide
+    rows = [row("prefill", 1024, "moe-sorted", (1.0, 1.0, 1.0, 1.0, 1.0)),
+            row("prefill", 1024, "hf-mixtral", (0.9, 0.95, 1.1, 1.2, 1.3)),
+            row("decode", 1, "dense-total", (4.0, 4.0, 4.0, 4.0, 4.0)), row("decode", 1, "moe-sorted", (1.0, 1.1, 1.2, 1.3, 1.4))]
+    judged = targets(rows, decode_models(rows, SCALE, bandwidth=10e9, ceiling=100e9), SCALE, ceiling=100e9)
+    assert [verdict_word(t["holds"]) for t in judged] == ["not decided", "not decided"]  # batch 1: 3.33x, IQR 3.08-3.64
 
 
 def test_roofline_model_is_memory_bound_for_one_token_and_returns_to_the_flop_ratio():
