@@ -46,7 +46,7 @@ def targets(rows: list[dict], decode: list[dict], scale: LabScale, ceiling: floa
 
 def decided(ratio: float, iqr: tuple[float, float] | None, goal: float) -> bool | None:
     """Whether `ratio` reaches `goal`; None where the goal lies strictly inside the ratio's interquartile range
-    (half of the repetitions fall on each side of it often enough that the run does not decide)."""
+    (the goal lies within the middle half of the paired repetitions' ratios: the run does not decide)."""
     if iqr is not None and iqr[0] < goal < iqr[1]:
         return None
     return ratio >= goal
