@@ -72,12 +72,21 @@ def relative_spread(samples: Iterable[float]) -> float:
     return width / median if median else 0.0
 
 
+def _own_seconds(children: bool) -> float:
+    """CPU seconds of this process, plus its finished (waited-for) child processes' when `children`."""
+    if not children:
+        return time.process_time()
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 @dataclass
 class Watch:
     """Filled in by `watch()`; call `verdict(spreads)` with each timed series' relative spread once done."""
+    children: bool = False  # the measurement runs in child processes: their CPU time is not competing load
     start_wall: float = field(default_factory=time.perf_counter)
     start_busy: float | None = field(default_factory=_machine_busy_seconds)
-    start_own: float = field(default_factory=time.process_time)
+    start_own: float = 0.0
     end_wall: float = 0.0
     end_busy: float | None = None
     end_own: float = 0.0
@@ -114,11 +123,13 @@ def unreliable_because(competing: float, cores: int, spread: float, drift: float
 
 
 @contextmanager
-def watch():
-    """with watch() as w: <measure>; then w.verdict(spreads)."""
-    w = Watch()
+def watch(children: bool = False):
+    """with watch() as w: <measure>; then w.verdict(spreads). children: the measurement runs in child
+    processes that have ended (been waited for) when the block ends; their CPU time counts as its own."""
+    w = Watch(children)
+    w.start_own = _own_seconds(children)
     try:
         yield w
     finally:
-        w.end_wall, w.end_busy, w.end_own = time.perf_counter(), _machine_busy_seconds(), time.process_time()
+        w.end_wall, w.end_busy, w.end_own = time.perf_counter(), _machine_busy_seconds(), _own_seconds(children)
         w.load_average = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
