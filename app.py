@@ -47,6 +47,7 @@ def build_demo() -> gr.Blocks:
         for endpoint in (interventions.top_k_sweep_api, interventions.ablate_api, interventions.importance_api,
                          interventions.force_api):
             gr.api(endpoint, api_name=endpoint.__name__.removesuffix("_api"))
+        gr.api(problems.expert_parallel_api, api_name="expert_parallel", concurrency_limit=1, concurrency_id="latency")
     localize_handlers(demo)
     return demo
 

@@ -32,10 +32,11 @@ from safetensors.torch import load_file, save_file
 from backend.reliability import available_cores, watch
 from lab.variants import LabScale
 from models.expert_parallel import Placement, destinations
-from paths import ROOT
+from paths import RESULTS, ROOT
 from routing.capacity import capacity_drop_mask, expert_capacity
 
 WORKER = "lab.ep_worker"
+SHIPPED = RESULTS / "expert_parallel.json"  # the full benchmark run (benchmarks/expert_parallel.py)
 TIMEOUT_S = 600
 
 
@@ -48,6 +49,7 @@ class Scenario:
     placement: Placement
     dropped: torch.Tensor | None = None  # (N, K) bool
     capacity_factor: float | None = None  # the limit behind `dropped`, for the report
+    fix: str = ""  # "" (as routed, default placement) | "greedy" | "replicated" | "capacity"
 
 
 @dataclass(frozen=True)
@@ -205,13 +207,18 @@ def launch(job_dir: Path, n_ranks: int, timeout: float = TIMEOUT_S) -> None:
         raise RuntimeError(f"expert-parallel rank {failed[0]} of {n_ranks} failed (exit {codes[failed[0]]}):\n{tail}")
 
 
+def _own(t: torch.Tensor) -> torch.Tensor:
+    """A contiguous copy that shares memory with nothing (a safetensors file stores each tensor once)."""
+    return t.clone(memory_format=torch.contiguous_format)
+
+
 def write_job(job: Job, job_dir: Path) -> None:
     tensors = {"x": job.x.contiguous()}
     scenarios = []
     for i, s in enumerate(job.scenarios):
-        tensors[f"s{i}.expert_idx"], tensors[f"s{i}.gate_weights"] = s.expert_idx.contiguous(), s.gate_weights.float().contiguous()
+        tensors[f"s{i}.expert_idx"], tensors[f"s{i}.gate_weights"] = _own(s.expert_idx), _own(s.gate_weights.float())
         if s.dropped is not None:
-            tensors[f"s{i}.dropped"] = s.dropped.to(torch.uint8).contiguous()
+            tensors[f"s{i}.dropped"] = _own(s.dropped.to(torch.uint8))
         scenarios.append({"name": s.name, "placement": [list(r) for r in s.placement.ranks]})
     save_file(tensors, str(job_dir / "tensors.safetensors"))
     (job_dir / "job.json").write_text(json.dumps({
@@ -257,7 +264,55 @@ def scenario_report(s: Scenario, ranks: list[dict], bytes_per_row: int) -> dict:
     load = expert_load(s)
     busiest = max(range(len(ranks)), key=lambda r: (closed["rows_computed"][r], -r))
     total = max(1, sum(closed["rows_computed"]))
-    return {"name": s.name, "placement": [list(r) for r in s.placement.ranks], "capacity_factor": s.capacity_factor,
+    return {"name": s.name, "fix": s.fix, "placement": [list(r) for r in s.placement.ranks], "capacity_factor": s.capacity_factor,
             "assignments": int(s.expert_idx.numel()), "dropped": int(s.expert_idx.numel() - sum(load)), "expert_load": load,
             "ranks": per_rank, "closed_form": closed, "busiest_rank": busiest,
+            "measured_equals_closed_form": all(r[k] == closed[k][i] for i, r in enumerate(per_rank) for k in closed),
             "busiest_share": closed["rows_computed"][busiest] / total, "step": _quartiles_ms(steps)}
+
+
+# --- what the page and the benchmark compare ---------------------------------------------------------------------
+
+COLLAPSE_RUN = ("probe: top-1, lr x3", 1234)  # the collapse probe whose recorded load stands in for a collapsed router
+CAPACITY_FACTORS = (1.0, 1.25, 2.0)
+REALISTIC_D_MODEL, REALISTIC_WIDTH_FACTOR = 4096, 4  # the Latency lab's width: D 4096, expert width 4x the zoo's (256 -> 1024)
+
+
+def realistic_scale(n_experts: int, top_k: int, zoo_d_expert: int) -> LabScale:
+    """The Latency lab's scale for a zoo member's routing: D 4096, experts 4x as wide as the zoo's, float32."""
+    return LabScale(REALISTIC_D_MODEL, REALISTIC_WIDTH_FACTOR * zoo_d_expert, n_experts, top_k)
+
+
+def collapsed_shares() -> tuple[list[float], str]:
+    """The most imbalanced layer's expert shares (mean of the last 20 steps) of the collapse probe's recorded run,
+    and where they come from."""
+    from training.balancing import read_log
+
+    name, seed = COLLAPSE_RUN
+    tail = read_log(name, seed).rows[-20:]
+    n_layers = len({k.split("_")[0] for k in tail[0] if "_share_e" in k})
+    n_experts = sum(1 for k in tail[0] if k.startswith("l0_share_e"))
+    layers = [[statistics.mean(r[f"l{i}_share_e{e}"] for r in tail) for e in range(n_experts)] for i in range(n_layers)]
+    layer = max(range(n_layers), key=lambda i: statistics.pstdev(layers[i]))
+    return layers[layer], f"{name}, seed {seed}, layer {layer}, last 20 steps"
+
+
+def with_fixes(name: str, expert_idx: torch.Tensor, gate_weights: torch.Tensor, n_experts: int, n_ranks: int,
+               capacities: tuple[float, ...] = CAPACITY_FACTORS) -> list[Scenario]:
+    """A routing under the default placement, then each fix: a placement balanced greedily by this load, the
+    hottest expert replicated, and each capacity factor (default placement)."""
+    default = Placement.contiguous(n_experts, n_ranks)
+    base = Scenario(name, expert_idx, gate_weights, default)
+    load = expert_load(base)
+    out = [base, Scenario(name, expert_idx, gate_weights, greedy_placement(load, n_ranks), fix="greedy"),
+           Scenario(name, expert_idx, gate_weights, hottest_replicated(default, load)[0], fix="replicated")]
+    return out + [Scenario(name, expert_idx, gate_weights, default, capacity_dropped(expert_idx, c, n_experts), c, "capacity")
+                  for c in capacities]
+
+
+def shipped_run() -> dict | None:
+    """The shipped full benchmark run (plain data), or None where it was never run or cannot be read."""
+    try:
+        return json.loads(SHIPPED.read_text())
+    except (OSError, ValueError):
+        return None

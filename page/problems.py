@@ -8,6 +8,7 @@ from dataclasses import replace
 import gradio as gr
 
 from backend.analysis import analyze_text, validate_settings
+from backend.expert_parallel import MEMBERS, WIDTHS, measure_text
 from errors import UserError, int_in_range
 from page.common import EXAMPLES, l, run_backend, t, user_error
 from text import tr
@@ -16,6 +17,8 @@ from training.live import MAX_STEPS, METHODS, live_run
 from training.log import TrainLog
 from viz.balancing_views import (balancing_findings, capacity_figure, capacity_summary, curves_figure, final_table, live_figure,
                                  load_heatmaps, variants_legend)
+from lab.expert_parallel import shipped_run
+from viz.expert_parallel_views import device_findings, phases_figure, placement_table, rows_figure, text_summary
 from viz.routing_views import token_strip_html
 from viz.tables import markdown_table
 
@@ -43,7 +46,10 @@ def findings() -> str:
     if "none" not in names:
         return ""
     summaries = {name: variant_summary(name) for name in names}
-    return balancing_findings(summaries, {n: compared_with(f, summaries["none"]) for n, f in summaries.items() if n != "none"})
+    shipped = shipped_run()
+    devices = device_findings(shipped["widths"]["realistic"], shipped["machine"]) if shipped else ""
+    return balancing_findings(summaries, {n: compared_with(f, summaries["none"]) for n, f in summaries.items() if n != "none"},
+                              devices)
 
 
 def on_capacity(text, capacity_factor, top_k):
@@ -54,6 +60,19 @@ def on_capacity(text, capacity_factor, top_k):
     unlimited = run_backend(analyze_text, text, replace(settings, capacity_factor=None))
     strips = "".join(token_strip_html(limited, layer.layer) for layer in limited.routing)
     return capacity_summary(limited, unlimited), strips, capacity_figure(limited, unlimited)
+
+
+def on_devices(text, member, layer, width, progress=gr.Progress()):
+    progress(0.1, desc=tr("starting {ranks} processes, one per core, and timing every scenario", ranks=2))
+    run = run_backend(measure_text, text, member, layer, width)
+    return (text_summary(run), phases_figure(run), rows_figure(run),
+            markdown_table(placement_table(run), tr("Where the experts sit, and what each scenario sends and computes")))
+
+
+def expert_parallel_api(text: str, model: str = "moe-8", layer: int = 1, width: str = "realistic") -> dict:
+    """One MoE layer's routing of this text, its experts on 2 ranks (processes): per scenario (as routed, a placement
+    balanced by this load, the hottest expert copied, capacity 1.0 and 1.25) the rows, bytes and phase times per rank."""
+    return run_backend(measure_text, text, model, layer, width)
 
 
 _STOP_REQUESTS: set[str] = set()  # sessions whose live run should end at its next step
@@ -131,6 +150,21 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     cap_plot = gr.Plot(label=l("Loss with and without the limit"))
     for trigger in (cap_button.click, cap_factor.release, cap_k.change, demo.load, language_changed.click):
         trigger(on_capacity, [cap_text, cap_factor, cap_k], [cap_summary, cap_strips, cap_plot], api_visibility="private")
+
+    gr.Markdown(t("DEVICES"))
+    with gr.Row():
+        ep_text = gr.Textbox(label=l("Text"), value=EXAMPLES.get("mix", ""), lines=4, scale=3)
+        with gr.Column(scale=1):
+            ep_member = gr.Dropdown(list(MEMBERS), value="moe-8", label=l("MoE model"))
+            ep_layer = gr.Slider(0, 3, value=1, step=1, label=l("Layer"))
+            ep_width = gr.Radio(list(WIDTHS), value="realistic", label=l("Expert width: the zoo's own, or realistic (D 4096)"))
+            ep_button = gr.Button(l("Measure on 2 processes"), elem_id="ep-measure")
+    ep_summary = gr.Markdown(elem_id="ep-summary")
+    ep_phases = gr.Plot(label=l("Time per rank and phase"))
+    ep_rows = gr.Plot(label=l("Rows per rank"))
+    ep_table = gr.Markdown(elem_classes="wide-table")
+    ep_button.click(on_devices, [ep_text, ep_member, ep_layer, ep_width], [ep_summary, ep_phases, ep_rows, ep_table],
+                    concurrency_limit=1, concurrency_id="latency", api_visibility="private")
 
     gr.Markdown(t("LIVE"))
     with gr.Row():

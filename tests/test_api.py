@@ -104,3 +104,14 @@ def test_api_analyses_a_loaded_real_moe_beside_its_dense_twin(real_app_url, real
     ablation = client.predict(TEXT, 8, 2, -1, [0], "reroute", moe, api_name="/ablate")
     assert ablation["model"] == moe
     assert client.predict(TEXT, 8, 2, 0.0, 0.0, 0, False, api_name="/analyze")["models"][1]["name"] == "moe-8"  # zoo still default
+
+
+def test_expert_parallel_endpoint_measures_two_ranks(client):
+    run = client.predict(TEXT, "moe-8", 1, "zoo", api_name="/expert_parallel")
+    assert run["n_ranks"] == 2 and run["member"] == "moe-8" and run["n_tokens"] == len(analyze_text(TEXT, Settings()).tokens)
+    assert [s["fix"] for s in run["scenarios"]] == ["", "greedy", "replicated", "capacity", "capacity"]
+    assert all(s["measured_equals_closed_form"] for s in run["scenarios"])
+    assert sum(run["scenarios"][0]["closed_form"]["rows_computed"]) == 2 * run["n_tokens"]  # top-2, nothing dropped
+    with pytest.raises(Exception, match="width must be one of zoo, realistic"):
+        client.predict(TEXT, "moe-8", 1, "wide", api_name="/expert_parallel")
+    assert call(client)["tokens"]  # still serving

@@ -124,3 +124,87 @@ def test_capacity_drops_follow_the_formula():
 def test_rank_slices_cover_the_tokens():
     assert rank_slices(7, 2) == [slice(0, 4), slice(4, 7)] or rank_slices(7, 2) == [slice(0, 3), slice(3, 7)]
     assert sum(s.stop - s.start for s in rank_slices(7, 3)) == 7
+
+
+# --- the page: the backend on the user's text, the views, bad input ----------------------------------------------
+
+def fake_report() -> dict:
+    """A report shaped as lab/expert_parallel.measure's, with known numbers."""
+    def scenario(name, fix, placement, rows, steps, dropped=0, capacity=None):
+        return {"name": name, "fix": fix, "placement": placement, "capacity_factor": capacity, "assignments": 100,
+                "dropped": dropped, "expert_load": [], "busiest_rank": rows.index(max(rows)),
+                "busiest_share": max(rows) / sum(rows), "measured_equals_closed_form": True,
+                "closed_form": {"rows_computed": rows, "rows_sent": [10, 10], "bytes_sent": [40960, 40960]},
+                "ranks": [{"dispatch": 1.0, "compute": c, "combine": 9.0 - c, "step": 10.0} for c in (8.0, 2.0)],
+                "step": {"median_ms": steps, "q25_ms": steps - 1, "q75_ms": steps + 1}}
+    return {"scale": {"d_model": 4096, "d_expert": 1024, "n_experts": 4, "top_k": 2, "dtype": "float32"}, "n_ranks": 2,
+            "n_tokens": 50, "repeats": 5, "warmup": 1, "threads_per_rank": 1, "backend": "gloo",
+            "reliability": {"reliable": True, "reasons": [], "competing_cores": 0.0, "cores": 2, "worst_spread": 0.1,
+                            "seconds": 1.0, "calibration_drift": 0.0},
+            "scenarios": [scenario("your text", "", [[0, 1], [2, 3]], [80, 20], 20.0),
+                          scenario("your text", "greedy", [[0, 3], [1, 2]], [50, 50], 12.0),
+                          scenario("your text", "replicated", [[0, 1], [2, 3, 0]], [60, 40], 14.0),
+                          scenario("your text", "capacity", [[0, 1], [2, 3]], [50, 20], 11.0, 30, 1.0)]}
+
+
+def test_views_name_the_straggler_and_the_fixes_in_both_languages():
+    from text import reading
+    from viz.expert_parallel_views import phases_figure, placement_table, rows_figure, scenario_label, text_summary
+
+    run = fake_report()
+    summary = text_summary(run)
+    assert "rank 0 (experts 0, 1) computes 80 of 100 rows (80%): it is the straggler" in summary
+    assert "copying expert 0 to rank 1 makes the step 14.0 ms (IQR 13.0-15.0) (0.70x the time as routed)" in summary
+    assert "a placement balanced by this load, 12.0 ms (IQR 11.0-13.0) (0.60x)" in summary
+    assert "drops 30 of 100 assignments" in summary
+    assert [scenario_label(s) for s in run["scenarios"]][1:] == [
+        "your text: placement balanced by this load", "your text: expert 0 copied to rank 1", "your text: capacity factor 1"]
+    assert len(phases_figure(run).data) == 3 and list(phases_figure(run).data[1].y) == [8.0, 2.0] * 4
+    assert list(rows_figure(run).data[0].y) == [80, 50, 60, 50]
+    table = placement_table(run)
+    assert table.iloc[2]["rank 1: experts"] == "2, 3, 0" and table.iloc[3]["dropped assignments"] == 30
+    with reading("ru"):
+        assert "отстающий" in text_summary(run) and "ранг 0" in text_summary(run)
+        assert scenario_label(run["scenarios"][1]) == "ваш текст: размещение, выровненное по этой нагрузке"
+
+
+def test_device_findings_come_from_the_shipped_run():
+    from lab.expert_parallel import shipped_run
+    from page.problems import findings
+
+    shipped = shipped_run()
+    assert shipped is not None, "benchmarks/results/expert_parallel.json is shipped"
+    run = shipped["widths"]["realistic"]
+    balanced = next(s for s in run["scenarios"] if s["name"] == "balanced")
+    collapsed = next(s for s in run["scenarios"] if s["name"] == "collapsed" and not s["fix"])
+    text = findings()
+    assert "Experts on different devices" in text
+    assert f"{balanced['step']['median_ms']:.1f} ms" in text and f"{collapsed['step']['median_ms']:.1f} ms" in text
+    assert f"{collapsed['step']['median_ms'] / balanced['step']['median_ms']:.2f}x the balanced step" in text
+    assert all(s["measured_equals_closed_form"] for w in shipped["widths"].values() for s in w["scenarios"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (("text here please", "moe-99", 1, "zoo"), "model must be one of moe-4, moe-8, moe-16, moe-32"),
+    (("text here please", "moe-8", 7, "zoo"), "layer must be an integer between 0 and 3"),
+    (("text here please", "moe-8", 1, "huge"), "width must be one of zoo, realistic"),
+    (("   ", "moe-8", 1, "zoo"), "Paste some text"),
+    (("hi", "moe-8", 1, "zoo"), "needs at least 4"),
+])
+def test_page_handler_bad_input(args, message):
+    import gradio as gr
+
+    from page.problems import on_devices
+    with pytest.raises(gr.Error, match=message):
+        on_devices(*args, progress=lambda *a, **k: None)
+
+
+@pytest.mark.slow
+def test_page_handler_measures_the_users_text():
+    from page.problems import on_devices
+
+    text = "def add(a, b):\n    return a + b\n\nПривет, мир! Hello, world."
+    summary, phases, rows, table = on_devices(text, "moe-4", 2, "zoo", progress=lambda *a, **k: None)
+    assert "it is the straggler" in summary and "Fixes, measured" in summary
+    assert len(phases.data) == 3 and "capacity factor 1.25" in table
+    assert sum(rows.data[0].y[:1]) + sum(rows.data[1].y[:1]) > 0

@@ -49,11 +49,12 @@ def test_phrases_chosen_through_a_variable_have_their_russian_too():
     from scale.report import AGREEMENT_RULE
     from training.balancing import VARIANTS
     from viz.comparison_views import COMPONENT_LABELS, SCRIPTS
+    from viz.expert_parallel_views import PHASES, ROUTING_NAMES
     from viz.intervention_views import AFFECTED_HEADERS, SWEEP_HEADERS
 
     chosen = [*TWIN_ROLES.values(), *CONVENTIONS, AGREEMENT_RULE, *COMPONENT_LABELS.values(), *SWEEP_HEADERS,
               *AFFECTED_HEADERS, *(name for name, _, _ in SCRIPTS), *(v.description for v in VARIANTS),
-              *(spec.description for spec in ZOO), "better", "worse", "tie", "english", "russian", "python", "arithmetic"]
+              *(spec.description for spec in ZOO), *(phase for phase, _ in PHASES), *ROUTING_NAMES, "better", "worse", "tie", "english", "russian", "python", "arithmetic"]
     assert [p for p in chosen if p not in ru.PHRASES] == []
 
 

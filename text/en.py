@@ -69,6 +69,20 @@ Each expert takes at most capacity_factor × tokens × K / E tokens of this text
 tokens that chose a full expert are **dropped** for that expert (struck out and hatched when all their
 experts were full) and skip the FFN. The chart shows what dropping costs in per-token loss."""
 
+DEVICES = """### Experts on different devices: the busiest one sets the pace (measured, on this machine)
+Large MoE models spread their experts over devices (expert parallelism, as DeepSeek-V3, vLLM and Megatron-Core
+do). Every device routes its own tokens, sends each token's row to the device holding its expert (an
+**all-to-all**: the *dispatch*), the experts run (*compute*), and the results come back in a second
+all-to-all (the *combine*). A device whose experts got more tokens finishes last, and the others wait for it
+in the combine: the **straggler** sets the step time. Here one layer of the chosen MoE reads your text, the
+first half of its tokens on rank 0 and the rest on rank 1 (two processes, one core each, talking through
+torch.distributed), and the step is timed as routed and with each fix: a **placement** that balances this
+text's load (greedy: the most loaded expert first, to the least loaded rank), the **hottest expert copied**
+to the other rank (its tokens split between the copies, as DeepSeek's EPLB does) and **capacity limits**
+(fewer rows for the busiest expert, paid for in dropped tokens). The realistic width (D 4096, experts 1024
+wide, random weights with your text's routing) shows the cost; at the zoo's own width (D 128) the messages'
+fixed cost is as large as the experts' work."""
+
 LIVE = """### Watch a router learn (live, on this machine)
 Trains a tiny 8-expert MoE (2 layers, width 64) from scratch on a slice of the training text, for the
 chosen balancing method, and draws each expert's share as it learns; the status line shows the speed

@@ -72,6 +72,20 @@ CAPACITY = """### Лимиты ёмкости на вашем тексте
 (зачёркнуты и заштрихованы, если заполнены все их эксперты) и пропускают FFN. График показывает, чего
 отбрасывание стоит в потерях на токен."""
 
+DEVICES = """### Эксперты на разных устройствах: темп задаёт самое загруженное (измерено на этой машине)
+Большие MoE-модели раскладывают экспертов по устройствам (экспертный параллелизм, как в DeepSeek-V3, vLLM и
+Megatron-Core). Каждое устройство маршрутизирует свои токены, отправляет строку каждого токена на устройство с
+его экспертом (**all-to-all**: *рассылка*), эксперты считают (*вычисление*), и результаты возвращаются вторым
+all-to-all (*сбор*). Устройство, чьим экспертам досталось больше токенов, заканчивает последним, а остальные
+ждут его на сборе: **отстающий** задаёт время шага. Здесь один слой выбранной MoE читает ваш текст: первая
+половина токенов на ранге 0, остальные на ранге 1 (два процесса, по ядру на каждый, связанные через
+torch.distributed), и шаг замеряется как есть и с каждым исправлением: **размещение**, выравнивающее нагрузку
+этого текста (жадно: самый загруженный эксперт первым, на наименее загруженный ранг), **копия самого горячего
+эксперта** на другом ранге (его токены делятся между копиями, как в EPLB от DeepSeek) и **лимиты ёмкости**
+(меньше строк у самого загруженного эксперта ценой отброшенных токенов). Реалистичная ширина (D 4096, эксперты
+шириной 1024, случайные веса с маршрутизацией вашего текста) показывает цену; на собственной ширине зоопарка
+(D 128) постоянные издержки сообщений сравнимы с работой экспертов."""
+
 LIVE = """### Смотрите, как учится маршрутизатор (вживую, на этой машине)
 С нуля обучает крошечную MoE из 8 экспертов (2 слоя, ширина 64) на отрывке обучающего текста выбранным
 способом балансировки и рисует долю каждого эксперта по ходу обучения; строка состояния показывает
@@ -191,6 +205,50 @@ TRAINING_CURVES = """**Кривые обучения**: потери каждо�
 наибольшее стандартное отклонение итоговых потерь между seed: разница внутри неё может быть случайностью."""
 
 PHRASES = {
+    "The zoo's own routing on held-out text (one domain per batch, {n} domain-layer pairs): the busiest rank computes {low:.0f}-{high:.0f}% of the rows (median {middle:.0f}%); at worst ({name}) the step takes {step} ({ratio:.2f}x balanced).": 'Собственная маршрутизация зоопарка на отложенном тексте (один домен на батч, {n} пар домен-слой): самый загруженный ранг вычисляет {low:.0f}-{high:.0f}% строк (медиана {middle:.0f}%); в худшем случае ({name}) шаг длится {step} ({ratio:.2f}x сбалансированного).',
+    'That is as skewed as the collapsed router: balancing evens the load over the mix of domains the model trained on, not within a batch of one domain.': 'Это так же перекошено, как у схлопнувшегося маршрутизатора: балансировка выравнивает нагрузку по смеси доменов, на которой училась модель, а не внутри батча одного домена.',
+    'starting {ranks} processes, one per core, and timing every scenario': 'запускаю {ranks} процесса, по одному на ядро, и замеряю каждый сценарий',
+    'Where the experts sit, and what each scenario sends and computes': 'Где сидят эксперты и что каждый сценарий пересылает и вычисляет',
+    'Time per rank and phase': 'Время по рангам и фазам',
+    'Rows per rank': 'Строки по рангам',
+    'Measure on 2 processes': 'Замерить на 2 процессах',
+    "Expert width: the zoo's own, or realistic (D 4096)": 'Ширина экспертов: своя у зоопарка или реалистичная (D 4096)',
+    'model must be one of {choices}, got {value!r}': 'модель должна быть одной из {choices}, получено {value!r}',
+    'width must be one of {choices}, got {value!r}': 'ширина должна быть одной из {choices}, получено {value!r}',
+    'The text has {n} token(s); spreading it over {ranks} ranks needs at least {min}.': 'В тексте {n} токен(ов); чтобы разложить его на {ranks} ранга, нужно хотя бы {min}.',
+    '{median:.1f} ms (IQR {q25:.1f}-{q75:.1f})': '{median:.1f} мс (МКР {q25:.1f}-{q75:.1f})',
+    'rank {rank} (experts {experts}) computes {rows} of {total} rows ({share:.0f}%): it is the straggler; the step takes {step}, and the other rank waits {wait:.1f} ms of it in the combine all-to-all, its experts idle': 'ранг {rank} (эксперты {experts}) вычисляет {rows} из {total} строк ({share:.0f}%): он отстающий; шаг длится {step}, и другой ранг ждёт {wait:.1f} мс из них на сборе all-to-all, его эксперты простаивают',
+    '{domain}, layer {layer}': '{domain}, слой {layer}',
+    '{name}: placement balanced by this load': '{name}: размещение, выровненное по этой нагрузке',
+    '{name}: expert {expert} copied to rank {rank}': '{name}: копия эксперта {expert} на ранге {rank}',
+    '{name}: capacity factor {factor:g}': '{name}: коэффициент ёмкости {factor:g}',
+    'Measured on {ranks} processes (one thread each, experts {width} wide, D {d}){machine}: a perfectly balanced routing takes {step} per step.': 'Измерено на {ranks} процессах (по потоку на каждый, эксперты шириной {width}, D {d}){machine}: идеально сбалансированная маршрутизация занимает {step} на шаг.',
+    'Collapsed routing: {straggler}; {ratio:.2f}x the balanced step.': 'Схлопнувшаяся маршрутизация: {straggler}; {ratio:.2f}x сбалансированного шага.',
+    '**Your text on {ranks} processes** ({tokens} tokens, the first half on rank 0, the rest on rank 1; experts {width} wide, D {d}): {straggler}.': '**Ваш текст на {ranks} процессах** ({tokens} токенов, первая половина на ранге 0, остальные на ранге 1; эксперты шириной {width}, D {d}): {straggler}.',
+    'This run is marked unreliable: {reasons}.': 'Этот замер помечен как ненадёжный: {reasons}.',
+    'copying expert {expert} to rank {rank} makes the step {step} ({ratio:.2f}x the time as routed)': 'копия эксперта {expert} на ранге {rank} делает шаг {step} ({ratio:.2f}x времени без исправлений)',
+    'a placement balanced by this load, {step} ({ratio:.2f}x)': 'размещение, выровненное по этой нагрузке, — {step} ({ratio:.2f}x)',
+    'a capacity factor of 1.0, {step} ({ratio:.2f}x), but it drops {dropped} of {total} assignments': 'коэффициент ёмкости 1.0 — {step} ({ratio:.2f}x), но он отбрасывает {dropped} из {total} назначений',
+    'Fixes, measured: {fixes}.': 'Исправления, измерено: {fixes}.',
+    'ms per step': 'мс на шаг',
+    'rows': 'строки',
+    'scenario': 'сценарий',
+    'MB sent per rank': 'МБ отправлено каждым рангом',
+    'dropped assignments': 'отброшенные назначения',
+    'step (ms, median)': 'шаг (мс, медиана)',
+    'rank {rank}': 'ранг {rank}',
+    'Time per step on each rank (median, ms): the combine includes waiting for the busiest rank': 'Время шага на каждом ранге (медиана, мс): сбор включает ожидание самого загруженного ранга',
+    "Token rows each rank's experts compute per step": 'Строки токенов, которые эксперты каждого ранга вычисляют за шаг',
+    'rank {rank}: experts': 'ранг {rank}: эксперты',
+    'rank {rank}: rows': 'ранг {rank}: строки',
+    ' on {machine}': ' на {machine}',
+    '- **Experts on different devices** (the expert-parallel benchmark): {findings}': '- **Эксперты на разных устройствах** (бенчмарк экспертного параллелизма): {findings}',
+    'dispatch': 'рассылка',
+    'compute': 'вычисление',
+    'combine': 'сбор',
+    'balanced': 'сбалансированная',
+    'collapsed': 'схлопнувшаяся',
+    'your text': 'ваш текст',
     "Balancing method": "Метод балансировки",
     "Capacity factor (0 = no limit)": "Коэффициент ёмкости (0 = без ограничения)",
     "Capacity factor": "Коэффициент ёмкости",
@@ -396,7 +454,7 @@ PHRASES = {
     '**What these runs show** ({steps} steps, {seeds} seeds per variant, held-out loss mean ± std):': '**Что показывают эти прогоны** ({steps} шагов, {seeds} зерна на вариант, потери на отложенных данных, среднее ± std):',
     'the loss above shows no penalty for it': 'потери выше не показывают за это штрафа',
     'here {names} lowered the loss, so imbalance did cost some quality': 'здесь {names} снизили потери, так что дисбаланс всё же стоил немного качества',
-    '- **What imbalance does not cost at this scale**: with every expert on one device and no capacity limit, an idle expert only wastes its parameters; {penalty}. Its other costs appear elsewhere: dropped tokens under a capacity limit, and throughput when experts sit on different devices (the busiest device sets the pace).': '- **Чего дисбаланс не стоит на этом масштабе**: когда все эксперты на одном устройстве и лимита ёмкости нет, простаивающий эксперт лишь зря хранит параметры; {penalty}. Другие его цены проявляются в другом: отброшенные токены при лимите ёмкости и пропускная способность, когда эксперты на разных устройствах (темп задаёт самое загруженное).',
+    '- **What imbalance does not cost at this scale**: with every expert on one device and no capacity limit, an idle expert only wastes its parameters; {penalty}. Its other costs appear elsewhere: dropped tokens under a capacity limit, and throughput when experts sit on different devices.': '- **Чего дисбаланс не стоит на этом масштабе**: когда все эксперты на одном устройстве и лимита ёмкости нет, простаивающий эксперт лишь зря хранит параметры; {penalty}. Другие его цены проявляются в другом: отброшенные токены при лимите ёмкости и пропускная способность, когда эксперты на разных устройствах.',
     '- **z-loss** keeps router logits small, a stability fix (ST-MoE), not a balancing one: compare aux+z with aux.': '- **z-loss** держит логиты маршрутизатора малыми: это средство устойчивости (ST-MoE), а не балансировки; сравните aux+z с aux.',
     'Capacity {capacity:.0f} assignments per expert for {t} tokens (capacity factor {factor} × {t} tokens × top-{k} / {n} experts).': 'Ёмкость {capacity:.0f} назначений на эксперта для {t} токенов (коэффициент ёмкости {factor} × {t} токенов × top-{k} / {n} экспертов).',
     'Expert load over training, layer {layer} (uniform = {share:.1f}%)': 'Нагрузка экспертов за время обучения, слой {layer} (равномерно = {share:.1f}%)',

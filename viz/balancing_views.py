@@ -75,8 +75,9 @@ def variants_legend(descriptions: dict[str, str]) -> str:
     return "\n".join(f"- **{name}**: {tr(text)}" for name, text in descriptions.items())
 
 
-def balancing_findings(summaries: dict[str, dict], versus: dict[str, dict]) -> str:
-    """What the recorded runs show and what they do not, in words computed from their numbers."""
+def balancing_findings(summaries: dict[str, dict], versus: dict[str, dict], devices: str = "") -> str:
+    """What the recorded runs show and what they do not, in words computed from their numbers; devices: what the
+    expert-parallel benchmark measured (viz/expert_parallel_views.device_findings), '' where it was not run."""
     if "none" not in summaries:
         return ""
     none = summaries["none"]
@@ -110,8 +111,9 @@ def balancing_findings(summaries: dict[str, dict], versus: dict[str, dict]) -> s
                else tr("here {names} lowered the loss, so imbalance did cost some quality", names=", ".join(better)))
     lines.append(tr("- **What imbalance does not cost at this scale**: with every expert on one device and no capacity limit, "
                     "an idle expert only wastes its parameters; {penalty}. Its other costs appear elsewhere: dropped tokens "
-                    "under a capacity limit, and throughput when experts sit on different devices (the busiest device sets "
-                    "the pace).", penalty=penalty))
+                    "under a capacity limit, and throughput when experts sit on different devices.", penalty=penalty))
+    if devices:
+        lines.append(tr("- **Experts on different devices** (the expert-parallel benchmark): {findings}", findings=devices))
     lines.append(tr("- **z-loss** keeps router logits small, a stability fix (ST-MoE), not a balancing one: compare aux+z with aux."))
     return "\n".join(lines)
 
