@@ -14,22 +14,36 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 
 import torch
 
 from backend.timing import machine_description
-from lab.expert_parallel import (Job, Scenario, balanced_routing, collapsed_shares, measure, realistic_scale, sampled_routing,
-                                 traffic, with_fixes, zoo_routing)
+from lab.expert_parallel import (Job, Scenario, balanced_routing, measure, realistic_scale, sampled_routing, traffic, with_fixes,
+                                 zoo_routing)
 from lab.variants import LabScale
 from models.expert_parallel import Placement
 from models.zoo import load_member
 from paths import EVAL_DIR, RESULTS
 from routing.options import RoutingOptions
+from training.balancing import read_log
+from training.log import TrainLog
 from viz.expert_parallel_views import device_findings, scenario_label
 
 MEMBER, RANKS, TOKENS_PER_RANK = "moe-8", 2, 256
 DOMAINS = ("english", "russian", "python")
 MAX_CHECK_DIFF = 1e-6  # of the output's scale
+COLLAPSE_RUN = ("probe: top-1, lr x3", 1234)  # the collapse probe whose recorded load stands in for a collapsed router
+
+
+def collapsed_shares() -> tuple[list[float], str]:
+    """The most imbalanced layer's expert shares (mean of the last 20 steps) of the collapse probe's recorded run,
+    and where they come from."""
+    name, seed = COLLAPSE_RUN
+    tail = TrainLog(read_log(name, seed).rows[-20:])
+    layers = [[statistics.mean(s) for s in tail.shares(i)] for i in range(tail.n_layers)]
+    layer = max(range(tail.n_layers), key=lambda i: statistics.pstdev(layers[i]))
+    return layers[layer], f"{name}, seed {seed}, layer {layer}, last 20 steps"
 
 
 def domain_windows(member, domain: str, n_ranks: int, tokens: int) -> list[torch.Tensor]:

@@ -11,13 +11,13 @@ greedy placement that balances a measured load, the hottest expert replicated, a
 what each rank computes and sends.
 
 The ranks never outnumber the cores this process may use: torch's threads spin while they wait, so an
-oversubscribed rank would time the scheduler, not the experts.
+oversubscribed rank would time the scheduler, not the experts. The page's measurement (the user's text)
+is in lab/expert_parallel_text.py, one rank's work in lab/expert_parallel_worker.py.
 Shapes: N tokens (all ranks), D model width, E experts, K experts per token, R ranks.
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -35,9 +35,10 @@ from models.expert_parallel import Placement, destinations
 from paths import RESULTS, ROOT
 from routing.capacity import capacity_drop_mask, expert_capacity
 
-WORKER = "lab.ep_worker"
+WORKER = "lab.expert_parallel_worker"
 SHIPPED = RESULTS / "expert_parallel.json"  # the full benchmark run (benchmarks/expert_parallel.py)
 TIMEOUT_S = 600
+STORE_ENV = "MOE_EP_STORE"  # the ranks' rendezvous file; without it a rank reads torchrun's MASTER_ADDR / MASTER_PORT
 
 
 @dataclass(frozen=True)
@@ -179,15 +180,12 @@ def usable_ranks(requested: int) -> int:
 
 
 def launch(job_dir: Path, n_ranks: int, timeout: float = TIMEOUT_S) -> None:
-    """Run R ranks of lab/ep_worker.py on job_dir (the environment torchrun would set), one torch thread each;
-    RuntimeError with the failing rank's last output if any rank fails."""
-    from benchmarks.server import free_port
-
-    port = free_port()
+    """Run R ranks of lab/expert_parallel_worker.py on job_dir, one torch thread each; they meet through a file
+    store in job_dir (no port to race for). RuntimeError with the failing rank's last output if any rank fails."""
     procs = []
     for rank in range(n_ranks):
-        env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(n_ranks), "LOCAL_RANK": str(rank),
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(n_ranks), STORE_ENV: str(job_dir / "store"),
+               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         log = open(job_dir / f"rank{rank}.log", "w")
         procs.append((subprocess.Popen([sys.executable, "-m", WORKER, str(job_dir)], cwd=ROOT, env=env, stdout=log,
                                        stderr=subprocess.STDOUT), log))
@@ -273,7 +271,6 @@ def scenario_report(s: Scenario, ranks: list[dict], bytes_per_row: int) -> dict:
 
 # --- what the page and the benchmark compare ---------------------------------------------------------------------
 
-COLLAPSE_RUN = ("probe: top-1, lr x3", 1234)  # the collapse probe whose recorded load stands in for a collapsed router
 CAPACITY_FACTORS = (1.0, 1.25, 2.0)
 REALISTIC_D_MODEL, REALISTIC_WIDTH_FACTOR = 4096, 4  # the Latency lab's width: D 4096, expert width 4x the zoo's (256 -> 1024)
 
@@ -281,20 +278,6 @@ REALISTIC_D_MODEL, REALISTIC_WIDTH_FACTOR = 4096, 4  # the Latency lab's width: 
 def realistic_scale(n_experts: int, top_k: int, zoo_d_expert: int) -> LabScale:
     """The Latency lab's scale for a zoo member's routing: D 4096, experts 4x as wide as the zoo's, float32."""
     return LabScale(REALISTIC_D_MODEL, REALISTIC_WIDTH_FACTOR * zoo_d_expert, n_experts, top_k)
-
-
-def collapsed_shares() -> tuple[list[float], str]:
-    """The most imbalanced layer's expert shares (mean of the last 20 steps) of the collapse probe's recorded run,
-    and where they come from."""
-    from training.balancing import read_log
-
-    name, seed = COLLAPSE_RUN
-    tail = read_log(name, seed).rows[-20:]
-    n_layers = len({k.split("_")[0] for k in tail[0] if "_share_e" in k})
-    n_experts = sum(1 for k in tail[0] if k.startswith("l0_share_e"))
-    layers = [[statistics.mean(r[f"l{i}_share_e{e}"] for r in tail) for e in range(n_experts)] for i in range(n_layers)]
-    layer = max(range(n_layers), key=lambda i: statistics.pstdev(layers[i]))
-    return layers[layer], f"{name}, seed {seed}, layer {layer}, last 20 steps"
 
 
 def with_fixes(name: str, expert_idx: torch.Tensor, gate_weights: torch.Tensor, n_experts: int, n_ranks: int,

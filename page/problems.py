@@ -8,7 +8,7 @@ from dataclasses import replace
 import gradio as gr
 
 from backend.analysis import analyze_text, validate_settings
-from backend.expert_parallel import MEMBERS, WIDTHS, measure_text
+from lab.expert_parallel_text import MEMBERS, WIDTHS, measure_text
 from errors import UserError, int_in_range
 from page.common import EXAMPLES, l, run_backend, t, user_error
 from text import tr

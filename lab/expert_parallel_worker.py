@@ -1,5 +1,6 @@
-"""One rank of an expert-parallel measurement: `python -m lab.ep_worker JOB_DIR`, started by
-lab/expert_parallel.launch (or by torchrun, which sets the same RANK / WORLD_SIZE / MASTER_* variables).
+"""One rank of an expert-parallel measurement: `python -m lab.expert_parallel_worker JOB_DIR`, started by
+lab/expert_parallel.launch (which sets RANK, WORLD_SIZE and a file store to meet at) or by torchrun (RANK,
+WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
 
 Reads JOB_DIR/job.json and tensors.safetensors (written by lab/expert_parallel.write_job), joins the gloo
 group, builds the weights of the experts this rank holds in any scenario, then
@@ -12,6 +13,7 @@ One torch thread: ranks x threads never exceed the cores (lab/expert_parallel.us
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -19,9 +21,10 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 
-from lab.expert_parallel import rank_slices
+from lab.expert_parallel import STORE_ENV, rank_slices
 from lab.variants import LabScale
 from models.expert_parallel import ExpertParallelMoE, ExpertWeights, Placement, dispatch_combine
+from models.zoo import read_member
 from routing.options import RoutingOptions
 
 
@@ -30,8 +33,6 @@ def expert_weights(job: dict, experts: set[int]) -> tuple[ExpertWeights, torch.n
     layer itself (None for random weights, which have no router)."""
     spec = job["weights"]
     if "zoo" in spec:
-        from models.zoo import read_member
-
         layer = read_member(spec["zoo"]).model.blocks[spec["layer"]].ffn
         w = layer.experts
         return {e: (w.w_gate[e].detach(), w.w_up[e].detach(), w.w_down[e].detach()) for e in experts}, layer
@@ -46,7 +47,12 @@ def expert_weights(job: dict, experts: set[int]) -> tuple[ExpertWeights, torch.n
 
 def main(job_dir: Path) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo")
+    store = os.environ.get(STORE_ENV)
+    if store:
+        dist.init_process_group("gloo", init_method=f"file://{store}", rank=int(os.environ["RANK"]),
+                                world_size=int(os.environ["WORLD_SIZE"]))
+    else:
+        dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     job = json.loads((job_dir / "job.json").read_text())
     tensors = load_file(str(job_dir / "tensors.safetensors"))
