@@ -51,6 +51,7 @@ class Scenario:
     dropped: torch.Tensor | None = None  # (N, K) bool
     capacity_factor: float | None = None  # the limit behind `dropped`, for the report
     fix: str = ""  # "" (as routed, default placement) | "greedy" | "replicated" | "capacity"
+    replica: tuple[int, int] | None = None  # (expert, the rank its added copy sits on) of a "replicated" scenario
 
 
 @dataclass(frozen=True)
@@ -262,9 +263,11 @@ def scenario_report(s: Scenario, ranks: list[dict], bytes_per_row: int) -> dict:
     load = expert_load(s)
     busiest = max(range(len(ranks)), key=lambda r: (closed["rows_computed"][r], -r))
     total = max(1, sum(closed["rows_computed"]))
-    return {"name": s.name, "fix": s.fix, "placement": [list(r) for r in s.placement.ranks], "capacity_factor": s.capacity_factor,
+    return {"name": s.name, "fix": s.fix, "replica": list(s.replica) if s.replica else None,
+            "placement": [list(r) for r in s.placement.ranks], "capacity_factor": s.capacity_factor,
             "assignments": int(s.expert_idx.numel()), "dropped": int(s.expert_idx.numel() - sum(load)), "expert_load": load,
             "ranks": per_rank, "closed_form": closed, "busiest_rank": busiest,
+            "straggler": max(range(len(ranks)), key=lambda r: (per_rank[r]["compute"], -r)),  # the slowest compute
             "measured_equals_closed_form": all(r[k] == closed[k][i] for i, r in enumerate(per_rank) for k in closed),
             "busiest_share": closed["rows_computed"][busiest] / total, "step": _quartiles_ms(steps)}
 
@@ -287,8 +290,9 @@ def with_fixes(name: str, expert_idx: torch.Tensor, gate_weights: torch.Tensor, 
     default = Placement.contiguous(n_experts, n_ranks)
     base = Scenario(name, expert_idx, gate_weights, default)
     load = expert_load(base)
+    replicated, hot, rank = hottest_replicated(default, load)
     out = [base, Scenario(name, expert_idx, gate_weights, greedy_placement(load, n_ranks), fix="greedy"),
-           Scenario(name, expert_idx, gate_weights, hottest_replicated(default, load)[0], fix="replicated")]
+           Scenario(name, expert_idx, gate_weights, replicated, fix="replicated", replica=(hot, rank))]
     return out + [Scenario(name, expert_idx, gate_weights, default, capacity_dropped(expert_idx, c, n_experts), c, "capacity")
                   for c in capacities]
 

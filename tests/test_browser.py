@@ -102,6 +102,18 @@ def test_choice_labels_are_not_taken_for_page_texts(page):
     assert "capacity" in labels and all(len(label) < 40 for label in labels), labels
 
 
+def test_problems_tab_measures_experts_on_two_processes(page):
+    page.get_by_role("tab", name="Problems of MoE").click()
+    page.wait_for_function("() => document.body.innerText.includes('Experts on different devices')", timeout=TIMEOUT_MS)
+    page.get_by_label("zoo", exact=True).check()
+    page.locator("#ep-measure").click()
+    page.wait_for_function("() => document.querySelector('#ep-summary').innerText.includes('it is the straggler')",
+                           timeout=TIMEOUT_MS)
+    summary = page.inner_text("#ep-summary")
+    assert "Your text on 2 processes" in summary and "copied to rank" in summary
+    assert "rank 1: experts" in page.inner_text("body") and page.locator(".toast-body").count() == 0
+
+
 def test_latency_lab_shows_the_shipped_run_and_measures_here(page):
     page.get_by_role("tab", name="Latency lab").click()
     expect = "Where the decode curve departs from the memory-bound model"

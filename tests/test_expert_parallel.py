@@ -130,9 +130,10 @@ def test_rank_slices_cover_the_tokens():
 
 def fake_report() -> dict:
     """A report shaped as lab/expert_parallel.measure's, with known numbers."""
-    def scenario(name, fix, placement, rows, steps, dropped=0, capacity=None):
-        return {"name": name, "fix": fix, "placement": placement, "capacity_factor": capacity, "assignments": 100,
-                "dropped": dropped, "expert_load": [], "busiest_rank": rows.index(max(rows)),
+    def scenario(name, fix, placement, rows, steps, dropped=0, capacity=None, replica=None):
+        return {"name": name, "fix": fix, "replica": replica, "straggler": 0, "placement": placement,
+                "capacity_factor": capacity, "assignments": 100, "dropped": dropped, "expert_load": [],
+                "busiest_rank": rows.index(max(rows)),
                 "busiest_share": max(rows) / sum(rows), "measured_equals_closed_form": True,
                 "closed_form": {"rows_computed": rows, "rows_sent": [10, 10], "bytes_sent": [40960, 40960]},
                 "ranks": [{"dispatch": 1.0, "compute": c, "combine": 9.0 - c, "step": 10.0} for c in (8.0, 2.0)],
@@ -143,7 +144,7 @@ def fake_report() -> dict:
                             "seconds": 1.0, "calibration_drift": 0.0},
             "scenarios": [scenario("your text", "", [[0, 1], [2, 3]], [80, 20], 20.0),
                           scenario("your text", "greedy", [[0, 3], [1, 2]], [50, 50], 12.0),
-                          scenario("your text", "replicated", [[0, 1], [2, 3, 0]], [60, 40], 14.0),
+                          scenario("your text", "replicated", [[0, 1], [2, 3, 0]], [60, 40], 24.0, replica=[0, 1]),
                           scenario("your text", "capacity", [[0, 1], [2, 3]], [50, 20], 11.0, 30, 1.0)]}
 
 
@@ -153,8 +154,10 @@ def test_views_name_the_straggler_and_the_fixes_in_both_languages():
 
     run = fake_report()
     summary = text_summary(run)
-    assert "rank 0 (experts 0, 1) computes 80 of 100 rows (80%): it is the straggler" in summary
-    assert "copying expert 0 to rank 1 makes the step 14.0 ms (IQR 13.0-15.0) (0.70x the time as routed)" in summary
+    assert "rank 0 (experts 0, 1) computes 80 of 100 rows (80%) in 8.0 ms: it is the straggler" in summary
+    assert "copying expert 0 to rank 1 makes the step 24.0 ms (IQR 23.0-25.0) (1.20x the time as routed)" in summary
+    # the copy cost time: 25 rows per expert, each expert's 3 x 4096 x 1024 float32 weights are 50 MB to read
+    assert "with 25 rows per expert on average, an expert's time is mostly reading its 50 MB of weights" in summary
     assert "a placement balanced by this load, 12.0 ms (IQR 11.0-13.0) (0.60x)" in summary
     assert "drops 30 of 100 assignments" in summary
     assert [scenario_label(s) for s in run["scenarios"]][1:] == [

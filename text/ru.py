@@ -205,6 +205,8 @@ TRAINING_CURVES = """**Кривые обучения**: потери каждо�
 наибольшее стандартное отклонение итоговых потерь между seed: разница внутри неё может быть случайностью."""
 
 PHRASES = {
+    'rank {rank} (experts {experts}) computes {rows} of {total} rows ({share:.0f}%) in {compute:.1f} ms: it is the straggler; the step takes {step}, and the other rank waits {wait:.1f} ms of it in the combine all-to-all, its experts idle': 'ранг {rank} (эксперты {experts}) вычисляет {rows} из {total} строк ({share:.0f}%) за {compute:.1f} мс: он отстающий; шаг длится {step}, и другой ранг ждёт {wait:.1f} мс из них на сборе all-to-all, его эксперты простаивают',
+    "The copy cost time here: with {rows:.0f} rows per expert on average, an expert's time is mostly reading its {mb:.0f} MB of weights, not its rows, and the copy adds one expert to read.": 'Здесь копия обошлась дороже: при {rows:.0f} строках на эксперта в среднем время эксперта уходит в основном на чтение его {mb:.0f} МБ весов, а не на строки, и копия добавляет ещё одного эксперта для чтения.',
     "The zoo's own routing on held-out text (one domain per batch, {n} domain-layer pairs): the busiest rank computes {low:.0f}-{high:.0f}% of the rows (median {middle:.0f}%); at worst ({name}) the step takes {step} ({ratio:.2f}x balanced).": 'Собственная маршрутизация зоопарка на отложенном тексте (один домен на батч, {n} пар домен-слой): самый загруженный ранг вычисляет {low:.0f}-{high:.0f}% строк (медиана {middle:.0f}%); в худшем случае ({name}) шаг длится {step} ({ratio:.2f}x сбалансированного).',
     'That is as skewed as the collapsed router: balancing evens the load over the mix of domains the model trained on, not within a batch of one domain.': 'Это так же перекошено, как у схлопнувшегося маршрутизатора: балансировка выравнивает нагрузку по смеси доменов, на которой училась модель, а не внутри батча одного домена.',
     'starting {ranks} processes, one per core, and timing every scenario': 'запускаю {ranks} процесса, по одному на ядро, и замеряю каждый сценарий',
@@ -217,7 +219,6 @@ PHRASES = {
     'width must be one of {choices}, got {value!r}': 'ширина должна быть одной из {choices}, получено {value!r}',
     'The text has {n} token(s); spreading it over {ranks} ranks needs at least {min}.': 'В тексте {n} токен(ов); чтобы разложить его на {ranks} ранга, нужно хотя бы {min}.',
     '{median:.1f} ms (IQR {q25:.1f}-{q75:.1f})': '{median:.1f} мс (МКР {q25:.1f}-{q75:.1f})',
-    'rank {rank} (experts {experts}) computes {rows} of {total} rows ({share:.0f}%): it is the straggler; the step takes {step}, and the other rank waits {wait:.1f} ms of it in the combine all-to-all, its experts idle': 'ранг {rank} (эксперты {experts}) вычисляет {rows} из {total} строк ({share:.0f}%): он отстающий; шаг длится {step}, и другой ранг ждёт {wait:.1f} мс из них на сборе all-to-all, его эксперты простаивают',
     '{domain}, layer {layer}': '{domain}, слой {layer}',
     '{name}: placement balanced by this load': '{name}: размещение, выровненное по этой нагрузке',
     '{name}: expert {expert} copied to rank {rank}': '{name}: копия эксперта {expert} на ранге {rank}',

@@ -7,20 +7,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from backend.reliability import unreliable_because
+from lab.variants import LabScale
 from text import tr
 from viz import wrapped
 
 PHASES = (("dispatch", "#4e79a7"), ("compute", "#f28e2b"), ("combine", "#bab0ac"))
 ROUTING_NAMES = ("balanced", "collapsed", "your text")  # the routings' names, translated when shown
-
-
-def replicated_expert(s: dict) -> tuple[int, int] | None:
-    """(expert, the rank its copy went to) of a scenario whose placement replicates one expert, else None."""
-    for e in {e for r in s["placement"] for e in r}:
-        ranks = [r for r, experts in enumerate(s["placement"]) if e in experts]
-        if len(ranks) > 1:
-            return e, ranks[-1]
-    return None
 
 
 def routing_label(name: str) -> str:
@@ -36,7 +28,7 @@ def scenario_label(s: dict) -> str:
     if s["fix"] == "greedy":
         return tr("{name}: placement balanced by this load", name=name)
     if s["fix"] == "replicated":
-        expert, rank = replicated_expert(s)
+        expert, rank = s["replica"]
         return tr("{name}: expert {expert} copied to rank {rank}", name=name, expert=expert, rank=rank)
     if s["fix"] == "capacity":
         return tr("{name}: capacity factor {factor:g}", name=name, factor=s["capacity_factor"])
@@ -68,7 +60,7 @@ def fixes_text(run: dict, name: str) -> str:
     replicated, greedy, capped = _find(run, name, "replicated"), _find(run, name, "greedy"), _find(run, name, "capacity", 1.0)
     ms = base["step"]["median_ms"]
     if replicated:
-        expert, rank = replicated_expert(replicated)
+        expert, rank = replicated["replica"]
         parts.append(tr("copying expert {expert} to rank {rank} makes the step {step} ({ratio:.2f}x the time as routed)",
                         expert=expert, rank=rank, step=_span(replicated["step"]), ratio=replicated["step"]["median_ms"] / ms))
     if greedy:
@@ -82,14 +74,25 @@ def fixes_text(run: dict, name: str) -> str:
 
 
 def straggler_text(run: dict, s: dict) -> str:
-    """Who the straggler is in one scenario, how long the others wait for it."""
-    busiest = s["busiest_rank"]
-    waits = [r["combine"] for i, r in enumerate(s["ranks"]) if i != busiest]
-    return tr("rank {rank} (experts {experts}) computes {rows} of {total} rows ({share:.0f}%): it is the straggler; the step "
-              "takes {step}, and the other rank waits {wait:.1f} ms of it in the combine all-to-all, its experts idle",
-              rank=busiest, experts=", ".join(map(str, s["placement"][busiest])), rows=s["closed_form"]["rows_computed"][busiest],
-              total=sum(s["closed_form"]["rows_computed"]), share=100 * s["busiest_share"], step=_span(s["step"]),
-              wait=max(waits, default=0.0))
+    """Who the straggler is in one scenario (the rank whose experts took longest), how long the others wait for it."""
+    slow, rows = s["straggler"], s["closed_form"]["rows_computed"]
+    waits = [r["combine"] for i, r in enumerate(s["ranks"]) if i != slow]
+    return tr("rank {rank} (experts {experts}) computes {rows} of {total} rows ({share:.0f}%) in {compute:.1f} ms: it is the "
+              "straggler; the step takes {step}, and the other rank waits {wait:.1f} ms of it in the combine all-to-all, its "
+              "experts idle", rank=slow, experts=", ".join(map(str, s["placement"][slow])), rows=rows[slow],
+              total=sum(rows), share=100 * rows[slow] / max(1, sum(rows)), compute=s["ranks"][slow]["compute"],
+              step=_span(s["step"]), wait=max(waits, default=0.0))
+
+
+def weight_bound_text(run: dict, name: str) -> str:
+    """Why copying an expert cost time where it did: few rows per expert, so each expert's time is reading its weights."""
+    base, replicated = _find(run, name), _find(run, name, "replicated")
+    if base is None or replicated is None or replicated["step"]["median_ms"] <= 1.05 * base["step"]["median_ms"]:
+        return ""
+    return tr("The copy cost time here: with {rows:.0f} rows per expert on average, an expert's time is mostly reading its "
+              "{mb:.0f} MB of weights, not its rows, and the copy adds one expert to read.",
+              rows=sum(base["closed_form"]["rows_computed"]) / run["scale"]["n_experts"],
+              mb=LabScale(**run["scale"]).expert_bytes / 1e6)
 
 
 def device_findings(run: dict, machine: str = "") -> str:
@@ -172,5 +175,5 @@ def text_summary(run: dict) -> str:
                 width=run["scale"]["d_expert"], d=run["scale"]["d_model"], straggler=straggler_text(run, base))]
     fixes = fixes_text(run, "your text")
     if fixes:
-        lines.append(tr("Fixes, measured: {fixes}.", fixes=fixes))
+        lines.append(tr("Fixes, measured: {fixes}.", fixes=fixes) + " " + weight_bound_text(run, "your text"))
     return "\n\n".join(lines + unreliable(run))
