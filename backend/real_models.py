@@ -21,7 +21,8 @@ from huggingface_hub import hf_hub_download
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from errors import UserError
-from models.hf_routed import MOE_FAMILIES, HFModel, HFShape, module_arch, route_moe_blocks
+from models.hf_families import FAMILIES, declares_experts
+from models.hf_routed import HFModel, HFShape, decoder_layers, module_arch, route_moe_blocks
 from models.params import ArchSpec, breakdown
 from models.zoo import SPECS, LoadedModel, load_member, zoo_names
 from scale.architectures import ConfigError, parse_hf_config
@@ -29,7 +30,6 @@ from scale.architectures import ConfigError, parse_hf_config
 MAX_CONTEXT = 512  # tokens analysed per text: a real model on a 2-core CPU takes seconds per forward beyond this
 DTYPES = {"auto": "auto", "bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
 
 
 class ModelLoadError(UserError):
@@ -97,13 +97,13 @@ def load_real_model(source: str, dtype: str = "auto", available: int | None = No
         raise ModelLoadError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     config, local = config_of(source)
     family = config.get("model_type", "?")
-    if any(config.get(key) for key in EXPERT_KEYS) and family not in MOE_FAMILIES:
+    if declares_experts(config) and family not in FAMILIES:
         raise ModelLoadError(f"{source}: MoE family '{family}' is not supported; supported MoE families: "
-                             f"{', '.join(MOE_FAMILIES)} (a dense causal LM of any family loads as a twin)")
+                             f"{', '.join(FAMILIES)} (a dense causal LM of any family loads as a twin)")
     try:
         arch = parse_hf_config(config)
     except ConfigError as e:
-        if family in MOE_FAMILIES:
+        if family in FAMILIES:
             raise ModelLoadError(f"{source}: {e}") from None
         arch = None  # a dense family the calculator does not know: counted from its modules once loaded
     check_fits(source, config, arch, dtype, available or available_memory_bytes())
@@ -118,11 +118,11 @@ def load_real_model(source: str, dtype: str = "auto", available: int | None = No
         raise ModelLoadError(f"{source}: needs a fast tokenizer (tokenizer.json)")
     arch = arch or module_arch(hf, config)
     try:
-        blocks = route_moe_blocks(hf, config) if family in MOE_FAMILIES else []
+        blocks = route_moe_blocks(hf, config) if family in FAMILIES else []
     except ValueError as e:
         raise ModelLoadError(f"{source}: {e}") from None
     routed = arch.moe_layers[0].ffn if blocks else None
-    shape = HFShape(family, int(hf.config.vocab_size), len(blocks) or len(hf.model.layers),
+    shape = HFShape(family, int(hf.config.vocab_size), len(blocks) or len(decoder_layers(hf, family)),
                     min(MAX_CONTEXT, int(config.get("max_position_embeddings") or MAX_CONTEXT)),
                     routed.n_experts if routed else 1, routed.top_k if routed else 1)
     kind = f"MoE: {shape.n_experts} experts, top-{shape.top_k}, {len(blocks)} MoE layers" if blocks else "dense"

@@ -14,11 +14,9 @@ the duration of one call: each request (thread) sees only its own settings, and 
 model changes. At the checkpoint's own settings the logits equal transformers' own forward
 (tests/test_hf_routed.py, every family: float32 to 1e-5; bfloat16 to one bf16 rounding step, 1.6e-2).
 
-Family conventions kept (softmax over all experts in float32, then top-K):
-- mixtral:     gates renormalised over the K chosen experts;
-- qwen2_moe:   renormalised only when `norm_topk_prob`; plus the shared expert with its sigmoid gate;
-- qwen3_moe, olmoe: renormalised only when `norm_topk_prob`;
-- granitemoe:  softmax over the K chosen logits, which is the renormalised top-K probability.
+Every family's routing rule (softmax or sigmoid scores, selection bias, group-limited selection, renormalisation,
+scaling), where it keeps its router, experts and shared expert, and which of its layers are dense are data in
+one registry, models/hf_families.py; the rule runs in routing/rules.RuleRouter.
 """
 from __future__ import annotations
 
@@ -30,28 +28,12 @@ from torch import nn
 from transformers import DynamicCache
 
 from models.experts import run_experts
+from models.hf_families import FAMILIES, Family, read, resolve_rule
 from models.moe import MoEAux, MoELayer
 from models.params import ArchSpec, FFNSpec, LayerSpec
 from models.transformer import DEFAULT_ROUTING, ModelOutput, prepare_call
 from routing.options import RoutingOptions
-from routing.routers import SoftmaxTopKRouter
-
-
-@dataclass(frozen=True)
-class Family:
-    block: str  # the decoder layer's attribute holding the sparse MoE block
-    router: str  # the block's attribute holding the router (weight (E, D))
-    normalize: str | None  # config field saying whether top-K gates are renormalised; None = always
-    shared_expert: bool = False
-
-
-MOE_FAMILIES = {
-    "mixtral": Family("mlp", "gate", None),
-    "qwen2_moe": Family("mlp", "gate", "norm_topk_prob", shared_expert=True),
-    "qwen3_moe": Family("mlp", "gate", "norm_topk_prob"),
-    "olmoe": Family("mlp", "gate", "norm_topk_prob"),
-    "granitemoe": Family("block_sparse_moe", "router", None),
-}
+from routing.rules import RoutingRule, RuleRouter
 
 
 @dataclass(frozen=True)
@@ -80,42 +62,69 @@ class _Call:
     auxes: list[MoEAux]
 
 
-class ExpertViews(nn.Module):
-    """A transformers experts module (gate_up_proj (E, 2F, D), down_proj (E, D, F)) seen as this project's
-    (E, F, D) gate and up and (E, D, F) down matrices: views, nothing copied."""
+def module_at(root: nn.Module, path: str | None):
+    """The attribute at a dotted path (None for no path or a missing attribute)."""
+    value = root
+    for part in (path.split(".") if path else ()):
+        value = getattr(value, part, None)
+    return value if path else None
 
-    def __init__(self, experts: nn.Module):
+
+class ExpertViews(nn.Module):
+    """A transformers experts module seen as this project's (E, F, D) gate and up and (E, D, F) down matrices:
+    views, nothing copied. Layouts: fused (gate_up_proj (E, 2F, D), down_proj (E, D, F)) and flat (DBRX: w1, v1,
+    w2 (E*F, D), down used transposed)."""
+
+    def __init__(self, experts: nn.Module, layout: str, n_experts: int):
         super().__init__()
-        self.hf = experts
-        self.n_experts, two_f, _ = experts.gate_up_proj.shape
-        self.width = two_f // 2
+        self.hf, self.layout, self.n_experts = experts, layout, n_experts
+
+    def weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.layout == "flat":
+            e, (rows, d) = self.n_experts, self.hf.w1.shape
+            w1, v1, w2 = (w.view(e, rows // e, d) for w in (self.hf.w1, self.hf.v1, self.hf.w2))
+            return w1, v1, w2.transpose(1, 2)
+        gate_up, width = self.hf.gate_up_proj, self.hf.gate_up_proj.shape[1] // 2
+        return gate_up[:, :width], gate_up[:, width:], self.hf.down_proj
 
     def forward(self, x, expert_idx, gate_weights, dropped, backend) -> torch.Tensor:
-        gate_up = self.hf.gate_up_proj
-        return run_experts(x, gate_up[:, : self.width], gate_up[:, self.width :], self.hf.down_proj, expert_idx,
-                           gate_weights, dropped, backend)
+        return run_experts(x, *self.weights(), expert_idx, gate_weights, dropped, backend)
+
+
+def is_sparse(block: nn.Module | None, family: Family) -> bool:
+    """Whether a decoder layer's block is the family's MoE block (a dense layer holds a dense MLP there)."""
+    experts = module_at(block, family.experts) if block is not None else None
+    return experts is not None and hasattr(experts, "w1" if family.expert_layout == "flat" else "gate_up_proj")
 
 
 class RoutedBlock(nn.Module):
-    """Stands in for a transformers sparse MoE block: this project's MoELayer on the block's own weights,
-    plus the family's shared expert when it has one. Reads the call's routing options from the context."""
+    """Stands in for a transformers sparse MoE block: this project's MoELayer with the family's rule on the
+    block's own weights, plus the family's shared expert (and its gate) when it has one. Reads the call's
+    routing options from the context."""
 
-    def __init__(self, block: nn.Module, family: Family, layer: int, top_k: int, normalize: bool):
+    def __init__(self, block: nn.Module, family: Family, rule: RoutingRule, layer: int, top_k: int):
         super().__init__()
-        hf_router = getattr(block, family.router)
+        hf_router = module_at(block, family.router)
         n_experts, d_model = hf_router.weight.shape
-        router = SoftmaxTopKRouter(d_model, n_experts, normalize)
-        router.gate.weight = hf_router.weight  # the checkpoint's parameter itself
-        self.moe = MoELayer(layer, router, ExpertViews(block.experts), top_k, None)
-        self.shared = getattr(block, "shared_expert", None) if family.shared_expert else None
-        self.shared_gate = getattr(block, "shared_expert_gate", None) if family.shared_expert else None
+        router = RuleRouter(d_model, n_experts, rule, getattr(hf_router, "bias", None) is not None, family.logits_in_float32)
+        router.gate.weight = hf_router.weight  # the checkpoint's tensors themselves
+        if router.gate.bias is not None:
+            router.gate.bias = hf_router.bias
+        if rule.choice_bias:
+            router.choice_bias = module_at(block, family.rule.choice_bias)
+        self.rule, self.family = rule, family.model_type
+        self.moe = MoELayer(layer, router, ExpertViews(module_at(block, family.experts), family.expert_layout, n_experts),
+                            top_k, None)
+        self.shared = module_at(block, family.shared)
+        self.shared_gate = module_at(block, family.shared_gate)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         call = _CALL.get(None) or _Call(DEFAULT_ROUTING, None, False, [])
         out, aux = self.moe(hidden_states, call.routing, call.generator, call.trace)
         call.auxes.append(aux)
         if self.shared is not None:
-            out = out + torch.sigmoid(self.shared_gate(hidden_states)) * self.shared(hidden_states)
+            shared = self.shared(hidden_states)
+            out = out + (shared if self.shared_gate is None else torch.sigmoid(self.shared_gate(hidden_states)) * shared)
         return out
 
 
@@ -171,7 +180,7 @@ def module_arch(hf: nn.Module, config: dict) -> ArchSpec:
     head = hf.get_output_embeddings()
     tied = head is None or head.weight is embed
     layers = []
-    for layer in hf.model.layers:
+    for layer in decoder_layers(hf, config.get("model_type", "")):
         named = dict(layer.named_parameters())
         norms = sum(p.numel() for n, p in named.items() if "norm" in n)
         ffn = sum(p.numel() for n, p in named.items() if "mlp" in n and "norm" not in n)
@@ -182,25 +191,32 @@ def module_arch(hf: nn.Module, config: dict) -> ArchSpec:
     return ArchSpec(config.get("model_type", "unknown"), embed.shape[0], embed.shape[1], tuple(layers), tied, final)
 
 
+def decoder_layers(hf: nn.Module, model_type: str) -> nn.ModuleList:
+    """The decoder layers of a causal LM (where the family keeps them; model.layers for most)."""
+    family = FAMILIES.get(model_type)
+    return module_at(hf, family.layers if family else "model.layers")
+
+
 def route_moe_blocks(hf: nn.Module, config: dict) -> list[RoutedBlock]:
     """Replace every sparse MoE block of an MoE family by a RoutedBlock; -> the blocks, in layer order."""
-    family = MOE_FAMILIES[config["model_type"]]
+    family = FAMILIES[config["model_type"]]
     if config.get("hidden_act", "silu") != "silu":
         raise ValueError(f"experts with activation {config['hidden_act']!r} are not supported (SwiGLU/silu only)")
-    top_k = int(config["num_experts_per_tok"])
-    normalize = True if family.normalize is None else bool(config.get(family.normalize, False))
+    rule, top_k = resolve_rule(family, hf.config), read(hf.config, family.top_k)
+    if not isinstance(top_k, int):
+        raise ValueError(f"{family.model_type}: a top-K per layer ({top_k!r}) is not supported")
     blocks = []
-    for layer in hf.model.layers:
+    for layer in decoder_layers(hf, family.model_type):
         block = getattr(layer, family.block, None)
-        experts = getattr(block, "experts", None)
-        if experts is None or not hasattr(experts, "gate_up_proj"):
-            continue  # a dense layer of an MoE model (Qwen's mlp_only_layers / decoder_sparse_step)
-        e, two_f, d = experts.gate_up_proj.shape
-        if experts.down_proj.shape != (e, d, two_f // 2) or getattr(block, family.router).weight.shape != (e, d):
-            raise ValueError(f"{config['model_type']}: expert weights of an unexpected layout")
-        routed = RoutedBlock(block, family, len(blocks), top_k, normalize)
+        if not is_sparse(block, family):
+            continue  # a dense layer of an MoE model (first_k_dense_replace, mlp_only_layers, decoder_sparse_step)
+        routed = RoutedBlock(block, family, rule, len(blocks), top_k)
+        e, f, d = routed.moe.experts.weights()[0].shape
+        if routed.moe.experts.weights()[2].shape != (e, d, f):
+            raise ValueError(f"{family.model_type}: expert weights of an unexpected layout")
+        rule.check(e)
         setattr(layer, family.block, routed)
         blocks.append(routed)
     if not blocks:
-        raise ValueError(f"{config['model_type']}: no sparse MoE block found in the decoder layers")
+        raise ValueError(f"{family.model_type}: no sparse MoE block found in the decoder layers")
     return blocks

@@ -33,9 +33,10 @@ ROUTER_KINDS = ("softmax", "noisy", "capacity", "bias")
 @dataclass(frozen=True)
 class RouterDecision:
     logits: torch.Tensor  # (N, E)
-    probs: torch.Tensor  # (N, E)
+    probs: torch.Tensor  # (N, E) a distribution over the experts (balancing losses, entropy, confidence read it)
     expert_idx: torch.Tensor  # (N, K)
     gate_weights: torch.Tensor  # (N, K)
+    scores: torch.Tensor | None = None  # (N, E) what the rule ranks, where that is not `probs` (sigmoid scores)
 
 
 def gaussian_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -49,8 +50,12 @@ class SoftmaxTopKRouter(nn.Module):
         self.normalize_topk = normalize_topk
         self.gate = nn.Linear(d_model, n_experts, bias=False)
 
+    def product(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, D) -> the gate's logits (N, E)."""
+        return self.gate(x)
+
     def router_logits(self, x: torch.Tensor, opts: RoutingOptions, generator: torch.Generator | None) -> torch.Tensor:
-        logits = self.gate(x)  # (N, E)
+        logits = self.product(x)  # (N, E)
         if opts.noise_std > 0:
             logits = logits + opts.noise_std * gaussian_like(logits, generator)
         return logits

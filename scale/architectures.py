@@ -2,13 +2,15 @@
 
 The result, an `ArchSpec`, lists per layer the parameters of attention, norms and FFN (dense, or
 routed experts + shared experts + router), enough to count total and active parameters and FLOPs
-(models/params.py, the one derivation shared with the zoo). Families understood: Llama/Mistral/Qwen2/Qwen3/Granite (dense, grouped-query attention),
-Mixtral, GraniteMoE, Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V2/V3 (multi-head latent attention), gpt-oss, DBRX,
-and this project's ModelConfig. A missing or ill-typed field raises `ConfigError` naming it; fields
+(models/params.py, the one derivation shared with the zoo). Families understood: Llama/Mistral/Qwen2/Qwen3/Granite (dense,
+grouped-query attention), every MoE family of the loader's registry (models/hf_families.py: Mixtral, GraniteMoE,
+Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V2/V3 with multi-head latent attention, GLM-4.5, dots.llm1, ERNIE 4.5,
+Hunyuan, FlexOlmo, DBRX), gpt-oss, and this project's ModelConfig (tests check every registry family is parsed). A missing or ill-typed field raises `ConfigError` naming it; fields
 that would change the count but are not understood are reported in `unknown_fields`, never guessed.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from errors import UserError
@@ -161,11 +163,11 @@ def _qwen3(r, hidden, n):
 
 
 def _routed(r, hidden, width_key: str, experts_key: str, shared: int = 0, router_bias: bool = False,
-            expert_bias: bool = False, extra_router: int = 0) -> FFNSpec:
+            expert_bias: bool = False, extra_router: int = 0, experts_per_token: str = "num_experts_per_tok") -> FFNSpec:
     if experts_key == "num_experts" and "num_experts" not in r.data and "num_local_experts" in r.data:
         experts_key = "num_local_experts"  # transformers 5 writes Qwen-MoE's and OLMoE's expert count under this name
     e = r.int(experts_key)
-    k = r.int("num_experts_per_tok", maximum=e)
+    k = r.int(experts_per_token, maximum=e)
     return FFNSpec(expert=swiglu(hidden, r.int(width_key), expert_bias), n_experts=e, top_k=k, shared=shared,
                    router=hidden * e + (e if router_bias else 0) + extra_router)
 
@@ -213,7 +215,8 @@ def _olmoe(r, hidden, n):
     return gqa_attention(r, hidden, bias, bias, "full", False), (lambda i: moe), lambda i: None
 
 
-def _deepseek(r, hidden, n):
+def _deepseek_ffn(r, hidden):
+    """DeepSeek-style FFNs: the first `first_k_dense_replace` layers dense, then routed experts plus shared ones."""
     width = r.int("moe_intermediate_size")
     shared = r.int("n_shared_experts", 0, minimum=0) * swiglu(hidden, width)
     e = r.int("n_routed_experts")
@@ -222,7 +225,49 @@ def _deepseek(r, hidden, n):
     first_dense = r.int("first_k_dense_replace", 0, minimum=0, maximum=MAX_LAYERS)
     freq = r.int("moe_layer_freq", 1)
     dense = FFNSpec(dense=swiglu(hidden, r.int("intermediate_size")))
-    return mla_attention(r, hidden), (lambda i: moe if i >= first_dense and i % freq == 0 else dense), lambda i: None
+    return lambda i: moe if i >= first_dense and i % freq == 0 else dense
+
+
+def _deepseek(r, hidden, n):
+    return mla_attention(r, hidden), _deepseek_ffn(r, hidden), lambda i: None
+
+
+def _glm4_moe(r, hidden, n):
+    qk_norm = "per_head" if r.bool("use_qk_norm", False) else None
+    return gqa_attention(r, hidden, r.bool("attention_bias", False), False, qk_norm, False), _deepseek_ffn(r, hidden), lambda i: None
+
+
+def _dots1(r, hidden, n):
+    bias = r.bool("attention_bias", False)
+    return gqa_attention(r, hidden, bias, bias, "per_head", False), _deepseek_ffn(r, hidden), lambda i: None
+
+
+def _ernie4_5_moe(r, hidden, n):
+    bias = r.bool("use_bias", False)
+    width = r.int("moe_intermediate_size")
+    shared = r.int("moe_num_shared_experts", 0, minimum=0) * swiglu(hidden, width)
+    moe = _routed(r, hidden, "moe_intermediate_size", "moe_num_experts", shared=shared, experts_per_token="moe_k")
+    moe = replace(moe, router=moe.router + moe.n_experts)  # + the selection bias (moe_statics), stored as a parameter
+    start, interval = r.int("moe_layer_start_index", 0, minimum=0), r.int("moe_layer_interval", 1)
+    end = r.int("moe_layer_end_index", -1, minimum=-1)
+    end = n - 1 if end < 0 else end
+    dense = FFNSpec(dense=swiglu(hidden, r.int("intermediate_size")))
+    return (gqa_attention(r, hidden, bias, bias, None, False),
+            lambda i: moe if (i + 1) % interval == 0 and start <= i <= end else dense, lambda i: None)
+
+
+def _hunyuan_v1_moe(r, hidden, n):
+    bias = r.bool("attention_bias", False)
+    width = r.int("intermediate_size")
+    shared = r.int("num_shared_expert", 1, minimum=0) * swiglu(hidden, width)
+    moe = _routed(r, hidden, "intermediate_size", "num_experts", shared=shared, experts_per_token="moe_topk")
+    return gqa_attention(r, hidden, bias, bias, "per_head", False), (lambda i: moe), lambda i: None
+
+
+def _flex_olmo(r, hidden, n):
+    bias = r.bool("attention_bias", False)
+    moe = _routed(r, hidden, "intermediate_size", "num_experts")
+    return gqa_attention(r, hidden, bias, bias, "full", False), (lambda i: moe), lambda i: None
 
 
 def _gpt_oss(r, hidden, n):
@@ -253,7 +298,8 @@ def _dbrx(r: _Reader) -> ArchSpec:
 FAMILIES = {
     "llama": _llama, "mistral": _llama, "qwen2": _qwen2, "qwen3": _qwen3, "mixtral": _mixtral,
     "qwen2_moe": _qwen2_moe, "qwen3_moe": _qwen3_moe, "olmoe": _olmoe, "deepseek_v2": _deepseek,
-    "deepseek_v3": _deepseek, "gpt_oss": _gpt_oss, "granite": _llama, "granitemoe": _granitemoe,
+    "deepseek_v3": _deepseek, "gpt_oss": _gpt_oss, "granite": _llama, "granitemoe": _granitemoe, "glm4_moe": _glm4_moe,
+    "dots1": _dots1, "ernie4_5_moe": _ernie4_5_moe, "hunyuan_v1_moe": _hunyuan_v1_moe, "flex_olmo": _flex_olmo,
 }
 
 
