@@ -125,9 +125,14 @@ def mla_attention(r: _Reader, hidden: int):
     return q_params + kv_params + heads * v_dim * hidden, heads * qk, heads * v_dim
 
 
-def _layers(n: int, attention: tuple[int, int, int], norms: int, ffn_of, window_of=lambda i: None):
-    params, score, value = attention
-    return tuple(LayerSpec(params, norms, ffn_of(i), score, value, window_of(i)) for i in range(n))
+def _layers(n: int, attention, norms: int, ffn_of, window_of=lambda i: None):
+    """attention: (params, score width, value width) for every layer, or a function of the layer giving it (hybrids)."""
+    attention_of = attention if callable(attention) else (lambda i: attention)
+    layers = []
+    for i in range(n):
+        params, score, value = attention_of(i)
+        layers.append(LayerSpec(params, norms, ffn_of(i), score, value, window_of(i)))
+    return tuple(layers)
 
 
 def parse_hf_config(data: dict[str, Any]) -> ArchSpec:
@@ -264,6 +269,37 @@ def _hunyuan_v1_moe(r, hidden, n):
     return gqa_attention(r, hidden, bias, bias, "per_head", False), (lambda i: moe), lambda i: None
 
 
+def layer_kinds(r, n: int, interval_key: str) -> list[str]:
+    """Each layer's kind from 'layer_types', else every `interval_key`-th layer full attention, the rest linear."""
+    r.used.add("layer_types")
+    kinds = r.data.get("layer_types")
+    if kinds is None:
+        every = r.int(interval_key)
+        kinds = ["full_attention" if (i + 1) % every == 0 else "linear_attention" for i in range(n)]
+    if len(kinds) != n:
+        raise ConfigError(f"field 'layer_types' must list {n} layers, got {len(kinds)}")
+    return kinds
+
+
+def gated_delta_net(r, hidden) -> int:
+    """Qwen3-Next's linear attention (Gated DeltaNet): q, k, v, z and b, a projections, a causal convolution over q,
+    k, v, per-head decay and step, a gated norm and the output projection."""
+    k_heads, v_heads = r.int("linear_num_key_heads"), r.int("linear_num_value_heads")
+    key, value = k_heads * r.int("linear_key_head_dim"), v_heads * r.int("linear_value_head_dim")
+    conv = (2 * key + value) * r.int("linear_conv_kernel_dim")
+    return hidden * (2 * key + 2 * value) + hidden * 2 * v_heads + conv + 2 * v_heads + value // v_heads + value * hidden
+
+
+def _qwen3_next(r, hidden, n):
+    bias = r.bool("attention_bias", False)
+    params, q, v = gqa_attention(r, hidden, bias, bias, "per_head", False)
+    full = (params + hidden * q + (q if bias else 0), q, v)  # the query projection is doubled: a gate per query
+    linear = (gated_delta_net(r, hidden), 0, 0)  # a fixed-size state: no attention over the context
+    kinds = layer_kinds(r, n, "full_attention_interval")
+    attention = lambda i: full if kinds[i] == "full_attention" else linear  # noqa: E731
+    return _qwen_moe(r, hidden, n, True, attention)
+
+
 def _flex_olmo(r, hidden, n):
     bias = r.bool("attention_bias", False)
     moe = _routed(r, hidden, "intermediate_size", "num_experts")
@@ -300,6 +336,7 @@ FAMILIES = {
     "qwen2_moe": _qwen2_moe, "qwen3_moe": _qwen3_moe, "olmoe": _olmoe, "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek, "gpt_oss": _gpt_oss, "granite": _llama, "granitemoe": _granitemoe, "glm4_moe": _glm4_moe,
     "dots1": _dots1, "ernie4_5_moe": _ernie4_5_moe, "hunyuan_v1_moe": _hunyuan_v1_moe, "flex_olmo": _flex_olmo,
+    "qwen3_next": _qwen3_next,
 }
 
 

@@ -38,14 +38,20 @@ def test_logits_equal_transformers_forward(checkpoints, family):
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_in_bfloat16_the_logits_agree_to_bf16_rounding(checkpoints, family):
-    """Checkpoints load in their dtype (bf16 for most real ones): there the two differ at most by rounding
-    (Mixtral weighs experts in float32, we in bf16; measured: at most one bf16 step, 0.0078 at |logit| ~1)."""
+    """Checkpoints load in their dtype (bf16 for most real ones): ours is as close to the float32 logits as
+    transformers' own bf16 forward is, and where that is within a few bf16 steps, the two agree to one step
+    (Mixtral weighs experts in float32, we in bf16; measured: at most one bf16 step, 0.0078 at |logit| ~1). A
+    hybrid's recurrent layers amplify rounding (Qwen3-Next: transformers' bf16 is 0.29 from its float32, ours 0.28)."""
     member = load_real_model(str(checkpoints[family]), dtype="bfloat16")
     reference = AutoModelForCausalLM.from_pretrained(checkpoints[family], dtype=torch.bfloat16).eval()
+    exact = AutoModelForCausalLM.from_pretrained(checkpoints[family], dtype=torch.float32).eval()
     with torch.no_grad():
-        ours, theirs = member.model(IDS).logits.float(), reference(IDS).logits.float()
+        ours, theirs, truth = member.model(IDS).logits.float(), reference(IDS).logits.float(), exact(IDS).logits
     assert next(member.model.parameters()).dtype == torch.bfloat16
-    torch.testing.assert_close(ours, theirs, rtol=0, atol=1.6e-2)
+    their_error = float((theirs - truth).abs().max())
+    assert float((ours - truth).abs().max()) <= 1.25 * their_error + 7.8e-3  # + one bf16 step at |logit| 1
+    if their_error < 0.1:
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1.6e-2)
 
 
 def test_qwen3_dense_layers_stay_dense_and_the_moe_layers_are_numbered_in_order(checkpoints):
