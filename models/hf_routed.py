@@ -21,11 +21,13 @@ one registry, models/hf_families.py; the rule runs in routing/rules.RuleRouter.
 from __future__ import annotations
 
 import contextvars
+import copy
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from transformers import DynamicCache
+from transformers.cache_utils import LinearAttentionCacheLayerMixin
 
 from models.experts import run_experts
 from models.hf_families import FAMILIES, Family, read, resolve_rule
@@ -130,11 +132,16 @@ class RoutedBlock(nn.Module):
 
 class HFCache:
     """transformers' DynamicCache with the zoo KVCache's `length` (settable: lowering it drops the newest
-    positions, as the timing harness does to decode the same positions again) and `max_len`."""
+    positions, as the timing harness does to decode the same positions again) and `max_len`. A hybrid's
+    linear-attention state cannot be cut back (it is a running sum, not a list of positions), so there the cache
+    keeps a copy of itself as its first call (the prompt) left it, and going back to that length restores it."""
 
     def __init__(self, config, max_len: int):
         self.kv = DynamicCache(config=config)
+        self.kv.activate_past_recording()  # so that sliding-window layers can be cropped
         self.max_len = max_len
+        self.recurrent = any(isinstance(layer, LinearAttentionCacheLayerMixin) for layer in self.kv.layers)
+        self.prompt: tuple[int, DynamicCache] | None = None
 
     @property
     def length(self) -> int:
@@ -142,8 +149,19 @@ class HFCache:
 
     @length.setter
     def length(self, value: int) -> None:
-        if self.length > value:
+        if self.length <= value:
+            return
+        if not self.recurrent:
             self.kv.crop(value - self.length)
+        elif self.prompt is not None and self.prompt[0] == value:
+            self.kv = copy.deepcopy(self.prompt[1])
+        else:
+            raise ValueError(f"a linear-attention cache goes back only to the prompt's {self.prompt and self.prompt[0]} tokens")
+
+    def after_call(self) -> None:
+        """Called after every forward with this cache: keeps the prompt's state where it cannot be cut back to."""
+        if self.recurrent and self.prompt is None:
+            self.prompt = (self.length, copy.deepcopy(self.kv))
 
 
 class HFModel(nn.Module):
@@ -170,6 +188,8 @@ class HFModel(nn.Module):
             out = self.hf(input_ids=idx, cache=cache.kv if cache is not None else None, use_cache=cache is not None)
         finally:
             _CALL.reset(token)
+        if cache is not None:
+            cache.after_call()
         return ModelOutput(out.logits, tuple(call.auxes))
 
 

@@ -59,7 +59,7 @@ def test_qwen3_dense_layers_stay_dense_and_the_moe_layers_are_numbered_in_order(
     assert member.model.cfg.n_layers == 1 and [b.moe.layer for b in member.model.blocks] == [0]
 
 
-@pytest.mark.parametrize("family", ["mixtral", "qwen2_moe", "olmoe", "granitemoe"])
+@pytest.mark.parametrize("family", list(MOE_FAMILIES))
 def test_routing_controls_work_on_real_models(checkpoints, family):
     model = load_real_model(str(checkpoints[family]), dtype="float32").model
     e, k = model.cfg.n_experts, model.cfg.top_k
@@ -77,14 +77,38 @@ def test_routing_controls_work_on_real_models(checkpoints, family):
     assert torch.equal(noisy.logits, again.logits)  # a seeded draw is reproducible
     active = [breakdown(model.arch, active=True, top_k=t).routed_experts for t in (1, k, e)]
     assert active[0] < active[1] < active[2] == breakdown(model.arch).routed_experts
-    # the trace's gates follow the family's convention
-    gates = base.traces[0].gate_weights
-    renormalised = family in ("mixtral", "granitemoe")
-    assert torch.allclose(gates.sum(-1), torch.ones_like(gates.sum(-1))) == renormalised
+    # the trace's gates follow the family's rule: renormalised (to the scaling factor) or not
+    gates, rule = base.traces[0].gate_weights, model.blocks[0].rule
+    assert torch.allclose(gates.sum(-1), torch.full_like(gates.sum(-1), rule.scale)) == (rule.norm_p == 1.0)
 
 
-def test_cached_decoding_equals_the_full_forward(checkpoints):
-    model = load_real_model(str(checkpoints["mixtral"]), dtype="float32").model
+@pytest.mark.parametrize("family", list(MOE_FAMILIES))
+def test_ablation_and_forcing_act_as_on_the_zoo(checkpoints, family):
+    """Forcing every token onto its own choice changes nothing, bit for bit; re-routing away from an expert no token
+    chose changes nothing either, except under a group-limited rule, where the ablated expert also lowers its
+    group's rank (routing/rules.py): there the ablated expert is never chosen, and only tokens whose kept groups
+    changed may choose differently."""
+    model = load_real_model(str(checkpoints[family]), dtype="float32").model
+    ids = IDS[:1, :4]
+    with torch.no_grad():
+        base = model(ids, trace=True)
+        own = torch.stack([t.expert_idx[0] for t in base.traces])  # (L, T, K)
+        forced = model(ids, routing=RoutingOptions(forced=own), trace=True)
+        assert torch.equal(forced.logits, base.logits)
+        one = model(ids[:, :1], trace=True)  # one token: K of E experts chosen, so some expert was not
+        chosen = set(one.traces[0].expert_idx.flatten().tolist())
+        unchosen = next(e for e in range(model.cfg.n_experts) if e not in chosen)
+        mask = torch.zeros(model.cfg.n_layers, model.cfg.n_experts, dtype=torch.bool)
+        mask[0, unchosen] = True
+        ablated = model(ids[:, :1], routing=RoutingOptions(ablation=mask, ablation_mode="reroute"), trace=True)
+    assert unchosen not in ablated.traces[0].expert_idx.flatten().tolist()
+    if model.blocks[0].rule.groups == 1:
+        assert torch.equal(ablated.logits, one.logits)
+
+
+@pytest.mark.parametrize("family", list(MOE_FAMILIES))
+def test_cached_decoding_equals_the_full_forward(checkpoints, family):
+    model = load_real_model(str(checkpoints[family]), dtype="float32").model
     ids = IDS[:1]
     cache = model.new_cache(1, 20)
     with torch.no_grad():
