@@ -133,6 +133,26 @@ def weighted_expert(rows: torch.Tensor, weights: torch.Tensor, w_gate: torch.Ten
     return row_major_linear(hidden, w_down)
 
 
+def clamped_swiglu(gate: torch.Tensor, up: torch.Tensor, alpha: float, limit: float) -> torch.Tensor:
+    """gpt-oss's expert activation: gate clamped above at `limit`, up to [-limit, limit], then
+    (up + 1) * gate * sigmoid(alpha * gate)."""
+    gate, up = gate.clamp(max=limit), up.clamp(-limit, limit)
+    return (up + 1) * gate * torch.sigmoid(alpha * gate)
+
+
+def sorted_apply(x: torch.Tensor, expert_idx: torch.Tensor, gate_weights: torch.Tensor, dropped: torch.Tensor | None,
+                 n_experts: int, expert: Callable[[torch.Tensor, int], torch.Tensor]) -> torch.Tensor:
+    """The sorted dispatch for any expert function expert(rows (M, D), e) -> (M, D) (experts that are not a plain
+    SwiGLU: biases, another activation): each expert's rows once, weighted by their gates, summed per token."""
+    token_ids, weights, counts = sort_by_expert(expert_idx, gate_weights, dropped, n_experts)
+    out = torch.zeros_like(x)
+    sizes = counts.tolist()
+    for e, (tokens, w) in enumerate(zip(torch.split(token_ids, sizes), torch.split(weights, sizes))):
+        if len(tokens):
+            out.index_add_(0, tokens, expert(x.index_select(0, tokens), e) * w.unsqueeze(-1).to(x.dtype))
+    return out
+
+
 def grouped_dispatch(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor,
                      expert_idx: torch.Tensor, gate_weights: torch.Tensor, dropped: torch.Tensor | None) -> torch.Tensor:
     """One sort by expert, then one grouped_mm per weight matrix; DispatchUnavailable where it cannot run."""

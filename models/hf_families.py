@@ -43,10 +43,12 @@ class Family:
     block: str = "mlp"  # a decoder layer's attribute holding the MoE block (a dense layer holds a dense MLP there)
     router: str = "gate"  # the block's module whose `weight` is the router (E, D) (and `bias`, if any)
     experts: str = "experts"
-    expert_layout: str = "fused"  # fused: gate_up_proj (E, 2F, D), down_proj (E, D, F); flat: w1, v1, w2 (E*F, D)
+    expert_layout: str = "fused"  # fused: gate_up_proj (E, 2F, D), down_proj (E, D, F); flat: w1, v1, w2 (E*F, D);
+    # gpt_oss: gate and up interleaved in (E, D, 2F), down (E, F, D), biases, clamped SwiGLU (models/hf_routed.ExpertViews)
     shared: str | None = None  # the block's shared expert(s), run on every token
     shared_gate: str | None = None  # a Linear (D -> 1) whose sigmoid scales the shared output
     top_k: str = "num_experts_per_tok"
+    returns_scores: bool = False  # the block returns (output, router scores), as gpt-oss's does
     logits_in_float32: bool = False
     tiny: dict = field(default_factory=dict)  # test checkpoint fields beside tests/hf_checkpoints.COMMON
     tiny_is_complete: bool = False  # `tiny` is the whole config (a family whose field names differ)
@@ -74,6 +76,10 @@ FAMILIES = {f.model_type: f for f in (
            block="block_sparse_moe", router="router",
            tiny=dict(intermediate_size=16, num_local_experts=4, num_experts_per_tok=2, embedding_multiplier=3.0,
                      residual_multiplier=0.5, attention_multiplier=0.2, logits_scaling=2.0)),
+    Family("gpt_oss", "gpt-oss", "openai/gpt-oss-20b", "GptOssConfig", router="router", expert_layout="gpt_oss",
+           returns_scores=True,
+           tiny=dict(intermediate_size=16, num_local_experts=4, num_experts_per_tok=2, head_dim=8, sliding_window=8,
+                     layer_types=["sliding_attention", "full_attention"])),
     Family("deepseek_v3", "DeepSeek-V3 / R1, Kimi K2", "deepseek-ai/DeepSeek-V3", "DeepseekV3Config", DEEPSEEK_V3_RULE,
            shared="shared_experts", logits_in_float32=True,
            tiny=dict(MLA, intermediate_size=48, moe_intermediate_size=16, n_routed_experts=8, num_experts_per_tok=3,

@@ -25,11 +25,12 @@ import copy
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import DynamicCache
 from transformers.cache_utils import LinearAttentionCacheLayerMixin
 
-from models.experts import run_experts
+from models.experts import clamped_swiglu, run_experts, sorted_apply
 from models.hf_families import FAMILIES, Family, read, resolve_rule
 from models.moe import MoEAux, MoELayer
 from models.params import ArchSpec, FFNSpec, LayerSpec
@@ -74,23 +75,37 @@ def module_at(root: nn.Module, path: str | None):
 
 class ExpertViews(nn.Module):
     """A transformers experts module seen as this project's (E, F, D) gate and up and (E, D, F) down matrices:
-    views, nothing copied. Layouts: fused (gate_up_proj (E, 2F, D), down_proj (E, D, F)) and flat (DBRX: w1, v1,
-    w2 (E*F, D), down used transposed)."""
+    views, nothing copied. Layouts: fused (gate_up_proj (E, 2F, D), down_proj (E, D, F)); flat (DBRX: w1, v1, w2
+    (E*F, D), down used transposed); gpt_oss (gate_up_proj (E, D, 2F) with gate and up interleaved, down_proj
+    (E, F, D), a bias on each, and the clamped SwiGLU). Plain SwiGLU experts run through the dispatch backends of
+    models/experts.py; the others through its sorted dispatch of any expert function."""
 
-    def __init__(self, experts: nn.Module, layout: str, n_experts: int):
+    def __init__(self, experts: nn.Module, layout: str, n_experts: int, config):
         super().__init__()
         self.hf, self.layout, self.n_experts = experts, layout, n_experts
+        self.activation = (float(config.swiglu_alpha), float(config.swiglu_limit)) if layout == "gpt_oss" else None
 
     def weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        hf = self.hf
         if self.layout == "flat":
-            e, (rows, d) = self.n_experts, self.hf.w1.shape
-            w1, v1, w2 = (w.view(e, rows // e, d) for w in (self.hf.w1, self.hf.v1, self.hf.w2))
+            e, (rows, d) = self.n_experts, hf.w1.shape
+            w1, v1, w2 = (w.view(e, rows // e, d) for w in (hf.w1, hf.v1, hf.w2))
             return w1, v1, w2.transpose(1, 2)
-        gate_up, width = self.hf.gate_up_proj, self.hf.gate_up_proj.shape[1] // 2
-        return gate_up[:, :width], gate_up[:, width:], self.hf.down_proj
+        if self.layout == "gpt_oss":
+            return hf.gate_up_proj[..., ::2].transpose(1, 2), hf.gate_up_proj[..., 1::2].transpose(1, 2), hf.down_proj.transpose(1, 2)
+        gate_up, width = hf.gate_up_proj, hf.gate_up_proj.shape[1] // 2
+        return gate_up[:, :width], gate_up[:, width:], hf.down_proj
 
     def forward(self, x, expert_idx, gate_weights, dropped, backend) -> torch.Tensor:
-        return run_experts(x, *self.weights(), expert_idx, gate_weights, dropped, backend)
+        if self.activation is None:
+            return run_experts(x, *self.weights(), expert_idx, gate_weights, dropped, backend)
+        w_gate, w_up, w_down = self.weights()
+        bias, alpha, limit = self.hf.gate_up_proj_bias, *self.activation
+
+        def expert(rows: torch.Tensor, e: int) -> torch.Tensor:  # (M, D) -> (M, D)
+            hidden = clamped_swiglu(F.linear(rows, w_gate[e], bias[e, ::2]), F.linear(rows, w_up[e], bias[e, 1::2]), alpha, limit)
+            return F.linear(hidden, w_down[e], self.hf.down_proj_bias[e])
+        return sorted_apply(x, expert_idx, gate_weights, dropped, self.n_experts, expert)
 
 
 def is_sparse(block: nn.Module | None, family: Family) -> bool:
@@ -104,7 +119,7 @@ class RoutedBlock(nn.Module):
     block's own weights, plus the family's shared expert (and its gate) when it has one. Reads the call's
     routing options from the context."""
 
-    def __init__(self, block: nn.Module, family: Family, rule: RoutingRule, layer: int, top_k: int):
+    def __init__(self, block: nn.Module, family: Family, rule: RoutingRule, layer: int, top_k: int, config):
         super().__init__()
         hf_router = module_at(block, family.router)
         n_experts, d_model = hf_router.weight.shape
@@ -115,8 +130,9 @@ class RoutedBlock(nn.Module):
         if rule.choice_bias:
             router.choice_bias = module_at(block, family.rule.choice_bias)
         self.rule, self.family = rule, family.model_type
-        self.moe = MoELayer(layer, router, ExpertViews(module_at(block, family.experts), family.expert_layout, n_experts),
-                            top_k, None)
+        experts = ExpertViews(module_at(block, family.experts), family.expert_layout, n_experts, config)
+        self.moe = MoELayer(layer, router, experts, top_k, None)
+        self.returns_scores = family.returns_scores
         self.shared = module_at(block, family.shared)
         self.shared_gate = module_at(block, family.shared_gate)
 
@@ -127,7 +143,7 @@ class RoutedBlock(nn.Module):
         if self.shared is not None:
             shared = self.shared(hidden_states)
             out = out + (shared if self.shared_gate is None else torch.sigmoid(self.shared_gate(hidden_states)) * shared)
-        return out
+        return (out, aux.decision.gate_weights) if self.returns_scores else out
 
 
 class HFCache:
@@ -220,7 +236,7 @@ def decoder_layers(hf: nn.Module, model_type: str) -> nn.ModuleList:
 def route_moe_blocks(hf: nn.Module, config: dict) -> list[RoutedBlock]:
     """Replace every sparse MoE block of an MoE family by a RoutedBlock; -> the blocks, in layer order."""
     family = FAMILIES[config["model_type"]]
-    if config.get("hidden_act", "silu") != "silu":
+    if config.get("hidden_act", "silu") != "silu" and family.expert_layout != "gpt_oss":
         raise ValueError(f"experts with activation {config['hidden_act']!r} are not supported (SwiGLU/silu only)")
     rule, top_k = resolve_rule(family, hf.config), read(hf.config, family.top_k)
     if not isinstance(top_k, int):
@@ -230,7 +246,7 @@ def route_moe_blocks(hf: nn.Module, config: dict) -> list[RoutedBlock]:
         block = getattr(layer, family.block, None)
         if not is_sparse(block, family):
             continue  # a dense layer of an MoE model (first_k_dense_replace, mlp_only_layers, decoder_sparse_step)
-        routed = RoutedBlock(block, family, rule, len(blocks), top_k)
+        routed = RoutedBlock(block, family, rule, len(blocks), top_k, hf.config)
         e, f, d = routed.moe.experts.weights()[0].shape
         if routed.moe.experts.weights()[2].shape != (e, d, f):
             raise ValueError(f"{family.model_type}: expert weights of an unexpected layout")
