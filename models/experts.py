@@ -141,15 +141,17 @@ def clamped_swiglu(gate: torch.Tensor, up: torch.Tensor, alpha: float, limit: fl
 
 
 def sorted_apply(x: torch.Tensor, expert_idx: torch.Tensor, gate_weights: torch.Tensor, dropped: torch.Tensor | None,
-                 n_experts: int, expert: Callable[[torch.Tensor, int], torch.Tensor]) -> torch.Tensor:
+                 n_experts: int, expert: Callable[[torch.Tensor, int], torch.Tensor], gate_input: bool = False) -> torch.Tensor:
     """The sorted dispatch for any expert function expert(rows (M, D), e) -> (M, D) (experts that are not a plain
-    SwiGLU: biases, another activation): each expert's rows once, weighted by their gates, summed per token."""
+    SwiGLU: biases, another activation): each expert's rows once, weighted by their gates (or, with gate_input, the
+    rows scaled by their gates before the expert, as Llama 4 does), summed per token."""
     token_ids, weights, counts = sort_by_expert(expert_idx, gate_weights, dropped, n_experts)
     out = torch.zeros_like(x)
     sizes = counts.tolist()
     for e, (tokens, w) in enumerate(zip(torch.split(token_ids, sizes), torch.split(weights, sizes))):
         if len(tokens):
-            out.index_add_(0, tokens, expert(x.index_select(0, tokens), e) * w.unsqueeze(-1).to(x.dtype))
+            rows, w = x.index_select(0, tokens), w.unsqueeze(-1).to(x.dtype)  # (M, D), (M, 1)
+            out.index_add_(0, tokens, expert(rows * w, e) if gate_input else expert(rows, e) * w)
     return out
 
 

@@ -44,7 +44,8 @@ class Family:
     router: str = "gate"  # the block's module whose `weight` is the router (E, D) (and `bias`, if any)
     experts: str = "experts"
     expert_layout: str = "fused"  # fused: gate_up_proj (E, 2F, D), down_proj (E, D, F); flat: w1, v1, w2 (E*F, D);
-    # gpt_oss: gate and up interleaved in (E, D, 2F), down (E, F, D), biases, clamped SwiGLU (models/hf_routed.ExpertViews)
+    # gpt_oss: gate and up interleaved in (E, D, 2F), down (E, F, D), biases, clamped SwiGLU; llama4: (E, D, 2F) and
+    # (E, F, D), the gate scaling the expert's input (models/hf_routed.ExpertViews)
     shared: str | None = None  # the block's shared expert(s), run on every token
     shared_gate: str | None = None  # a Linear (D -> 1) whose sigmoid scales the shared output
     top_k: str = "num_experts_per_tok"
@@ -80,6 +81,11 @@ FAMILIES = {f.model_type: f for f in (
            returns_scores=True,
            tiny=dict(intermediate_size=16, num_local_experts=4, num_experts_per_tok=2, head_dim=8, sliding_window=8,
                      layer_types=["sliding_attention", "full_attention"])),
+    Family("llama4_text", "Llama 4 (text)", "meta-llama/Llama-4-Scout-17B-16E", "Llama4TextConfig",
+           RuleSpec("sigmoid", norm=False), block="feed_forward", router="router", expert_layout="llama4",
+           shared="shared_expert", returns_scores=True,
+           tiny=dict(intermediate_size=16, intermediate_size_mlp=48, num_local_experts=4, num_experts_per_tok=1, head_dim=8,
+                     interleave_moe_layer_step=2, pad_token_id=1, eos_token_id=2, bos_token_id=0)),
     Family("deepseek_v3", "DeepSeek-V3 / R1, Kimi K2", "deepseek-ai/DeepSeek-V3", "DeepseekV3Config", DEEPSEEK_V3_RULE,
            shared="shared_experts", logits_in_float32=True,
            tiny=dict(MLA, intermediate_size=48, moe_intermediate_size=16, n_routed_experts=8, num_experts_per_tok=3,

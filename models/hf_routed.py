@@ -30,7 +30,7 @@ from torch import nn
 from transformers import DynamicCache
 from transformers.cache_utils import LinearAttentionCacheLayerMixin
 
-from models.experts import clamped_swiglu, run_experts, sorted_apply
+from models.experts import clamped_swiglu, run_experts, sorted_apply, swiglu
 from models.hf_families import FAMILIES, Family, read, resolve_rule
 from models.moe import MoEAux, MoELayer
 from models.params import ArchSpec, FFNSpec, LayerSpec
@@ -77,13 +77,15 @@ class ExpertViews(nn.Module):
     """A transformers experts module seen as this project's (E, F, D) gate and up and (E, D, F) down matrices:
     views, nothing copied. Layouts: fused (gate_up_proj (E, 2F, D), down_proj (E, D, F)); flat (DBRX: w1, v1, w2
     (E*F, D), down used transposed); gpt_oss (gate_up_proj (E, D, 2F) with gate and up interleaved, down_proj
-    (E, F, D), a bias on each, and the clamped SwiGLU). Plain SwiGLU experts run through the dispatch backends of
+    (E, F, D), a bias on each, and the clamped SwiGLU); llama4 (gate_up_proj (E, D, 2F), down_proj (E, F, D), the
+gate applied to the expert's input). Plain SwiGLU experts run through the dispatch backends of
     models/experts.py; the others through its sorted dispatch of any expert function."""
 
     def __init__(self, experts: nn.Module, layout: str, n_experts: int, config):
         super().__init__()
         self.hf, self.layout, self.n_experts = experts, layout, n_experts
         self.activation = (float(config.swiglu_alpha), float(config.swiglu_limit)) if layout == "gpt_oss" else None
+        self.gate_input = layout == "llama4"
 
     def weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         hf = self.hf
@@ -93,10 +95,18 @@ class ExpertViews(nn.Module):
             return w1, v1, w2.transpose(1, 2)
         if self.layout == "gpt_oss":
             return hf.gate_up_proj[..., ::2].transpose(1, 2), hf.gate_up_proj[..., 1::2].transpose(1, 2), hf.down_proj.transpose(1, 2)
+        if self.layout == "llama4":
+            width = hf.gate_up_proj.shape[2] // 2
+            gate_up = hf.gate_up_proj.transpose(1, 2)  # (E, 2F, D)
+            return gate_up[:, :width], gate_up[:, width:], hf.down_proj.transpose(1, 2)
         gate_up, width = hf.gate_up_proj, hf.gate_up_proj.shape[1] // 2
         return gate_up[:, :width], gate_up[:, width:], hf.down_proj
 
     def forward(self, x, expert_idx, gate_weights, dropped, backend) -> torch.Tensor:
+        if self.gate_input:  # the gate scales the expert's input: a SwiGLU is not linear, so this differs from weighting its output
+            weights = self.weights()
+            return sorted_apply(x, expert_idx, gate_weights, dropped, self.n_experts,
+                                lambda rows, e: swiglu(rows, *(w[e] for w in weights)), gate_input=True)
         if self.activation is None:
             return run_experts(x, *self.weights(), expert_idx, gate_weights, dropped, backend)
         w_gate, w_up, w_down = self.weights()

@@ -300,6 +300,21 @@ def _qwen3_next(r, hidden, n):
     return _qwen_moe(r, hidden, n, True, attention)
 
 
+def _llama4_text(r, hidden, n):
+    """Llama 4's text model: every `interleave_moe_layer_step`-th layer (or those listed in `moe_layers`) an MoE
+    with one shared expert as wide as a routed one; the others dense (`intermediate_size_mlp`). Its q/k norm has
+    no parameters (an L2 norm)."""
+    bias = r.bool("attention_bias", False)
+    r.used.update({"use_qk_norm", "no_rope_layers", "attention_chunk_size", "layer_types", "attn_temperature_tuning",
+                   "floor_scale", "attn_scale"})
+    width = r.int("intermediate_size")
+    moe = _routed(r, hidden, "intermediate_size", "num_local_experts", shared=swiglu(hidden, width))
+    step = r.int("interleave_moe_layer_step", 1)
+    listed = r.int_list("moe_layers") or [i for i in range(n) if (i + 1) % step == 0]
+    dense = FFNSpec(dense=swiglu(hidden, r.int("intermediate_size_mlp")))
+    return gqa_attention(r, hidden, bias, bias, None, False), (lambda i: moe if i in listed else dense), lambda i: None
+
+
 def _flex_olmo(r, hidden, n):
     bias = r.bool("attention_bias", False)
     moe = _routed(r, hidden, "intermediate_size", "num_experts")
@@ -336,7 +351,7 @@ FAMILIES = {
     "qwen2_moe": _qwen2_moe, "qwen3_moe": _qwen3_moe, "olmoe": _olmoe, "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek, "gpt_oss": _gpt_oss, "granite": _llama, "granitemoe": _granitemoe, "glm4_moe": _glm4_moe,
     "dots1": _dots1, "ernie4_5_moe": _ernie4_5_moe, "hunyuan_v1_moe": _hunyuan_v1_moe, "flex_olmo": _flex_olmo,
-    "qwen3_next": _qwen3_next,
+    "qwen3_next": _qwen3_next, "llama4_text": _llama4_text,
 }
 
 

@@ -71,12 +71,12 @@ def test_routing_controls_work_on_real_models(checkpoints, family):
         noisy = model(IDS, routing=RoutingOptions(noise_std=5.0, noise_seed=1), trace=True)
         again = model(IDS, routing=RoutingOptions(noise_std=5.0, noise_seed=1), trace=True)
     assert one.traces[0].top_k == 1 and every.traces[0].top_k == e and base.traces[0].top_k == k
-    assert not torch.allclose(one.logits, base.logits)
+    assert not torch.allclose(one.logits if k > 1 else every.logits, base.logits)
     assert capped.traces[0].dropped.any() and not base.traces[0].dropped.any()
     assert not torch.equal(noisy.traces[0].expert_idx, base.traces[0].expert_idx)
     assert torch.equal(noisy.logits, again.logits)  # a seeded draw is reproducible
     active = [breakdown(model.arch, active=True, top_k=t).routed_experts for t in (1, k, e)]
-    assert active[0] < active[1] < active[2] == breakdown(model.arch).routed_experts
+    assert active[0] <= active[1] < active[2] == breakdown(model.arch).routed_experts and active[0] < active[2]
     # the trace's gates follow the family's rule: renormalised (to the scaling factor) or not
     gates, rule = base.traces[0].gate_weights, model.blocks[0].rule
     assert torch.allclose(gates.sum(-1), torch.full_like(gates.sum(-1), rule.scale)) == (rule.norm_p == 1.0)
