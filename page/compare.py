@@ -14,6 +14,7 @@ import gradio as gr
 from backend.analysis import (EXPERT_CHOICES, AnalysisReport, analyze_text, measure_report_latency, next_token_predictions,
                               validate_settings)
 from backend.generation import MAX_NEW_TOKENS, MAX_TEMPERATURE, continue_text
+from backend.layer_steps import layer_steps
 from backend.model_card import model_card
 from backend.real_models import get_model, real_model_names
 from backend.timing import native_dtypes
@@ -29,6 +30,7 @@ from viz.comparison_views import (comparison_table, differences_text, latency_fi
 from viz.routing_views import (expert_load_figure, pinned_figure, predictions_table, routing_heatmap, routing_table,
                                token_strip_html)
 from viz.specialisation_views import repeat_figure, top_tokens_table
+from viz.rule_views import steps_markdown
 from viz.tables import markdown_table
 
 
@@ -123,24 +125,26 @@ def on_text_specialisation(report: AnalysisReport | None, layer):
                                                        tr("Each expert's most frequent tokens in this text"))
 
 
-def on_pin(report: AnalysisReport | None, position):
+def on_pin(report: AnalysisReport | None, position, layer=0):
     """The pinned token: (note, its view shown, its router distribution in every layer, each model's
-    next-token predictions)."""
+    next-token predictions, the shown layer's computation for it step by step)."""
     if report is None or position is None or position < 0:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
     position = run_backend(int_in_range, "token position", position, 0, len(report.tokens) - 1)
     predictions = run_backend(next_token_predictions, report, position)
+    steps = run_backend(layer_steps, report, position, min(layer or 0, len(report.routing) - 1))
     note = tr("**Token {position} '{token}'** (click another token to move the pin): where the router sends it in every "
               "layer, and what each model expects next.", position=position, token=report.tokens[position])
-    return note, gr.Column(visible=True), pinned_figure(report, position), predictions_table(predictions)
+    return (note, gr.Column(visible=True), pinned_figure(report, position), predictions_table(predictions),
+            steps_markdown(steps))
 
 
-def on_repin(report: AnalysisReport | None, position):
+def on_repin(report: AnalysisReport | None, position, layer=0):
     """After a new analysis: (pin position, *on_pin's outputs) for the new report, so the pinned view never
     shows an earlier text or setting; a pin beyond the new text is dropped and its view hidden."""
     if report is not None and position is not None and 0 <= position < len(report.tokens):
-        return gr.skip(), *on_pin(report, position)
-    return -1, explanation("PIN_HELP"), gr.Column(visible=False), gr.skip(), gr.skip()
+        return gr.skip(), *on_pin(report, position, layer)
+    return -1, explanation("PIN_HELP"), gr.Column(visible=False), gr.skip(), gr.skip(), gr.skip()
 
 
 def on_layer(report: AnalysisReport | None, layer):
@@ -239,6 +243,8 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
         pin_plot = gr.Plot(label=l("Pinned token: router distribution"))
         pin_table = gr.Dataframe(label=l("Pinned token: each model's top-5 next tokens"), interactive=False, wrap=True,
                                  elem_id="pin-predictions")
+        gr.Markdown(t("STEPS"))
+        pin_steps = gr.Markdown(elem_id="pin-steps", elem_classes="wide-table")
     gr.Markdown(t("HEATMAP"))
     heatmap = gr.Plot(label=l("Routing heatmap"))
     gr.Markdown(t("LOAD"))
@@ -275,7 +281,7 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
     controls = [text, n_experts, top_k, capacity, noise_std, noise_seed, layer, model, dense_model]
     routing_out = [status, strip, heatmap, load]
     compare_out = [table, differences, params_plot, latency_plot, loss_plot]
-    pin_out = [pin_note, pin_view, pin_plot, pin_table]
+    pin_out = [pin_note, pin_view, pin_plot, pin_table, pin_steps]
 
     followups = []  # specialisation panels and timings in flight; a new analysis makes them stale
 
@@ -285,7 +291,7 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
         analysed = event(on_analyze, controls, [report_state, *routing_out, *compare_out, csv_file, json_file],
                          show_progress="minimal", trigger_mode="always_last", concurrency_limit="default",
                          concurrency_id="analysis", api_visibility="private")
-        followups.append(analysed.success(on_repin, [report_state, pin_position], [pin_position, *pin_out],
+        followups.append(analysed.success(on_repin, [report_state, pin_position, layer], [pin_position, *pin_out],
                                           show_progress="hidden", api_visibility="private"))
         panel = analysed.success(
             on_text_specialisation, [report_state, layer], [spec_repeats, spec_tokens], show_progress="minimal",
@@ -306,9 +312,10 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
                           concurrency_id="latency", api_visibility="private")
     # a click on a token writes its position (read in the browser, see page/common.PIN_SCRIPT) into pin_position
     strip.click(None, None, [pin_position], js="() => window.moePinnedToken ?? -1")
-    pin_position.change(on_pin, [report_state, pin_position], pin_out, api_visibility="private")
+    pin_position.change(on_pin, [report_state, pin_position, layer], pin_out, api_visibility="private")
     layer.input(on_layer, [report_state, layer], routing_out, api_visibility="private").then(
-        on_text_specialisation, [report_state, layer], [spec_repeats, spec_tokens], api_visibility="private")
+        on_text_specialisation, [report_state, layer], [spec_repeats, spec_tokens], api_visibility="private").then(
+        on_pin, [report_state, pin_position, layer], pin_out, api_visibility="private")
     analyse_then_measure(demo.load)
     analyse_then_measure(language_changed.click)
     for trigger in (demo.load, language_changed.click):

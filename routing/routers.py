@@ -54,6 +54,11 @@ class SoftmaxTopKRouter(nn.Module):
         """x (N, D) -> the gate's logits (N, E)."""
         return self.gate(x)
 
+    @property
+    def selection_bias(self) -> torch.Tensor | None:
+        """(E,) the bias added to the scores only to choose experts, or None."""
+        return None
+
     def router_logits(self, x: torch.Tensor, opts: RoutingOptions, generator: torch.Generator | None) -> torch.Tensor:
         logits = self.product(x)  # (N, E)
         if opts.noise_std > 0:
@@ -107,6 +112,10 @@ class BiasBalancedRouter(SoftmaxTopKRouter):
 
     def selection_scores(self, probs: torch.Tensor) -> torch.Tensor:
         return probs + self.bias
+
+    @property
+    def selection_bias(self) -> torch.Tensor:
+        return self.bias
 
     @torch.no_grad()
     def update_bias(self, expert_counts: torch.Tensor) -> None:

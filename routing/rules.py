@@ -74,6 +74,10 @@ class RuleRouter(SoftmaxTopKRouter):
         self.gate = nn.Linear(d_model, n_experts, bias=router_bias)
         self.register_buffer("choice_bias", torch.zeros(n_experts) if rule.choice_bias else None)
 
+    @property
+    def selection_bias(self) -> torch.Tensor | None:
+        return None if self.choice_bias is None else self.choice_bias.reshape(-1)
+
     def product(self, x: torch.Tensor) -> torch.Tensor:
         """In float32 when asked, else in the router weight's dtype (a checkpoint may keep its router in float32
         beside bf16 experts, as Hunyuan does)."""
@@ -86,7 +90,7 @@ class RuleRouter(SoftmaxTopKRouter):
         rule, n = self.rule, self.n_experts
         logits = self.router_logits(x, opts, generator)
         scores = torch.softmax(logits.float(), -1) if rule.score == "softmax" else torch.sigmoid(logits.float())  # (N, E)
-        choice = scores if self.choice_bias is None else scores + self.choice_bias.float().reshape(-1)
+        choice = scores if self.selection_bias is None else scores + self.selection_bias.float()
         if excluded is not None:
             choice = choice.masked_fill(excluded, _EXCLUDED)
         if rule.groups > 1:
@@ -110,3 +114,10 @@ class RuleRouter(SoftmaxTopKRouter):
         kept_count = rule.groups_for(top_k, choice.shape[-1])
         kept = torch.zeros_like(rank, dtype=torch.bool).scatter_(1, rank.topk(kept_count, dim=-1).indices, True)
         return kept.repeat_interleave(grouped.shape[-1], dim=1)
+
+
+def rule_of(router: nn.Module) -> RoutingRule:
+    """The rule any router of routing/ follows (the zoo's softmax and bias-balanced routers are rules too)."""
+    if isinstance(router, RuleRouter):
+        return router.rule
+    return RoutingRule(choice_bias=router.selection_bias is not None, norm_p=1.0 if router.normalize_topk else None)

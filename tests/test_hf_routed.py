@@ -256,3 +256,32 @@ def test_a_zoo_member_exported_and_loaded_back_routes_exactly_like_the_zoo(tmp_p
         torch.testing.assert_close(theirs.logits, ours.logits, rtol=1e-4, atol=1e-4)
         for a, b in zip(ours.traces, theirs.traces):
             assert torch.equal(a.expert_idx, b.expert_idx) and torch.equal(a.dropped, b.dropped)
+
+
+@pytest.mark.parametrize("family", list(MOE_FAMILIES))
+def test_the_step_by_step_view_recomputes_the_layer(checkpoints, family):
+    """The pinned token's steps (backend/layer_steps) reproduce what the model computed: the report's choices and
+    gates, and the layer's own output (routed experts plus the shared one) for that token."""
+    from backend.analysis import analyze_text, validate_settings
+    from backend.layer_steps import layer_steps
+    from viz.rule_views import steps_markdown
+    member = load_real_model(str(checkpoints[family]), dtype="float32")
+    register(member)
+    try:
+        report = analyze_text("def add(a, b):\n    return a + b", validate_settings(8, member.model.cfg.top_k, 0, 0.0, 0,
+                                                                                    member.spec.name))
+        block = member.model.blocks[0]
+        outputs = []
+        handle = block.register_forward_hook(lambda _, __, out: outputs.append(out[0] if isinstance(out, tuple) else out))
+        try:
+            steps = layer_steps(report, 3, 0)
+        finally:
+            handle.remove()
+    finally:
+        unregister(member.spec.name)
+    assert [c.expert for c in steps.contributions] == report.routing[0].expert_idx[3]
+    assert [c.gate for c in steps.contributions] == pytest.approx(report.routing[0].gate_weights[3], abs=1e-6)
+    assert steps.output_norm == pytest.approx(float(outputs[0].reshape(-1, outputs[0].shape[-1])[3].norm()), rel=1e-5)
+    assert (steps.shared_norm is not None) == (MOE_FAMILIES[family].shared is not None)
+    assert all(s.eligible for s in steps.experts if s.rank is not None)
+    assert "The rule:" in steps_markdown(steps)

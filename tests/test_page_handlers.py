@@ -168,15 +168,17 @@ def test_pinning_a_token_bad_positions_and_a_valid_one(report):
     with pytest.raises(gr.Error, match="token position must be an integer between 0 and"):
         compare.on_pin(report, 10_000)
     assert all(isinstance(o, type(gr.skip())) for o in compare.on_pin(None, 2))
-    note, view, figure, table = compare.on_pin(report, 2)
+    note, view, figure, table, steps = compare.on_pin(report, 2)
     assert f"Token 2 '{report.tokens[2]}'" in note and len(table) == 5 and list(table.columns)[1:] == ["dense", "moe-8", "dense-wide"]
     assert view.visible is True
+    assert f"**Layer 0, token 2 '{report.tokens[2]}'** (moe-8). The rule:" in steps
+    assert "**Layer 3, token 2" in compare.on_pin(report, 2, 3)[-1]  # the layer slider chooses the layer shown
     probs = [float(cell.rsplit(" ", 1)[1].rstrip("%")) for cell in table["moe-8"]]
     assert probs == sorted(probs, reverse=True) and sum(probs) <= 100.0
 
 
 def test_a_new_analysis_refreshes_the_pin_or_drops_one_beyond_the_text(report):
-    position, note, view, figure, table = compare.on_repin(report, 2)  # same position, recomputed for this report
+    position, note, view, figure, table, steps = compare.on_repin(report, 2)  # same position, recomputed for this report
     assert isinstance(position, type(gr.skip())) and f"Token 2 '{report.tokens[2]}'" in note and view.visible is True
     assert len(table) == 5
     position, note, view, *_ = compare.on_repin(report, len(report.tokens))  # the new text is shorter

@@ -69,6 +69,11 @@ Each expert takes at most capacity_factor × tokens × K / E tokens of this text
 tokens that chose a full expert are **dropped** for that expert (struck out and hatched when all their
 experts were full) and skip the FFN. The chart shows what dropping costs in per-token loss."""
 
+STEPS = """**How the shown layer routed this token, step by step** (the layer slider above chooses the layer): the
+router's logit for every expert, the scores the rule ranks, the experts it chose, their gate weights, and what
+each chosen expert (and a shared expert, where the model has one) adds to the token's residual stream. A real
+model loaded with `--model` shows its own family's rule."""
+
 DEVICES = """### Experts on different devices: the busiest one sets the pace (measured, on this machine)
 Large MoE models spread their experts over devices (expert parallelism, as DeepSeek-V3, vLLM and Megatron-Core
 do). Every device routes its own tokens, sends each token's row to the device holding its expert (an

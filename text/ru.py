@@ -72,6 +72,11 @@ CAPACITY = """### Лимиты ёмкости на вашем тексте
 (зачёркнуты и заштрихованы, если заполнены все их эксперты) и пропускают FFN. График показывает, чего
 отбрасывание стоит в потерях на токен."""
 
+STEPS = """**Как показанный слой направил этот токен, по шагам** (слой выбирает ползунок выше): логит маршрутизатора
+для каждого эксперта, оценки, которые ранжирует правило, выбранные эксперты, их веса гейта и то, что каждый
+выбранный эксперт (и общий эксперт, если он есть у модели) добавляет к остаточному потоку токена. Настоящая
+модель, загруженная через `--model`, показывает правило своего семейства."""
+
 DEVICES = """### Эксперты на разных устройствах: темп задаёт самое загруженное (измерено на этой машине)
 Большие MoE-модели раскладывают экспертов по устройствам (экспертный параллелизм, как в DeepSeek-V3, vLLM и
 Megatron-Core). Каждое устройство маршрутизирует свои токены, отправляет строку каждого токена на устройство с
@@ -205,6 +210,46 @@ TRAINING_CURVES = """**Кривые обучения**: потери каждо�
 наибольшее стандартное отклонение итоговых потерь между seed: разница внутри неё может быть случайностью."""
 
 PHRASES = {
+    'layer {layer} did not run on this text': 'слой {layer} не работал на этом тексте',
+    'the top-{k} are chosen': 'выбираются top-{k}',
+    'gates are the chosen scores as they are': 'гейты — оценки выбранных экспертов как есть',
+    ', times {scale:g}': ', умноженные на {scale:g}',
+    "**Layer {layer}, token {position} '{token}'** ({model}). The rule: {rule}": "**Слой {layer}, токен {position} '{token}'** ({model}). Правило: {rule}",
+    "1. **Logits**: the router reads the token's normalised hidden state (|x| = {norm:.2f}) and gives each of the {n} experts a logit ({low:.3f} to {high:.3f}){noise}.": '1. **Логиты**: маршрутизатор читает нормированное скрытое состояние токена (|x| = {norm:.2f}) и даёт каждому из {n} экспертов логит (от {low:.3f} до {high:.3f}){noise}.',
+    '2. **Scores**: {kind}; here they sum to {total:.3f}.': '2. **Оценки**: {kind}; здесь их сумма {total:.3f}.',
+    '3. **Selection**: {how}: {chosen}.': '3. **Выбор**: {how}: {chosen}.',
+    '4. **Gates**: the chosen scores {raw} become {gates}.': '4. **Гейты**: оценки выбранных {raw} становятся {gates}.',
+    "6. **Sum**: the layer's output (|output| = {norm:.3f}) is added to the residual stream.": '6. **Сумма**: выход слоя (|выход| = {norm:.3f}) прибавляется к остаточному потоку.',
+    'Every expert of layer {layer} for this token': 'Все эксперты слоя {layer} для этого токена',
+    'The {rows} best of {n} experts of layer {layer} for this token, by selection score': '{rows} лучших из {n} экспертов слоя {layer} для этого токена по оценке выбора',
+    "a softmax over the {n} experts' logits": 'softmax по логитам {n} экспертов',
+    'a sigmoid score per expert (the {n} scores do not sum to 1)': 'сигмоидная оценка для каждого эксперта ({n} оценок не дают в сумме 1)',
+    'a per-expert bias added to the scores only to choose (balancing without an auxiliary loss)': 'смещение каждого эксперта, прибавляемое к оценкам только для выбора (балансировка без вспомогательной потери)',
+    'its best score': 'её лучшей оценке',
+    'the sum of its best two scores': 'сумме двух её лучших оценок',
+    'only the {kept} best of {groups} groups of {size} experts are eligible (a group ranked by {ranked})': 'допускаются только {kept} лучших из {groups} групп по {size} экспертов (группа ранжируется по {ranked})',
+    'gates are the chosen scores renormalised to sum 1': 'гейты — оценки выбранных, перенормированные к сумме 1',
+    'gates are the chosen scores divided by their {p:g}-norm': 'гейты — оценки выбранных, делённые на их {p:g}-норму',
+    "each gate scales its expert's input, not its output": 'каждый гейт масштабирует вход своего эксперта, а не выход',
+    'a shared expert runs on every token': 'общий эксперт работает на каждом токене',
+    'logit': 'логит',
+    'noise': 'шум',
+    'score': 'оценка',
+    'score + selection bias': 'оценка + смещение выбора',
+    'in a kept group': 'в оставленной группе',
+    'choice': 'выбор',
+    'gate': 'гейт',
+    'the top-{k} of the scores plus the selection bias{groups}': 'top-{k} по оценкам плюс смещение выбора{groups}',
+    'yes': 'да',
+    'no': 'нет',
+    '#{rank}': '№{rank}',
+    ', router noise included (up to {noise:.3f})': ', включая шум маршрутизатора (до {noise:.3f})',
+    'softmax probabilities': 'вероятности softmax',
+    'sigmoid scores, each in (0, 1)': 'сигмоидные оценки, каждая в (0, 1)',
+    '5. **Experts**: ': '5. **Эксперты**: ',
+    '; the shared expert: |contribution| {norm:.3f}': '; общий эксперт: |вклад| {norm:.3f}',
+    ', within the {kept} kept groups': ' внутри {kept} оставленных групп',
+    'expert {e}: gate {gate:.4f}, |contribution| {norm:.3f}': 'эксперт {e}: гейт {gate:.4f}, |вклад| {norm:.3f}',
     'rank {rank} (experts {experts}) computes {rows} of {total} rows ({share:.0f}%) in {compute:.1f} ms: it is the straggler; the step takes {step}, and the other rank waits {wait:.1f} ms of it in the combine all-to-all, its experts idle': 'ранг {rank} (эксперты {experts}) вычисляет {rows} из {total} строк ({share:.0f}%) за {compute:.1f} мс: он отстающий; шаг длится {step}, и другой ранг ждёт {wait:.1f} мс из них на сборе all-to-all, его эксперты простаивают',
     "The copy cost time here: with {rows:.0f} rows per expert on average, an expert's time is mostly reading its {mb:.0f} MB of weights, not its rows, and the copy adds one expert to read.": 'Здесь копия обошлась дороже: при {rows:.0f} строках на эксперта в среднем время эксперта уходит в основном на чтение его {mb:.0f} МБ весов, а не на строки, и копия добавляет ещё одного эксперта для чтения.',
     "The zoo's own routing on held-out text (one domain per batch, {n} domain-layer pairs): the busiest rank computes {low:.0f}-{high:.0f}% of the rows (median {middle:.0f}%); at worst ({name}) the step takes {step} ({ratio:.2f}x balanced).": 'Собственная маршрутизация зоопарка на отложенном тексте (один домен на батч, {n} пар домен-слой): самый загруженный ранг вычисляет {low:.0f}-{high:.0f}% строк (медиана {middle:.0f}%); в худшем случае ({name}) шаг длится {step} ({ratio:.2f}x сбалансированного).',
