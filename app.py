@@ -18,10 +18,11 @@ import torch  # noqa: E402
 from backend.reliability import available_cores  # noqa: E402
 from backend.threads import threads_for_workers  # noqa: E402
 from backend.timing import warm_up  # noqa: E402
-from backend.real_models import DTYPES, ModelLoadError, load_real_model, register  # noqa: E402
+from backend.real_models import DTYPES, ModelLoadError, load_real_model, register, routing_cards  # noqa: E402
 from models.zoo import load_member, zoo_names  # noqa: E402
 from page import compare, interventions, latency, problems, scale, specialisation  # noqa: E402
 from page.common import CSS, HEAD, I18N, language_marker, localize_handlers, t  # noqa: E402
+from viz.rule_views import rule_words  # noqa: E402
 
 
 def build_demo() -> gr.Blocks:
@@ -83,10 +84,14 @@ def load_real_models(sources: list[str], dtype: str) -> None:
     cannot be loaded stops the start with the reason."""
     for source in sources:
         try:
-            register(load_real_model(source, dtype))
+            member = load_real_model(source, dtype)
+            register(member)
         except ModelLoadError as e:
             raise SystemExit(f"--model: {e}") from None
-        print(f"loaded {source}")
+        print(f"loaded {source}: {member.spec.description}")
+        for card in routing_cards():
+            if card["name"] == member.spec.name:
+                print(f"  routing: {rule_words(card['rule'], card['n_experts'], card['top_k'], card['gate_input'], card['shared'])}")
 
 
 if __name__ == "__main__":

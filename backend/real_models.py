@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -161,3 +161,16 @@ def get_model(name: str) -> LoadedModel:
     if isinstance(name, str) and name in _LOADED:
         return _LOADED[name]
     raise UnknownModel(f"model {name!r} is not loaded; available: {', '.join(zoo_names() + real_model_names())}")
+
+
+def routing_cards() -> list[dict]:
+    """What each loaded real MoE routes by, as plain data for the model card: its family, sizes and rule."""
+    cards = []
+    for name in real_model_names(moe=True):
+        model = get_model(name).model
+        block, family = model.blocks[0], FAMILIES[model.cfg.family]
+        cards.append({"name": name, "family": family.name, "example": family.example, "n_experts": model.cfg.n_experts,
+                      "top_k": model.cfg.top_k, "moe_layers": len(model.blocks),
+                      "layers": len(decoder_layers(model.hf, model.cfg.family)), "rule": asdict(block.rule),
+                      "shared": block.shared is not None, "gate_input": bool(block.moe.experts.gate_input)})
+    return cards

@@ -16,7 +16,7 @@ from backend.analysis import (EXPERT_CHOICES, AnalysisReport, analyze_text, meas
 from backend.generation import MAX_NEW_TOKENS, MAX_TEMPERATURE, continue_text
 from backend.layer_steps import layer_steps
 from backend.model_card import model_card
-from backend.real_models import get_model, real_model_names
+from backend.real_models import get_model, real_model_names, routing_cards
 from backend.timing import native_dtypes
 from backend.specialisation import text_specialisation
 from errors import int_in_range
@@ -30,7 +30,7 @@ from viz.comparison_views import (comparison_table, differences_text, latency_fi
 from viz.routing_views import (expert_load_figure, pinned_figure, predictions_table, routing_heatmap, routing_table,
                                token_strip_html)
 from viz.specialisation_views import repeat_figure, top_tokens_table
-from viz.rule_views import steps_markdown
+from viz.rule_views import routing_cards_markdown, steps_markdown
 from viz.tables import markdown_table
 
 
@@ -210,7 +210,9 @@ def held_out_logs(names: tuple[str, ...]) -> dict[str, TrainLog]:
 def on_model_card():
     """The model card and every member's held-out curve (its training log)."""
     card = model_card()
-    return model_card_markdown(card), training_curves_figure(card, held_out_logs(tuple(m["name"] for m in card["members"])))
+    real = routing_cards_markdown(routing_cards())
+    return (model_card_markdown(card) + ("\n\n" + real if real else ""),
+            training_curves_figure(card, held_out_logs(tuple(m["name"] for m in card["members"]))))
 
 
 def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:

@@ -53,14 +53,15 @@ def app_url(app_server):
 
 @pytest.fixture(scope="session")
 def real_checkpoints(tmp_path_factory):
-    """Tiny random OLMoE (MoE) and Llama (its dense twin) checkpoints with the project's tokenizer."""
+    """Tiny random OLMoE (MoE), Llama (its dense twin) and DeepSeek-V3 (sigmoid, group-limited routing) checkpoints
+    with the project's tokenizer."""
     from hf_checkpoints import make_checkpoint
-    return {f: make_checkpoint(tmp_path_factory.mktemp(f"real-{f}"), f) for f in ("olmoe", "llama")}
+    return {f: make_checkpoint(tmp_path_factory.mktemp(f"real-{f}"), f) for f in ("olmoe", "llama", "deepseek_v3")}
 
 
 @pytest.fixture(scope="session")
 def real_app_url(real_checkpoints):
-    """`python app.py --model OLMOE --model LLAMA --dtype float32`, as an operator would start it."""
+    """`python app.py --model OLMOE --model LLAMA --model DEEPSEEK_V3 --dtype float32`, as an operator would start it."""
     args = [arg for path in real_checkpoints.values() for arg in ("--model", str(path))] + ["--dtype", "float32"]
     proc, url = launch(args)
     yield url

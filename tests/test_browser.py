@@ -189,6 +189,24 @@ def test_a_loaded_real_moe_shows_its_routing(browser, real_app_url, real_checkpo
     page.close()
 
 
+def test_a_pinned_token_of_a_deepseek_v3_model_shows_its_rule_step_by_step(browser, real_app_url, real_checkpoints, tmp_path):
+    moe = real_checkpoints["deepseek_v3"].name
+    page = open_page(browser, real_app_url)
+    zoo_strip = strip(page)
+    page.locator("#model input").click()
+    page.get_by_role("option", name=moe, exact=False).click()
+    page.wait_for_function("(old) => document.querySelector('.token-strip').innerHTML !== old", arg=zoo_strip,
+                           timeout=TIMEOUT_MS)
+    page.locator(".token-strip .tok").nth(2).click()
+    page.wait_for_function("() => document.querySelector('#pin-steps')?.innerText.includes('sigmoid score per expert')",
+                           timeout=TIMEOUT_MS)
+    steps = page.inner_text("#pin-steps")
+    assert "only the 2 best of 4 groups of 2 experts are eligible" in steps and "times 2.5" in steps
+    assert "the shared expert: |contribution|" in steps and page.locator(".toast-body").count() == 0
+    page.screenshot(path=str(tmp_path / "steps.png"), full_page=True)
+    page.close()
+
+
 def test_emoji_and_cjk_text_show_readable_characters(page, tmp_path):
     page.get_by_role("tab", name="Dense vs MoE on your text").click()
     page.locator("#input-text textarea").fill("Tea 🍵 and 日本語 text, café.")

@@ -208,6 +208,11 @@ def test_the_page_backend_analyses_a_real_moe_beside_its_dense_twin(registered):
         validate_settings(8, 9, 0, 0.0, 0, moe)
     with pytest.raises(InputError, match="dense_model must be a loaded dense model"):
         validate_settings(8, 2, 0, 0.0, 0, moe, moe)
+    from backend.real_models import routing_cards
+    from page.compare import on_model_card
+    cards = routing_cards()
+    assert [(c["name"], c["family"], c["rule"]["score"], c["n_experts"]) for c in cards] == [(moe, "OLMoE", "softmax", 8)]
+    assert f"**{moe}** (OLMoE, e.g. allenai/OLMoE-1B-7B-0924): 8 experts, top-3" in on_model_card()[0]
 
 
 def test_the_expert_cache_view_measures_a_real_moe_and_uses_its_own_sizes(registered):

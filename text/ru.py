@@ -210,6 +210,8 @@ TRAINING_CURVES = """**Кривые обучения**: потери каждо�
 наибольшее стандартное отклонение итоговых потерь между seed: разница внутри неё может быть случайностью."""
 
 PHRASES = {
+    "**Loaded real models** (`--model`), each routed by this project with its own family's rule:": '**Загруженные настоящие модели** (`--model`), каждую маршрутизирует этот проект по правилу её семейства:',
+    '- **{name}** ({family}, e.g. {example}): {experts} experts, top-{k}, {moe} MoE layers of {layers}. Rule: {rule}': '- **{name}** ({family}, например {example}): {experts} экспертов, top-{k}, {moe} слоёв MoE из {layers}. Правило: {rule}',
     'layer {layer} did not run on this text': 'слой {layer} не работал на этом тексте',
     'the top-{k} are chosen': 'выбираются top-{k}',
     'gates are the chosen scores as they are': 'гейты — оценки выбранных экспертов как есть',

@@ -77,3 +77,15 @@ def steps_markdown(steps) -> str:
     caption = tr("Every expert of layer {layer} for this token", layer=steps.layer) if n <= MAX_ROWS else \
         tr("The {rows} best of {n} experts of layer {layer} for this token, by selection score", rows=MAX_ROWS, n=n, layer=steps.layer)
     return "\n\n".join(lines) + "\n\n" + markdown_table(steps_table(steps), caption)
+
+
+def routing_cards_markdown(cards: list[dict]) -> str:
+    """The model card's section on loaded real MoEs: each one's family, sizes and routing rule in words."""
+    if not cards:
+        return ""
+    lines = [tr("**Loaded real models** (`--model`), each routed by this project with its own family's rule:")]
+    lines += [tr("- **{name}** ({family}, e.g. {example}): {experts} experts, top-{k}, {moe} MoE layers of {layers}. Rule: {rule}",
+                 name=c["name"], family=c["family"], example=c["example"], experts=c["n_experts"], k=c["top_k"],
+                 moe=c["moe_layers"], layers=c["layers"],
+                 rule=rule_words(c["rule"], c["n_experts"], c["top_k"], c["gate_input"], c["shared"])) for c in cards]
+    return "\n".join(lines)
