@@ -110,7 +110,7 @@ def load_real_model(source: str, dtype: str = "auto", available: int | None = No
     try:
         hf = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[dtype], local_files_only=local)
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
-    except (ValueError, OSError, KeyError) as e:
+    except Exception as e:  # any failure inside transformers (a config it rejects, missing or mismatched weights): its reason
         raise ModelLoadError(f"{source}: transformers cannot load it as a causal language model with a tokenizer "
                              f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
     hf.eval().requires_grad_(False)

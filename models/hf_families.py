@@ -53,6 +53,7 @@ class Family:
     logits_in_float32: bool = False
     tiny: dict = field(default_factory=dict)  # test checkpoint fields beside tests/hf_checkpoints.COMMON
     tiny_is_complete: bool = False  # `tiny` is the whole config (a family whose field names differ)
+    preset: str | None = None  # the calculator's shipped reference config of `example` (assets/reference_configs/)
 
 
 DEEPSEEK_V3_RULE = RuleSpec("sigmoid", "gate.e_score_correction_bias", None, "n_group", "topk_group", "top2_sum",
@@ -63,23 +64,23 @@ MLA = dict(q_lora_rank=16, kv_lora_rank=8, qk_nope_head_dim=8, qk_rope_head_dim=
 
 FAMILIES = {f.model_type: f for f in (
     Family("mixtral", "Mixtral", "mistralai/Mixtral-8x7B-v0.1", "MixtralConfig",
-           tiny=dict(intermediate_size=16, num_local_experts=4, num_experts_per_tok=2)),
+           preset="mixtral-8x7b", tiny=dict(intermediate_size=16, num_local_experts=4, num_experts_per_tok=2)),
     Family("qwen2_moe", "Qwen1.5-MoE / Qwen2-MoE", "Qwen/Qwen1.5-MoE-A2.7B", "Qwen2MoeConfig", QWEN_NORM,
            shared="shared_expert", shared_gate="shared_expert_gate",
-           tiny=dict(intermediate_size=48, moe_intermediate_size=16, num_experts=4, num_experts_per_tok=2,
+           preset="qwen1.5-moe-a2.7b", tiny=dict(intermediate_size=48, moe_intermediate_size=16, num_experts=4, num_experts_per_tok=2,
                      shared_expert_intermediate_size=24, norm_topk_prob=False)),
     Family("qwen3_moe", "Qwen3-MoE", "Qwen/Qwen3-30B-A3B", "Qwen3MoeConfig", QWEN_NORM,
-           tiny=dict(intermediate_size=48, moe_intermediate_size=16, num_experts=6, num_experts_per_tok=2,
+           preset="qwen3-30b-a3b", tiny=dict(intermediate_size=48, moe_intermediate_size=16, num_experts=6, num_experts_per_tok=2,
                      norm_topk_prob=True, mlp_only_layers=[1], head_dim=8)),
     Family("olmoe", "OLMoE", "allenai/OLMoE-1B-7B-0924", "OlmoeConfig", QWEN_NORM,
-           tiny=dict(intermediate_size=16, num_experts=8, num_experts_per_tok=3, norm_topk_prob=False)),
+           preset="olmoe-1b-7b", tiny=dict(intermediate_size=16, num_experts=8, num_experts_per_tok=3, norm_topk_prob=False)),
     Family("granitemoe", "Granite MoE", "ibm-granite/granite-3.0-1b-a400m-base", "GraniteMoeConfig",
            block="block_sparse_moe", router="router",
            tiny=dict(intermediate_size=16, num_local_experts=4, num_experts_per_tok=2, embedding_multiplier=3.0,
                      residual_multiplier=0.5, attention_multiplier=0.2, logits_scaling=2.0)),
     Family("gpt_oss", "gpt-oss", "openai/gpt-oss-20b", "GptOssConfig", router="router", expert_layout="gpt_oss",
            returns_scores=True,
-           tiny=dict(intermediate_size=16, num_local_experts=4, num_experts_per_tok=2, head_dim=8, sliding_window=8,
+           preset="gpt-oss-20b", tiny=dict(intermediate_size=16, num_local_experts=4, num_experts_per_tok=2, head_dim=8, sliding_window=8,
                      layer_types=["sliding_attention", "full_attention"])),
     Family("llama4_text", "Llama 4 (text)", "meta-llama/Llama-4-Scout-17B-16E", "Llama4TextConfig",
            RuleSpec("sigmoid", norm=False), block="feed_forward", router="router", expert_layout="llama4",
@@ -88,14 +89,14 @@ FAMILIES = {f.model_type: f for f in (
                      interleave_moe_layer_step=2, pad_token_id=1, eos_token_id=2, bos_token_id=0)),
     Family("deepseek_v3", "DeepSeek-V3 / R1, Kimi K2", "deepseek-ai/DeepSeek-V3", "DeepseekV3Config", DEEPSEEK_V3_RULE,
            shared="shared_experts", logits_in_float32=True,
-           tiny=dict(MLA, intermediate_size=48, moe_intermediate_size=16, n_routed_experts=8, num_experts_per_tok=3,
+           preset="deepseek-v3", tiny=dict(MLA, intermediate_size=48, moe_intermediate_size=16, n_routed_experts=8, num_experts_per_tok=3,
                      n_group=4, topk_group=2, n_shared_experts=1, first_k_dense_replace=1, routed_scaling_factor=2.5,
                      norm_topk_prob=True, num_hidden_layers=3)),
     Family("deepseek_v2", "DeepSeek-V2 / V2-Lite", "deepseek-ai/DeepSeek-V2-Lite", "DeepseekV2Config",
            RuleSpec(groups="n_group", groups_kept="topk_group", groups_when=("topk_method", "group_limited_greedy"),
                     norm=False, scale="routed_scaling_factor"),
            shared="shared_experts", logits_in_float32=True,
-           tiny=dict(MLA, intermediate_size=48, moe_intermediate_size=16, n_routed_experts=8, num_experts_per_tok=2,
+           preset="deepseek-v2-lite", tiny=dict(MLA, intermediate_size=48, moe_intermediate_size=16, n_routed_experts=8, num_experts_per_tok=2,
                      n_group=4, topk_group=2, topk_method="group_limited_greedy", n_shared_experts=2,
                      first_k_dense_replace=1, routed_scaling_factor=1.5, num_hidden_layers=3)),
     Family("glm4_moe", "GLM-4.5 / 4.6", "zai-org/GLM-4.5-Air", "Glm4MoeConfig", DEEPSEEK_V3_RULE,
@@ -128,7 +129,7 @@ FAMILIES = {f.model_type: f for f in (
     Family("dbrx", "DBRX", "databricks/dbrx-base", "DbrxConfig", RuleSpec(norm_p="ffn_config.moe_normalize_expert_weights"),
            layers="transformer.blocks", block="ffn", router="router.layer", experts="experts.mlp", expert_layout="flat",
            top_k="ffn_config.moe_top_k", tiny_is_complete=True,
-           tiny=dict(d_model=32, n_heads=4, n_layers=2, max_seq_len=128, vocab_size=4096, tie_word_embeddings=False,
+           preset="dbrx", tiny=dict(d_model=32, n_heads=4, n_layers=2, max_seq_len=128, vocab_size=4096, tie_word_embeddings=False,
                      attn_config=dict(kv_n_heads=2, rope_theta=10000.0, clip_qkv=8.0), ffn_config=dict(ffn_hidden_size=16, moe_num_experts=4, moe_top_k=2,
                                                                       moe_normalize_expert_weights=1.0))),
 )}

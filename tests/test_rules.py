@@ -113,3 +113,18 @@ def test_dbrx_is_recognised_as_an_moe_from_its_nested_config():
     assert declares_experts({"model_type": "dbrx", "ffn_config": {"moe_num_experts": 16}})
     assert declares_experts({"num_local_experts": 8}) and not declares_experts({"model_type": "llama"})
 
+
+
+def test_the_readme_lists_every_family_with_the_calculators_memory():
+    """README's family table: one row per registry entry, and the figures equal the calculator's on the shipped config."""
+    from models.params import breakdown
+    from paths import ROOT
+    from scale.presets import load_preset
+    rows = {line.split("|")[2].strip(" `"): line for line in (ROOT / "README.md").read_text().splitlines()
+            if line.startswith("| ") and line.count("`") == 2}
+    assert set(FAMILIES) <= set(rows)
+    for family in FAMILIES.values():
+        if family.preset:
+            spec = load_preset(family.preset).spec
+            total, active = breakdown(spec).total, breakdown(spec, active=True).total
+            assert f"| {total / 1e9:.2f} B | {active / 1e9:.2f} B | {total * 2 / 2**30:.1f} GiB |" in rows[family.model_type]
