@@ -30,6 +30,7 @@ from models.params import count_arch
 from models.transformer import lm_loss
 from models.zoo import LoadedModel
 from routing.interventions import ABLATION_MODES
+from routing.rules import rule_of
 from routing.options import RoutingOptions
 from text import tr
 
@@ -158,6 +159,9 @@ def ablate(text: str, settings: Settings, layer: int | None, experts: list[int],
     named = dict(experts=", ".join(map(str, chosen)), where=where, what=what)
     description = (tr("expert {experts} switched off in {where} ({what})", **named) if len(chosen) == 1
                    else tr("experts {experts} switched off in {where} ({what})", **named))
+    if mode == "reroute" and any(rule_of(m.router).groups > 1 for m in member.model.moe_layers()):
+        description += tr("; under this model's group-limited rule a switched-off expert also lowers its group's rank, so "
+                          "tokens that did not choose it may choose differently too")
     return _report(member, description, labels, before, traces_before, after, traces_after)
 
 

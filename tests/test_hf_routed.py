@@ -290,3 +290,18 @@ def test_the_step_by_step_view_recomputes_the_layer(checkpoints, family):
     assert (steps.shared_norm is not None) == (MOE_FAMILIES[family].shared is not None)
     assert all(s.eligible for s in steps.experts if s.rank is not None)
     assert "The rule:" in steps_markdown(steps)
+
+
+def test_an_ablation_under_a_group_limited_rule_says_what_differs(checkpoints):
+    from backend.analysis import validate_settings
+    from backend.interventions import ablate
+    member = load_real_model(str(checkpoints["deepseek_v3"]), dtype="float32")
+    register(member)
+    try:
+        settings = validate_settings(8, 3, 0, 0.0, 0, member.spec.name)
+        report = ablate("def add(a, b): return a", settings, 0, [1], "reroute")
+        zeroed = ablate("def add(a, b): return a", settings, 0, [1], "zero")
+    finally:
+        unregister(member.spec.name)
+    assert "group-limited rule a switched-off expert also lowers its group's rank" in report.description
+    assert "group-limited" not in zeroed.description  # zeroing an output does not re-rank anything
