@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from routing.options import check_top_k
-from routing.routers import ROUTER_KINDS
+from routing.rules import ROUTER_KINDS
 
 FFN_KINDS = ("dense", "moe")
 
@@ -24,7 +24,8 @@ class ModelConfig:
 
     d_ff is the width of the dense FFN, or of each expert for an MoE.
     router: softmax (Mixtral top-k), noisy (Shazeer 2017 learned noise), capacity (Switch: top-1 with a
-    capacity factor, token dropping; its gate is the raw probability whatever normalize_topk says), bias (DeepSeek-V3 aux-loss-free bias-balanced selection).
+    capacity factor, token dropping; its gate is the raw probability whatever normalize_topk says), bias (DeepSeek-V3 aux-loss-free bias-balanced selection),
+    sigmoid (DeepSeek-V3's whole rule: sigmoid scores with that bias; routing/rules.py).
     capacity_factor: None = unlimited (any router may still be given a capacity per call).
     """
 

@@ -18,7 +18,8 @@ from routing.capacity import capacity_drop_mask, expert_capacity
 from routing.losses import load_balancing_loss, router_z_loss
 from routing.interventions import forced_rows, layer_rows
 from routing.options import RoutingOptions
-from routing.routers import RouterDecision, build_router
+from routing.routers import RouterDecision
+from routing.rules import build_router
 from routing.trace import RoutingTrace
 
 

@@ -16,6 +16,8 @@ bias of the bias-balanced router, changes only through its explicit `update_bias
 - NoisyTopKRouter: Shazeer et al. 2017: logits + N(0,1) * softplus(x W_noise), only when asked.
 - BiasBalancedRouter: DeepSeek-V3 / Wang et al. 2024: a per-expert bias added to the scores only to
   choose experts; gate weights come from the unbiased probabilities.
+Every real family's rule (sigmoid scores, groups, scaling) is routing/rules.RuleRouter, which also builds
+any router kind by name (`build_router`).
 """
 from __future__ import annotations
 
@@ -27,7 +29,6 @@ from torch import nn
 
 from routing.options import RoutingOptions
 
-ROUTER_KINDS = ("softmax", "noisy", "capacity", "bias")
 
 
 @dataclass(frozen=True)
@@ -117,22 +118,12 @@ class BiasBalancedRouter(SoftmaxTopKRouter):
     def selection_bias(self) -> torch.Tensor:
         return self.bias
 
-    @torch.no_grad()
     def update_bias(self, expert_counts: torch.Tensor) -> None:
-        """Move each bias by update_rate toward balance: up for underloaded experts, down for overloaded."""
-        counts = expert_counts.to(self.bias.dtype)
-        self.bias += self.update_rate * torch.sign(counts.mean() - counts)
+        step_bias(self.bias, expert_counts, self.update_rate)
 
 
-def build_router(kind: str, d_model: int, n_experts: int, normalize_topk: bool = True,
-                 bias_update_rate: float = 0.001) -> SoftmaxTopKRouter:
-    """A router of one of ROUTER_KINDS. The "capacity" kind never renormalises its gate (see above)."""
-    if kind == "noisy":
-        return NoisyTopKRouter(d_model, n_experts, normalize_topk)
-    if kind == "bias":
-        return BiasBalancedRouter(d_model, n_experts, normalize_topk, bias_update_rate)
-    if kind == "capacity":
-        return SoftmaxTopKRouter(d_model, n_experts, normalize_topk=False)
-    if kind == "softmax":
-        return SoftmaxTopKRouter(d_model, n_experts, normalize_topk)
-    raise ValueError(f"router must be one of {ROUTER_KINDS}, got {kind!r}")
+@torch.no_grad()
+def step_bias(bias: torch.Tensor, expert_counts: torch.Tensor, rate: float) -> None:
+    """Move each selection bias by `rate` toward balance: up for underloaded experts, down for overloaded."""
+    counts = expert_counts.to(bias.dtype)
+    bias += rate * torch.sign(counts.mean() - counts)

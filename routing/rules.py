@@ -28,9 +28,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from routing.options import RoutingOptions
-from routing.routers import RouterDecision, SoftmaxTopKRouter
+from routing.routers import BiasBalancedRouter, NoisyTopKRouter, RouterDecision, SoftmaxTopKRouter, step_bias
 
 SCORES = ("softmax", "sigmoid")
+ROUTER_KINDS = ("softmax", "noisy", "capacity", "bias", "sigmoid")
 GROUP_SCORES = ("max", "top2_sum")
 _EXCLUDED = -1e9  # an ablated expert's selection score while groups are ranked (finite: a group sum stays finite)
 
@@ -68,15 +69,19 @@ class RuleRouter(SoftmaxTopKRouter):
     product in float32 whatever the model's dtype (as DeepSeek's and ERNIE's code do)."""
 
     def __init__(self, d_model: int, n_experts: int, rule: RoutingRule, router_bias: bool = False,
-                 logits_in_float32: bool = False):
+                 logits_in_float32: bool = False, update_rate: float = 0.0):
         super().__init__(d_model, n_experts, normalize_topk=rule.norm_p is not None)
-        self.rule, self.logits_in_float32 = rule, logits_in_float32
+        self.rule, self.logits_in_float32, self.update_rate = rule, logits_in_float32, update_rate
         self.gate = nn.Linear(d_model, n_experts, bias=router_bias)
         self.register_buffer("choice_bias", torch.zeros(n_experts) if rule.choice_bias else None)
 
     @property
     def selection_bias(self) -> torch.Tensor | None:
         return None if self.choice_bias is None else self.choice_bias.reshape(-1)
+
+    def update_bias(self, expert_counts: torch.Tensor) -> None:
+        """Training: move the selection bias toward balance (a rule with a choice bias only)."""
+        step_bias(self.choice_bias, expert_counts, self.update_rate)
 
     def product(self, x: torch.Tensor) -> torch.Tensor:
         """In float32 when asked, else in the router weight's dtype (a checkpoint may keep its router in float32
@@ -87,7 +92,7 @@ class RuleRouter(SoftmaxTopKRouter):
 
     def forward(self, x: torch.Tensor, top_k: int, opts: RoutingOptions, generator: torch.Generator | None = None,
                 excluded: torch.Tensor | None = None, forced: torch.Tensor | None = None) -> RouterDecision:
-        rule, n = self.rule, self.n_experts
+        rule = self.rule
         logits = self.router_logits(x, opts, generator)
         scores = torch.softmax(logits.float(), -1) if rule.score == "softmax" else torch.sigmoid(logits.float())  # (N, E)
         choice = scores if self.selection_bias is None else scores + self.selection_bias.float()
@@ -121,3 +126,21 @@ def rule_of(router: nn.Module) -> RoutingRule:
     if isinstance(router, RuleRouter):
         return router.rule
     return RoutingRule(choice_bias=router.selection_bias is not None, norm_p=1.0 if router.normalize_topk else None)
+
+
+def build_router(kind: str, d_model: int, n_experts: int, normalize_topk: bool = True,
+                 bias_update_rate: float = 0.001) -> SoftmaxTopKRouter:
+    """A router of one of ROUTER_KINDS. The "capacity" kind never renormalises its gate (routing/routers.py); "sigmoid"
+    is DeepSeek-V3's rule: sigmoid scores and a selection-only bias moved toward balance while training."""
+    if kind == "noisy":
+        return NoisyTopKRouter(d_model, n_experts, normalize_topk)
+    if kind == "bias":
+        return BiasBalancedRouter(d_model, n_experts, normalize_topk, bias_update_rate)
+    if kind == "capacity":
+        return SoftmaxTopKRouter(d_model, n_experts, normalize_topk=False)
+    if kind == "sigmoid":
+        return RuleRouter(d_model, n_experts, RoutingRule("sigmoid", True, norm_p=1.0 if normalize_topk else None),
+                          update_rate=bias_update_rate)
+    if kind == "softmax":
+        return SoftmaxTopKRouter(d_model, n_experts, normalize_topk)
+    raise ValueError(f"router must be one of {ROUTER_KINDS}, got {kind!r}")

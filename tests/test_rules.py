@@ -128,3 +128,23 @@ def test_the_readme_lists_every_family_with_the_calculators_memory():
             spec = load_preset(family.preset).spec
             total, active = breakdown(spec).total, breakdown(spec, active=True).total
             assert f"| {total / 1e9:.2f} B | {active / 1e9:.2f} B | {total * 2 / 2**30:.1f} GiB |" in rows[family.model_type]
+
+
+def test_a_zoo_model_trains_with_the_deepseek_v3_rule():
+    """The router kinds live in routing/: a zoo config may name DeepSeek-V3's sigmoid rule, and training moves its
+    selection bias toward balance (up for underloaded experts) while the gate learns from the loss."""
+    from models.config import ModelConfig
+    from models.transformer import Transformer, lm_loss
+    cfg = ModelConfig(vocab_size=97, d_model=32, n_layers=2, n_heads=4, context_length=32, ffn_kind="moe", d_ff=16,
+                      n_experts=4, top_k=2, router="sigmoid", bias_update_rate=0.01)
+    model = Transformer(cfg)
+    ids = torch.randint(0, 97, (4, 17), generator=torch.Generator().manual_seed(0))
+    out = model(ids[:, :-1], trace=True)
+    lm_loss(out.logits, ids[:, 1:]).backward()
+    router = model.moe_layers()[0].router
+    assert isinstance(router, RuleRouter) and router.gate.weight.grad.abs().sum() > 0
+    counts = out.traces[0].expert_counts()
+    router.update_bias(counts)
+    expected = 0.01 * torch.sign(counts.float().mean() - counts.float())
+    assert torch.equal(router.selection_bias, expected)
+    assert out.traces[0].probs.sum(-1).allclose(torch.ones(4, 16))  # a distribution for the balancing statistics

@@ -36,7 +36,6 @@ from models.transformer import Transformer, lm_loss
 from backend.threads import free_cores
 from paths import EVAL_DIR, TOKENIZER, TRAIN_DIR, zoo_dir
 from routing.options import RoutingOptions
-from routing.routers import BiasBalancedRouter
 from training.distributed import Ranks
 from training.log import log_row, write_run_log
 from training.resume import has_state, load_state, save_state
@@ -108,7 +107,7 @@ def training_steps(cfg: ModelConfig, tc: TrainConfig, train_stream: torch.Tensor
         torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
         optimizer.step()
         for layer, trace in zip(model.moe_layers(), out.traces):
-            if isinstance(layer.router, BiasBalancedRouter):
+            if layer.router.selection_bias is not None:  # bias balancing (the bias and the sigmoid kinds)
                 layer.router.update_bias(ranks.sum(trace.expert_counts()))
         tok_s = ranks.world * batch[:, :-1].numel() / (time.perf_counter() - start)
         row = log_row(step, lr, ranks.mean(loss).item(), ranks.mean(out.aux_loss).item(), ranks.mean(out.z_loss).item(),
