@@ -4,7 +4,7 @@ bias, the kept groups, the top-K) -> gates (renormalised, scaled) -> each chosen
 shared expert's) -> their sum, added to the residual stream.
 
 Everything is recomputed from the model itself under the report's routing settings: the layer's input is read
-by a forward pre-hook on that one layer during one forward over the report's tokens (removed at once), the
+during one forward over the report's tokens (models/capture.py: this request's call only), the
 decision is the layer's own (noise included), and each contribution is the layer's experts run on that one row.
 Works for the zoo and for every real MoE family (models/hf_routed.py); the rule comes from routing/rules.rule_of.
 """
@@ -17,6 +17,7 @@ import torch
 from backend.analysis import AnalysisReport, InputError
 from backend.real_models import get_model
 from errors import int_in_range
+from models.capture import captured_inputs
 from routing.rules import RoutingRule, rule_of
 from text import tr
 
@@ -67,12 +68,7 @@ def layer_steps(report: AnalysisReport, position: object, layer: object) -> Laye
     layer = int_in_range("layer", layer, 0, len(report.routing) - 1)
     model = get_model(report.settings.moe_name).model
     moe = model.moe_layers()[layer]
-    inputs: list[torch.Tensor] = []
-    handle = moe.register_forward_pre_hook(lambda _, args: inputs.append(args[0]))
-    try:
-        out = model(torch.tensor([report.token_ids]), routing=report.settings.routing())
-    finally:
-        handle.remove()
+    out, inputs = captured_inputs(moe, lambda: model(torch.tensor([report.token_ids]), routing=report.settings.routing()))
     if not inputs:
         raise InputError(tr("layer {layer} did not run on this text", layer=layer))
     x = inputs[0].reshape(-1, inputs[0].shape[-1])[position]  # (D,)

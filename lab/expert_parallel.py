@@ -31,6 +31,7 @@ from safetensors.torch import load_file, save_file
 
 from backend.reliability import available_cores, watch
 from lab.variants import LabScale
+from models.capture import captured_inputs
 from models.expert_parallel import Placement, destinations
 from paths import RESULTS, ROOT
 from routing.capacity import capacity_drop_mask, expert_capacity
@@ -125,15 +126,11 @@ def capacity_dropped(expert_idx: torch.Tensor, capacity_factor: float, n_experts
 def zoo_routing(model, sequences: list[torch.Tensor], layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A zoo MoE's routing at one layer on each rank's sequence (T_r,) token ids, at its own settings:
     -> the layer's inputs (N, D), chosen experts (N, K) and gate weights (N, K), sequences concatenated in
-    rank order. The inputs are read by a forward pre-hook on that one layer, removed at once."""
-    inputs: list[torch.Tensor] = []
-    handle = model.blocks[layer].ffn.register_forward_pre_hook(lambda _, args: inputs.append(args[0][0]))
-    try:
-        traces = [model(ids[None], trace=True).traces for ids in sequences]
-    finally:
-        handle.remove()
+    rank order. The inputs are read during those calls only (models/capture.py: the model may be shared)."""
+    traces, inputs = captured_inputs(model.blocks[layer].ffn, lambda: [model(ids[None], trace=True).traces for ids in sequences])
     chosen = [next(t for t in per_sequence if t.layer == layer) for per_sequence in traces]
-    return (torch.cat(inputs), torch.cat([c.expert_idx[0] for c in chosen]), torch.cat([c.gate_weights[0] for c in chosen]))
+    return (torch.cat([x[0] for x in inputs]), torch.cat([c.expert_idx[0] for c in chosen]),
+            torch.cat([c.gate_weights[0] for c in chosen]))
 
 
 # --- placements -----------------------------------------------------------------------------------------------

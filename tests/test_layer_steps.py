@@ -60,3 +60,27 @@ def test_bad_positions_and_layers_get_a_message():
         layer_steps(report, 999, 0)
     with pytest.raises(UserError, match="layer must be an integer between 0 and 3"):
         layer_steps(report, 0, 4)
+
+
+def test_a_capture_sees_only_its_own_threads_calls():
+    """Other requests' forwards on the shared model run while a capture is open: it keeps only its own."""
+    import threading
+    from models.capture import captured_inputs
+    model = load_member("moe-8").model
+    moe, started, release = model.moe_layers()[0], threading.Event(), threading.Event()
+
+    def other() -> None:
+        started.set()
+        while not release.is_set():
+            model(torch.zeros(1, 7, dtype=torch.long))
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    started.wait()
+    try:
+        _, inputs = captured_inputs(moe, lambda: [model(torch.zeros(1, 3, dtype=torch.long)) for _ in range(20)])
+    finally:
+        release.set()
+        thread.join()
+    assert len(inputs) == 20 and all(x.shape[1] == 3 for x in inputs)
+    assert not moe._forward_pre_hooks  # removed
