@@ -8,6 +8,7 @@ same interval.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -36,11 +37,16 @@ class Difference:
     verdict: str  # "a lower", "b lower" or "tie" (the interval contains 0)
 
 
+@functools.lru_cache(maxsize=8)
+def _resample_indices(n: int, seed: int) -> torch.Tensor:
+    """(RESAMPLES, n) token indices drawn with replacement; the same for every interval of one analysis (one seed,
+    one text length), so drawn once (read-only, shared)."""
+    return torch.randint(0, n, (RESAMPLES, n), generator=torch.Generator().manual_seed(seed))
+
+
 def _resampled_means(values: torch.Tensor, seed: int) -> torch.Tensor:
     """values (T,) -> (RESAMPLES,) means of resamples with replacement."""
-    gen = torch.Generator().manual_seed(seed)
-    idx = torch.randint(0, len(values), (RESAMPLES, len(values)), generator=gen)
-    return values[idx].mean(-1)
+    return values[_resample_indices(len(values), seed)].mean(-1)
 
 
 def _percentiles(means: torch.Tensor) -> Interval:

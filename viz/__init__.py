@@ -9,11 +9,12 @@ import textwrap
 import plotly.graph_objects as go
 import plotly.io as pio
 
-pio.templates["moe_page"] = go.layout.Template(layout=dict(
+# merged with plotly's own once, here: a default named "plotly+moe_page" is merged again for every figure (12 ms each)
+pio.templates["moe_page"] = pio.templates.merge_templates(pio.templates["plotly"], go.layout.Template(layout=dict(
     paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(128,128,128,0.08)", font=dict(color="#8a8a8a"),
     xaxis=dict(gridcolor="rgba(128,128,128,0.25)", zerolinecolor="rgba(128,128,128,0.4)"),
-    yaxis=dict(gridcolor="rgba(128,128,128,0.25)", zerolinecolor="rgba(128,128,128,0.4)")))
-pio.templates.default = "plotly+moe_page"
+    yaxis=dict(gridcolor="rgba(128,128,128,0.25)", zerolinecolor="rgba(128,128,128,0.4)"))))
+pio.templates.default = "moe_page"
 
 
 HALF = 60  # characters per title line in a chart half the page wide
