@@ -127,6 +127,8 @@ class ModelSummary:
     perplexity: float | None
     loss_interval: Interval | None  # 95% bootstrap interval of mean_loss over this text's tokens
     perplexity_interval: Interval | None
+    next_token_ids: list[list[int]] = field(default_factory=list)  # (T, PREDICTIONS) most likely next tokens after each
+    next_token_probs: list[list[float]] = field(default_factory=list)  # (T, PREDICTIONS) their probabilities
 
 
 @dataclass(frozen=True)
@@ -164,15 +166,14 @@ class AnalysisReport:
 
 
 def plain(value):
-    """Dataclasses as dicts, tuples as lists, recursively: what `dataclasses.asdict` gives, without deep-copying every
-    number (4x faster on a report, which is re-serialised on every analysis)."""
+    """Dataclasses as dicts, recursively: what `dataclasses.asdict` gives, without deep-copying the (nested) lists of
+    numbers and strings, which are shared as they are (a report is frozen; it is re-serialised on every analysis)."""
     if is_dataclass(value):
         return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        nested = value and (is_dataclass(value[0]) or isinstance(value[0], (list, tuple, dict)))
-        return [plain(v) for v in value] if nested else list(value)
+    if isinstance(value, (list, tuple)) and value and (is_dataclass(value[0]) or isinstance(value[0], dict)):
+        return [plain(v) for v in value]
     return value
 
 
@@ -206,18 +207,35 @@ def tokenize(text: str, member: LoadedModel) -> tuple[list[int], int, list[str]]
     return ids[:context], len(ids), notices
 
 
+@dataclass(frozen=True)
+class TokenRead:
+    """What one forward over a text gives: per-token losses [None, (T-1) floats] (nothing predicts the first token),
+    the routing traces, and after each position the `top` most likely next tokens (T, top) with probabilities."""
+    losses: list[float | None]
+    traces: tuple
+    next_ids: list[list[int]]
+    next_probs: list[list[float]]
+
+
 @torch.no_grad()
-def token_losses(member: LoadedModel, ids: torch.Tensor, routing: RoutingOptions, trace: bool):
-    """ids (1, T) -> per-token losses [None, (T-1) floats] (nothing predicts the first token), traces."""
+def read_tokens(member: LoadedModel, ids: torch.Tensor, routing: RoutingOptions, trace: bool, top: int = 0) -> TokenRead:
+    """ids (1, T) -> one forward's TokenRead."""
     out = member.model(ids, routing=routing, trace=trace)
     losses: list[float | None] = [None]
     if ids.shape[1] > 1:
         losses += lm_loss(out.logits[:, :-1], ids[:, 1:], reduction="none")[0].tolist()
-    return losses, out.traces
+    best = torch.softmax(out.logits[0].float(), -1).topk(top) if top else None  # (T, top)
+    return TokenRead(losses, out.traces, best.indices.tolist() if top else [], best.values.tolist() if top else [])
 
 
-def _summary(member: LoadedModel, role: str, losses: list[float | None], top_k: int | None, t: int) -> ModelSummary:
-    cfg, arch = member.model.cfg, member.model.arch
+def token_losses(member: LoadedModel, ids: torch.Tensor, routing: RoutingOptions, trace: bool):
+    """ids (1, T) -> per-token losses [None, (T-1) floats], traces."""
+    read = read_tokens(member, ids, routing, trace)
+    return read.losses, read.traces
+
+
+def _summary(member: LoadedModel, role: str, read: TokenRead, top_k: int | None, t: int) -> ModelSummary:
+    cfg, arch, losses = member.model.cfg, member.model.arch, read.losses
     report = count_arch(arch, top_k if cfg.is_moe else None)
     mean = mean_loss(losses)
     interval = mean_interval(scored_losses(losses))
@@ -234,6 +252,8 @@ def _summary(member: LoadedModel, role: str, losses: list[float | None], top_k: 
         perplexity=math.exp(mean) if mean is not None else None,
         loss_interval=interval,
         perplexity_interval=perplexity_interval(interval),
+        next_token_ids=read.next_ids,
+        next_token_probs=read.next_probs,
     )
 
 
@@ -249,6 +269,7 @@ def _layer_routing(trace) -> LayerRouting:
     )
 
 
+PREDICTIONS = 5  # most likely next tokens kept after each position (the pinned token's table)
 TWIN_ROLES = {COMPUTE_MATCHED: "dense, compute-matched", PARAM_MATCHED: "dense, parameter-matched to moe-8"}
 
 
@@ -268,11 +289,11 @@ def analyze_text(text: str, settings: Settings) -> AnalysisReport:
         check_same_tokens(ids, text, moe, twin)
     x = torch.tensor([ids])  # (1, T)
     routing = settings.routing()
-    moe_losses, traces = token_losses(moe, x, routing, trace=True)
-    t = len(ids)
-    dense = [_summary(m, tr(TWIN_ROLES.get(name, "dense twin")), token_losses(m, x, routing, False)[0], None, t)
+    moe_read = read_tokens(moe, x, routing, True, PREDICTIONS)  # the one forward of each model in an analysis
+    traces, t = moe_read.traces, len(ids)
+    dense = [_summary(m, tr(TWIN_ROLES.get(name, "dense twin")), read_tokens(m, x, routing, False, PREDICTIONS), None, t)
              for name, m in twins.items()]
-    moe_summary = _summary(moe, tr("MoE, {n} experts, top-{k}", n=settings.n_experts, k=settings.top_k), moe_losses,
+    moe_summary = _summary(moe, tr("MoE, {n} experts, top-{k}", n=settings.n_experts, k=settings.top_k), moe_read,
                            settings.top_k, t)
     summaries = dense[:1] + [moe_summary] + dense[1:]
     if t == 1:
@@ -303,20 +324,14 @@ def mean_loss(losses: list[float | None]) -> float | None:
 
 
 @torch.no_grad()
-def next_token_predictions(report: AnalysisReport, position: int, k: int = 5) -> dict[str, list[tuple[str, float]]]:
-    """Each model's k most likely next tokens after `position` of the report's text, with probabilities,
-    under the report's routing settings."""
+def next_token_predictions(report: AnalysisReport, position: int, k: int = PREDICTIONS) -> dict[str, list[tuple[str, float]]]:
+    """Each model's k most likely next tokens after `position` of the report's text, with probabilities, as the
+    analysis's forward computed them (no forward here)."""
     if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < len(report.token_ids):
         raise InputError(tr("token position must be between 0 and {high}, got {value!r}", high=len(report.token_ids) - 1,
                             value=position))
-    ids = torch.tensor([report.token_ids[: position + 1]])
-    out = {}
-    for m in report.models:
-        member = get_model(m.name)
-        probs = torch.softmax(member.model(ids, routing=report.settings.routing()).logits[0, -1].float(), dim=-1)
-        top = probs.topk(k)
-        out[m.name] = [(token_label(member.tokenizer, int(i)), float(p)) for p, i in zip(top.values, top.indices)]
-    return out
+    return {m.name: [(token_label(get_model(m.name).tokenizer, i), p)
+                     for i, p in zip(m.next_token_ids[position][:k], m.next_token_probs[position][:k])] for m in report.models}
 
 
 @functools.lru_cache(maxsize=None)

@@ -146,3 +146,28 @@ def test_the_page_timing_runs_the_zoo_in_bfloat16_where_the_cpu_has_it():
     assert next(load_member("moe-4").model.parameters()).dtype == torch.float32  # the shared model is untouched
     with pytest.raises(InputError, match="timing dtype must be one of"):
         measure_report_latency(report, repeats=1, decode_tokens=2, dtype="int8")
+
+
+def test_one_forward_per_model_serves_the_report_the_bootstrap_and_the_predictions(monkeypatch):
+    """An analysis runs each model once; the pinned token's next-token table reads that forward's logits."""
+    from backend.analysis import next_token_predictions
+    from models.transformer import Transformer
+    calls = []
+    real_forward = Transformer.forward
+
+    def counted(self, *args, **kwargs):
+        calls.append(self.cfg)
+        return real_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(Transformer, "forward", counted)
+    report = analyze_text("def add(a, b):\n    return a + b", validate_settings(8, 2, 0, 0.0, 0))
+    predictions = next_token_predictions(report, 3)
+    assert len(calls) == len(report.models) == 3  # dense, moe-8, dense-wide: one forward each, none for the table
+    moe = next(m for m in report.models if m.name == "moe-8")
+    assert len(moe.next_token_ids) == len(report.tokens) and all(len(row) == 5 for row in moe.next_token_probs)
+    probs = [p for _, p in predictions["moe-8"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
+    monkeypatch.setattr(Transformer, "forward", real_forward)
+    with torch.no_grad():  # the table equals a forward over the prefix (causal attention, no noise or capacity)
+        prefix = load_member("moe-8").model(torch.tensor([report.token_ids[:4]])).logits[0, -1]
+    assert moe.next_token_ids[3] == torch.softmax(prefix.float(), -1).topk(5).indices.tolist()
