@@ -128,7 +128,9 @@ def load_real_model(source: str, dtype: str = "auto", available: int | None = No
     kind = f"MoE: {shape.n_experts} experts, top-{shape.top_k}, {len(blocks)} MoE layers" if blocks else "dense"
     dtype_name = str(next(hf.parameters()).dtype).removeprefix("torch.")
     name = source.rstrip("/") if not local else Path(source).expanduser().resolve().name
-    description = f"{family} ({kind}), {breakdown(arch).total / 1e6:,.1f} M parameters, {dtype_name}"
+    resident = sum(t.numel() * t.element_size() for t in (*hf.parameters(), *hf.buffers()))
+    description = (f"{family} ({kind}), {breakdown(arch).total / 1e6:,.1f} M parameters, {dtype_name}, "
+                   f"{resident / 2**30:.3g} GiB in memory")
     return LoadedModel(RealSpec(name, description, source), HFModel(hf, shape, arch, blocks).eval(), tokenizer.backend_tokenizer)
 
 
