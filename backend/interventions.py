@@ -36,6 +36,7 @@ from text import tr
 
 TOP_AFFECTED = 10
 IMPORTANCE_ROWS_PER_PASS = 16  # batch rows per forward pass (bounds the (rows, T, vocab) logits)
+EVERY_K_UP_TO = 32  # a top-K sweep evaluates every K up to this many experts (the zoo: all), a spread beyond
 
 
 @dataclass(frozen=True)
@@ -218,22 +219,31 @@ def expert_importance(text: str, settings: Settings, mode: str = "reroute") -> I
     return ImportanceReport(member.spec.name, mode, labels, float(base.mean()), increase.tolist(), hurt)
 
 
+def sweep_ks(n_experts: int, trained_k: int, every: bool = False) -> list[int]:
+    """The K a top-K sweep evaluates: every K up to EVERY_K_UP_TO experts (or when asked), else a spread, the powers of
+    two up to E, E itself and the trained K (a 64-expert model: 1, 2, 4, 8, 16, 32, 64 instead of 64 forwards)."""
+    if every or n_experts <= EVERY_K_UP_TO:
+        return list(range(1, n_experts + 1))
+    return sorted({2**i for i in range(n_experts.bit_length()) if 2**i <= n_experts} | {n_experts, trained_k})
+
+
 def top_k_sweep(text: str, settings: Settings, measure: bool = True, repeats: int = 3,
-                progress: Callable[[float, str], None] | None = None) -> TopKSweep:
-    """Loss of the MoE at every K = 1..E on this text (one forward per K), its active parameters, and
+                progress: Callable[[float, str], None] | None = None, every: bool = False) -> TopKSweep:
+    """Loss of the MoE at each K of `sweep_ks` on this text (one forward per K), its active parameters, and
     (measure=True) decode speed per K timed side by side with the dense twins."""
     report = progress or (lambda fraction, desc: None)
     member, ids, _, routing = _prepare(text, settings)
     cfg = member.model.cfg
     twins = {name: get_model(name) for name in settings.twin_names}
     losses = {}
-    for k in range(1, cfg.n_experts + 1):
-        report((k - 1) / (cfg.n_experts + 1), tr("loss at top-K = {k}", k=k))
+    ks = sweep_ks(cfg.n_experts, cfg.top_k, every)
+    for i, k in enumerate(ks):
+        report(i / (len(ks) + 1), tr("loss at top-K = {k}", k=k))
         losses[k] = token_losses(member, ids, replace(routing, top_k=k), trace=False)[0]
     dense_losses = {name: token_losses(m, ids, routing, trace=False)[0] for name, m in twins.items()}
     timings, timing = {}, tr("not measured")
     if measure:
-        report(cfg.n_experts / (cfg.n_experts + 1), tr("timing decode at every K"))
+        report(len(ks) / (len(ks) + 1), tr("timing decode at every K"))
         models = {f"k={k}": (member.model, replace(routing, top_k=k)) for k in losses}
         models |= {name: (m.model, routing) for name, m in twins.items()}
         latency = measure_latency(models, ids, decode_tokens=16, repeats=repeats)

@@ -98,9 +98,10 @@ def on_experts(n_experts, model):
 
 # JSON API (gr.api): the same backend, validated the same way; reports as plain dicts.
 # model: a loaded real MoE ("" = the zoo's moe-<n_experts>), as in /analyze.
-def top_k_sweep_api(text: str, n_experts: int = 8, measure_latency: bool = False, model: str = "") -> dict:
-    """Loss (and, if asked, measured decode tokens/s) of the MoE at every top-K from 1 to E, beside the dense twins."""
-    return run_backend(top_k_sweep, text, _settings(n_experts, 1, model), bool(measure_latency)).to_dict()
+def top_k_sweep_api(text: str, n_experts: int = 8, measure_latency: bool = False, model: str = "", every_k: bool = False) -> dict:
+    """Loss (and, if asked, measured decode tokens/s) of the MoE at every top-K from 1 to E (beyond 32 experts a
+    spread of K: powers of two, E and the trained K, unless every_k), beside the dense twins."""
+    return run_backend(top_k_sweep, text, _settings(n_experts, 1, model), bool(measure_latency), 3, None, bool(every_k)).to_dict()
 
 
 def ablate_api(text: str, n_experts: int = 8, top_k: int = 2, layer: int = -1, experts: list[int] | None = None,

@@ -140,3 +140,11 @@ def test_an_expert_no_token_uses_has_exactly_zero_importance():
         traces = load_member("moe-16").model(torch.tensor([ids]), trace=True).traces
     unused = [(t.layer, e) for t in traces for e in range(16) if t.expert_counts()[e] == 0]
     assert unused and all(importance.increase[layer][e] == 0.0 for layer, e in unused)
+
+
+def test_a_sweep_over_many_experts_takes_a_spread_of_k_unless_asked_for_every_k():
+    from backend.interventions import sweep_ks
+    assert sweep_ks(64, 8) == [1, 2, 4, 8, 16, 32, 64]
+    assert sweep_ks(60, 6) == [1, 2, 4, 6, 8, 16, 32, 60]  # E itself and the trained K are always in
+    assert sweep_ks(64, 8, every=True) == list(range(1, 65))
+    assert sweep_ks(32, 8) == list(range(1, 33))  # the zoo's largest: every K
