@@ -189,7 +189,8 @@ def force(text: str, settings: Settings, experts: list[int], start: int = 0, end
 
 
 @torch.no_grad()
-def expert_importance(text: str, settings: Settings, mode: str = "reroute") -> ImportanceReport:
+def expert_importance(text: str, settings: Settings, mode: str = "reroute",
+                      progress: Callable[[float, str], None] | None = None) -> ImportanceReport:
     """Mean loss increase when each expert alone is switched off, for every (layer, expert): L x E
     ablations as batch rows (IMPORTANCE_ROWS_PER_PASS per forward pass), each row with its own mask,
     plus in every pass a row with none (the baseline, computed the same way, so an expert that no token
@@ -204,7 +205,10 @@ def expert_importance(text: str, settings: Settings, mode: str = "reroute") -> I
     masks = torch.eye(rows, dtype=torch.bool).reshape(rows, cfg.n_layers, cfg.n_experts)  # row r: (layer, expert) = divmod(r, E)
     none = torch.zeros(1, cfg.n_layers, cfg.n_experts, dtype=torch.bool)
     increases, base = [], None
-    for chunk in masks.split(IMPORTANCE_ROWS_PER_PASS):
+    chunks = masks.split(IMPORTANCE_ROWS_PER_PASS)
+    for i, chunk in enumerate(chunks):
+        if progress:
+            progress(i / len(chunks), tr("ablation pass {i} of {n}", i=i + 1, n=len(chunks)))
         chunk = torch.cat([none, chunk])  # each pass carries its own baseline row, computed the same way
         batch = ids.expand(len(chunk), -1)
         out = member.model(batch, routing=replace(routing, ablation=chunk, ablation_mode=mode))

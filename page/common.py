@@ -6,10 +6,12 @@ the `moe_lang` cookie, and every handler (`localized`) reads its phrases (`text.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 import hashlib
 import inspect
 import json
 import logging
+import threading
 
 import gradio as gr
 from gradio.context import LocalContext
@@ -165,6 +167,8 @@ def run_backend(fn, *args):
         return fn(*args)
     except UserError as e:
         raise user_error(str(e)) from None
+    except Stopped:
+        raise
     except Exception:
         log.exception("request failed")
         raise user_error(tr(GENERIC_FAILURE)) from None
@@ -184,3 +188,37 @@ def model_chooser(moe: bool, elem_id: str, visible: bool = True) -> gr.Dropdown:
     choices = [(zoo, ZOO)] + [(f"{n}: {get_model(n).spec.description}", n) for n in real_model_names(moe=moe)]
     return gr.Dropdown(choices, value=ZOO, label=l("MoE model" if moe else "Dense twin (same tokenizer)"), elem_id=elem_id,
                        visible=visible)
+
+
+class Stopped(Exception):
+    """Raised by a stoppable run's progress callback once its session asked it to stop."""
+
+
+class StopRequests:
+    """Per-session requests to stop a long run at its next step (a flag the run checks, not a cancellation: the work
+    stops between two forward passes, and nothing half-done is shown). Sessions never see each other's flags."""
+
+    def __init__(self):
+        self._sessions: set[str] = set()
+        self._lock = threading.Lock()
+
+    def request(self, session: str) -> None:
+        with self._lock:
+            self._sessions.add(session)
+
+    def clear(self, session: str) -> None:
+        with self._lock:
+            self._sessions.discard(session)
+
+    def requested(self, session: str) -> bool:
+        with self._lock:
+            return session in self._sessions
+
+    def progress(self, session: str, bar) -> Callable[[float, str], None]:
+        """A backend progress callback: moves the page's progress bar, and raises Stopped once this session asked
+        to stop (the backend calls it between forward passes)."""
+        def report(fraction: float, desc: str) -> None:
+            if self.requested(session):
+                raise Stopped
+            bar(fraction, desc=desc)
+        return report

@@ -7,7 +7,7 @@ import gradio as gr
 from backend.analysis import EXPERT_CHOICES, validate_settings
 from backend.interventions import ablate, expert_importance, force, top_k_sweep
 from backend.real_models import get_model, real_model_names
-from page.common import EXAMPLES, ZOO, l, model_chooser, real_choice, run_backend, t
+from page.common import EXAMPLES, ZOO, Stopped, StopRequests, l, model_chooser, real_choice, run_backend, t
 from text import tr
 from viz.intervention_views import (AFFECTED_HEADERS, SWEEP_HEADERS, affected_table, change_figure, importance_figure,
                                     load_change_figure, sweep_figure, sweep_table)
@@ -39,10 +39,42 @@ def _summary(report) -> str:
               before=report.mean_before, after=report.mean_after, change=report.mean_after - report.mean_before)
 
 
-def on_sweep(text, n_experts, top_k, model, progress=gr.Progress()):
-    settings = _settings(n_experts, top_k, model)
-    sweep = run_backend(top_k_sweep, text, settings, True, 3, lambda fraction, desc: progress(fraction, desc=desc))
+STOPS = StopRequests()  # sessions that asked their sweep or importance run to stop
+
+
+def _stopped(n_outputs: int) -> tuple:
+    gr.Warning(tr("Stopped at your request: nothing shown has changed."))
+    return (gr.skip(),) * n_outputs
+
+
+def _session(request: gr.Request | None) -> str:
+    return request.session_hash if request else ""
+
+
+def on_sweep(text, n_experts, top_k, model, request: gr.Request = None, progress=gr.Progress()):
+    settings, session = _settings(n_experts, top_k, model), _session(request)
+    STOPS.clear(session)
+    try:
+        sweep = run_backend(top_k_sweep, text, settings, True, 3, STOPS.progress(session, progress))
+    except Stopped:
+        return _stopped(2)
     return sweep_figure(sweep), sweep_table(sweep)
+
+
+def on_importance_button(text, n_experts, top_k, model, request: gr.Request = None, progress=gr.Progress()):
+    """The heatmap on request (a real model's L x E ablations take minutes): with a progress bar, and stoppable."""
+    session = _session(request)
+    STOPS.clear(session)
+    try:
+        report = run_backend(expert_importance, text, _settings(n_experts, top_k, model), "reroute",
+                             STOPS.progress(session, progress))
+    except Stopped:
+        return _stopped(1)[0]
+    return importance_figure(report)
+
+
+def on_stop(request: gr.Request):
+    STOPS.request(_session(request))
 
 
 def on_ablate(text, n_experts, top_k, model, layer, experts, mode):
@@ -131,8 +163,10 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
             n_experts = gr.Radio(list(EXPERT_CHOICES), value=8, label=l("Number of experts (MoE model)"), elem_id="iv-experts")
             top_k = gr.Slider(1, 8, value=2, step=1, label=l("top-K (experts per token)"), elem_id="iv-top-k")
     gr.Markdown(t("IMPORTANCE"))
-    importance_button = gr.Button(l("Compute expert importance (automatic for the zoo; a real model takes longer)"),
-                                  size="sm", visible=bool(real_model_names(moe=True)))
+    with gr.Row():
+        importance_button = gr.Button(l("Compute expert importance (automatic for the zoo; a real model takes longer)"),
+                                      size="sm", visible=bool(real_model_names(moe=True)))
+        stop_button = gr.Button(l("Stop the sweep or the importance run"), size="sm", elem_id="iv-stop")
     importance = gr.Plot(label=l("Expert importance"))
     gr.Markdown(t("SWEEP"))
     sweep_button = gr.Button(l("Sweep top-K (measures decode speed: about 10 s)"))
@@ -169,7 +203,8 @@ def build_tab(demo: gr.Blocks, language_changed: gr.Button) -> None:
                        **private).then(**auto)
     for trigger in (demo.load, text.change, top_k.release, language_changed.click):
         trigger(trigger_mode="always_last", **auto)
-    importance_button.click(on_importance, chosen, [importance], concurrency_limit=1, **private)
+    importance_button.click(on_importance_button, chosen, [importance], concurrency_limit=1, **private)
+    stop_button.click(on_stop, None, None, queue=False, **private)
     sweep_button.click(on_sweep, chosen, [sweep_plot, sweep_df], concurrency_limit=1, concurrency_id="latency", **private)
     ablate_button.click(on_ablate, [*chosen, ablate_layer, ablate_experts, mode],
                         [ablate_summary, ablate_plot, ablate_df, ablate_load], **private)

@@ -1,7 +1,6 @@
 """The "Problems of MoE" tab: recorded balancing runs, capacity limits on the user's text, a live run."""
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import replace
 
@@ -10,7 +9,7 @@ import gradio as gr
 from backend.analysis import analyze_text, validate_settings
 from lab.expert_parallel_text import MEMBERS, WIDTHS, measure_text
 from errors import UserError, int_in_range
-from page.common import EXAMPLES, l, run_backend, t, user_error
+from page.common import EXAMPLES, StopRequests, l, run_backend, t, user_error
 from text import tr
 from training.balancing import BY_NAME, compared_with, read_log, recorded_seeds, recorded_variants, variant_summary
 from training.live import MAX_STEPS, METHODS, live_run
@@ -75,19 +74,12 @@ def expert_parallel_api(text: str, model: str = "moe-8", layer: int = 1, width: 
     return run_backend(measure_text, text, model, layer, width)
 
 
-_STOP_REQUESTS: set[str] = set()  # sessions whose live run should end at its next step
-_STOP_LOCK = threading.Lock()
+LIVE_STOPS = StopRequests()  # sessions whose live run should end at its next step
 
 
 def on_stop(request: gr.Request):
     """Ask this session's live run to end after its current step (no cancellation: nothing to race with)."""
-    with _STOP_LOCK:
-        _STOP_REQUESTS.add(request.session_hash)
-
-
-def _stop_requested(session: str) -> bool:
-    with _STOP_LOCK:
-        return session in _STOP_REQUESTS
+    LIVE_STOPS.request(request.session_hash)
 
 
 def _shown(figure) -> gr.Plot:
@@ -99,10 +91,9 @@ def on_live(method, steps, request: gr.Request = None, progress=gr.Progress()):
     steps = run_backend(int_in_range, "steps", steps, 10, MAX_STEPS)
     run = run_backend(live_run, method, steps)  # settings are checked before the first step
     session = request.session_hash if request else ""
-    with _STOP_LOCK:
-        _STOP_REQUESTS.discard(session)
+    LIVE_STOPS.clear(session)
     rows, start = [], time.perf_counter()
-    while not _stop_requested(session) and (row := run_backend(next, run, None)) is not None:
+    while not LIVE_STOPS.requested(session) and (row := run_backend(next, run, None)) is not None:
         rows.append(row)
         if len(rows) % 10 == 0 or len(rows) == steps:
             progress(len(rows) / steps, desc=tr("step {step} of {steps}", step=len(rows), steps=steps))

@@ -148,3 +148,25 @@ def test_a_sweep_over_many_experts_takes_a_spread_of_k_unless_asked_for_every_k(
     assert sweep_ks(60, 6) == [1, 2, 4, 6, 8, 16, 32, 60]  # E itself and the trained K are always in
     assert sweep_ks(64, 8, every=True) == list(range(1, 65))
     assert sweep_ks(32, 8) == list(range(1, 33))  # the zoo's largest: every K
+
+
+def test_a_sweep_or_an_importance_run_stops_when_its_session_asks_and_only_then():
+    """The Stop button's flag is read between forward passes: the run ends, nothing is redrawn, a notice says so;
+    another session's run goes on."""
+    from types import SimpleNamespace
+    import gradio as gr
+    from page import interventions
+    mine, other = SimpleNamespace(session_hash="a"), SimpleNamespace(session_hash="b")
+    passes = []
+
+    def bar(fraction, desc=""):
+        passes.append(desc)
+        interventions.on_stop(mine)  # the user presses Stop while the first pass runs
+
+    with pytest.warns(UserWarning, match="Stopped at your request"):  # gr.Warning outside a page: a Python warning
+        out = interventions.on_importance_button("def f(x): return x + 1", 8, 2, "", mine, bar)
+    assert isinstance(out, type(gr.skip())) and len(passes) == 1  # stopped before its second pass
+    figure = interventions.on_importance_button("def f(x): return x + 1", 8, 2, "", other, lambda *a, **k: None)
+    assert figure.data  # the other session was never asked to stop
+    again = interventions.on_importance_button("def f(x): return x + 1", 8, 2, "", mine, lambda *a, **k: None)
+    assert again.data  # a new run of the stopped session starts afresh

@@ -210,6 +210,9 @@ TRAINING_CURVES = """**Кривые обучения**: потери каждо�
 наибольшее стандартное отклонение итоговых потерь между seed: разница внутри неё может быть случайностью."""
 
 PHRASES = {
+    'Stopped at your request: nothing shown has changed.': 'Остановлено по вашей просьбе: показанное не изменилось.',
+    'ablation pass {i} of {n}': 'проход отключений {i} из {n}',
+    'Stop the sweep or the importance run': 'Остановить перебор или расчёт важности',
     "; under this model's group-limited rule a switched-off expert also lowers its group's rank, so tokens that did not choose it may choose differently too": '; при групповом правиле этой модели отключённый эксперт ещё и понижает ранг своей группы, поэтому и токены, не выбиравшие его, могут выбрать иначе',
     "**Loaded real models** (`--model`), each routed by this project with its own family's rule:": '**Загруженные настоящие модели** (`--model`), каждую маршрутизирует этот проект по правилу её семейства:',
     '- **{name}** ({family}, e.g. {example}): {experts} experts, top-{k}, {moe} MoE layers of {layers}. Rule: {rule}': '- **{name}** ({family}, например {example}): {experts} экспертов, top-{k}, {moe} слоёв MoE из {layers}. Правило: {rule}',
