@@ -94,3 +94,23 @@ def test_tiny_moe_trains_and_gradients_reach_gate_and_experts():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_bf16_products_may_run_widened_and_agree_to_bf16_rounding():
+    """A bf16 weight's product competes with its float32 form (chosen by timing on the machine); every form gives
+    x w^T to bf16 rounding, and the weights stay bf16."""
+    from models import products
+    w = torch.randn(96, 64).bfloat16()
+    for rows in (1, 8, 200, 3000):
+        x = torch.randn(rows, 64).bfloat16()
+        exact = x.float() @ w.float().t()
+        with torch.no_grad():
+            for name in ("x-wT", "upcast"):
+                torch.testing.assert_close(products.FORMS[name](x, w).float(), exact, rtol=2e-2, atol=2e-2)
+            got = products.linear(x, w)
+            assert got.dtype == torch.bfloat16 and w.dtype == torch.bfloat16
+            torch.testing.assert_close(got.float(), exact, rtol=2e-2, atol=2e-2)
+            torch.testing.assert_close(products.row_major_linear(x, w).float(), exact, rtol=2e-2, atol=2e-2)
+    assert "upcast" in products._candidates(products.MULTI_ROW_FORMS, w)
+    assert "upcast" not in products._candidates(products.MULTI_ROW_FORMS, w.float())  # float32 weights: nothing to widen
+    assert products.row_major_form(w.float(), 4096) == "x-wT"
