@@ -84,3 +84,11 @@ def test_a_capture_sees_only_its_own_threads_calls():
         thread.join()
     assert len(inputs) == 20 and all(x.shape[1] == 3 for x in inputs)
     assert not moe._forward_pre_hooks  # removed
+
+
+def test_the_table_shows_noise_bias_and_group_columns_only_where_the_rule_has_them():
+    from viz.rule_views import steps_table
+    quiet = layer_steps(analyze_text(TEXT, validate_settings(32, 8, 0, 0.0, 0)), 2, 0)  # moe-32: softmax, no bias
+    assert list(steps_table(quiet).columns) == ["expert", "logit", "score", "choice", "gate"]
+    noisy = layer_steps(analyze_text(TEXT, validate_settings(8, 2, 0, 0.5, 1)), 2, 0)  # moe-8: bias, with noise
+    assert list(steps_table(noisy).columns) == ["expert", "logit", "noise", "score", "score + selection bias", "choice", "gate"]

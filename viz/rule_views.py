@@ -36,14 +36,18 @@ def rule_words(rule: dict, n_experts: int, top_k: int, gate_input: bool = False,
 
 
 def steps_table(steps) -> pd.DataFrame:
-    """One row per expert (the best MAX_ROWS by selection score when there are more): logit, noise, score, selection
-    score, eligibility, choice and gate."""
+    """One row per expert (the best MAX_ROWS by selection score when there are more): logit, noise (with router
+    noise), score, selection score (with a selection bias), eligibility (under a group-limited rule), choice, gate."""
     rows = sorted(steps.experts, key=lambda s: (s.rank is None, -s.selection))[:MAX_ROWS]
-    return pd.DataFrame([{
+    noisy, biased, grouped = (any(s.noise for s in steps.experts), steps.rule["choice_bias"], steps.rule["groups"] > 1)
+    table = pd.DataFrame([{
         tr("expert"): s.expert, tr("logit"): round(s.logit, 4), tr("noise"): round(s.noise, 4), tr("score"): round(s.score, 4),
         tr("score + selection bias"): round(s.selection, 4), tr("in a kept group"): tr("yes") if s.eligible else tr("no"),
         tr("choice"): "" if s.rank is None else tr("#{rank}", rank=s.rank + 1),
         tr("gate"): "" if s.gate is None else round(s.gate, 4)} for s in rows])
+    absent = [name for name, shown in (("noise", noisy), ("score + selection bias", biased), ("in a kept group", grouped))
+              if not shown]
+    return table.drop(columns=[tr(name) for name in absent])
 
 
 def steps_markdown(steps) -> str:
