@@ -211,3 +211,24 @@ def test_page_handler_measures_the_users_text():
     assert "it is the straggler" in summary and "Fixes, measured" in summary
     assert len(phases.data) == 3 and "capacity factor 1.25" in table
     assert sum(rows.data[0].y[:1]) + sum(rows.data[1].y[:1]) > 0
+
+
+@pytest.mark.slow
+def test_the_ranks_start_under_torchrun_too(tmp_path):
+    """Without the lab's file store a rank joins through torchrun's environment (MASTER_ADDR / MASTER_PORT)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from benchmarks.server import free_port
+    from lab.expert_parallel import write_job
+    from paths import ROOT
+    idx, gates = balanced_routing(64, 2, 8)
+    write_job(Job(LabScale(128, 256, 8, 2), {"zoo": "moe-8", "layer": 1}, torch.randn(64, 128),
+                  [Scenario("balanced", idx, gates, Placement.contiguous(8, 2))], repeats=2, warmup=1), tmp_path)
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()),
+                    "-m", "lab.expert_parallel_worker", str(tmp_path)], cwd=ROOT, check=True, capture_output=True,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    rows = [json.loads((tmp_path / f"rank{r}.json").read_text())["scenarios"][0]["rows_computed"] for r in range(2)]
+    assert rows == [64, 64]  # 64 tokens x top-2, balanced over 8 experts on 2 ranks
