@@ -114,3 +114,22 @@ def test_bf16_products_may_run_widened_and_agree_to_bf16_rounding():
     assert "upcast" in products._candidates(products.MULTI_ROW_FORMS, w)
     assert "upcast" not in products._candidates(products.MULTI_ROW_FORMS, w.float())  # float32 weights: nothing to widen
     assert products.row_major_form(w.float(), 4096) == "x-wT"
+
+
+def test_auto_dispatch_on_a_cpu_is_measured_once_per_shape_and_gives_the_same_numbers():
+    from models import experts
+    e, f, d, n, k = 8, 16, 32, 40, 2
+    w_gate, w_up, w_down = torch.randn(e, f, d), torch.randn(e, f, d), torch.randn(e, d, f)
+    x = torch.randn(n, d)
+    idx = torch.stack([torch.randperm(e)[:k] for _ in range(n)])
+    gates = torch.rand(n, k)
+    with torch.no_grad():
+        auto = experts.run_experts(x, w_gate, w_up, w_down, idx, gates, None, "auto")
+        reference = experts.loop_dispatch(x, w_gate, w_up, w_down, idx, gates, None)
+    torch.testing.assert_close(auto, reference, rtol=1e-5, atol=1e-5)
+    keys = [key for key in experts._MEASURED if key[0] == (e, f, d)]
+    assert len(keys) == 1 and experts._MEASURED[keys[0]] in ("sorted", "grouped")
+    with torch.no_grad():  # the same shape again: no new measurement
+        experts.run_experts(x, w_gate, w_up, w_down, idx, gates, None, "auto")
+    assert [key for key in experts._MEASURED if key[0] == (e, f, d)] == keys
+    assert experts.resolve_backend("auto", x, w_gate, w_down) == "sorted"  # with gradients (training): the fixed rule
