@@ -26,8 +26,7 @@ from models.expert_parallel import Placement
 from models.zoo import load_member
 from paths import EVAL_DIR, RESULTS
 from routing.options import RoutingOptions
-from training.balancing import read_log
-from training.log import TrainLog
+from training.balancing import TAIL_STEPS, final_shares, read_log
 from viz.expert_parallel_views import device_findings, scenario_label
 
 MEMBER, RANKS, TOKENS_PER_RANK = "moe-8", 2, 256
@@ -37,13 +36,12 @@ COLLAPSE_RUN = ("probe: top-1, lr x3", 1234)  # the collapse probe whose recorde
 
 
 def collapsed_shares() -> tuple[list[float], str]:
-    """The most imbalanced layer's expert shares (mean of the last 20 steps) of the collapse probe's recorded run,
-    and where they come from."""
+    """The most imbalanced layer's expert shares (mean of the last TAIL_STEPS steps) of the collapse probe's recorded
+    run, and where they come from."""
     name, seed = COLLAPSE_RUN
-    tail = TrainLog(read_log(name, seed).rows[-20:])
-    layers = [[statistics.mean(s) for s in tail.shares(i)] for i in range(tail.n_layers)]
-    layer = max(range(tail.n_layers), key=lambda i: statistics.pstdev(layers[i]))
-    return layers[layer], f"{name}, seed {seed}, layer {layer}, last 20 steps"
+    layers = final_shares(read_log(name, seed))
+    layer = max(range(len(layers)), key=lambda i: statistics.pstdev(layers[i]))
+    return layers[layer], f"{name}, seed {seed}, layer {layer}, last {TAIL_STEPS} steps"
 
 
 def domain_windows(member, domain: str, n_ranks: int, tokens: int) -> list[torch.Tensor]:

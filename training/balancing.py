@@ -93,6 +93,12 @@ def read_log(name: str, seed: int = SEEDS[0]) -> TrainLog:
     return read_run_log(run_dir(name, seed))
 
 
+def final_shares(log: TrainLog) -> list[list[float]]:
+    """(L, E): each expert's share of assignments in each layer, averaged over the run's last TAIL_STEPS steps."""
+    tail = TrainLog(log.rows[-TAIL_STEPS:])
+    return [[statistics.mean(s) for s in tail.shares(i)] for i in range(tail.n_layers)]
+
+
 def final_figures(log: TrainLog) -> dict:
     """One run's figures over its last TAIL_STEPS steps: per-layer quantities averaged over layers, except
     dead experts, counted over the whole model (dead expert slots of L x E, the same count the curves show)."""
@@ -101,7 +107,7 @@ def final_figures(log: TrainLog) -> dict:
     def tail_mean(key: str) -> float:
         return statistics.mean(tail.layer_mean(key))
 
-    shares = [[statistics.mean(s) for s in tail.shares(i)] for i in range(tail.n_layers)]
+    shares = final_shares(log)
     return {
         "train_loss": statistics.mean(tail.series("loss")),
         "held_out_loss": log.info["held_out"]["overall"]["loss"],
