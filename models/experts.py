@@ -25,15 +25,13 @@ loops over the experts itself, empty ones included, yet wins for many bf16 exper
 from __future__ import annotations
 
 import math
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.products import linear, row_major_linear
+from models.products import fastest, linear, row_major_linear
 
 BACKENDS = ("loop", "sorted", "grouped")
 
@@ -111,16 +109,9 @@ def measured_backend(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, 
     per_expert = max(1, expert_idx.numel() // w_gate.shape[0])
     key = (tuple(w_gate.shape), w_gate.dtype, torch.get_num_threads(), 1 << (per_expert - 1).bit_length())
     if key not in _MEASURED:
-        times = {}
-        for name in ("sorted", "grouped"):
-            DISPATCH[name](x, w_gate, w_up, w_down, expert_idx, gate_weights, dropped)  # warm-up
-            samples = []
-            for _ in range(MEASURE_REPEATS):
-                start = time.perf_counter()
-                DISPATCH[name](x, w_gate, w_up, w_down, expert_idx, gate_weights, dropped)
-                samples.append(time.perf_counter() - start)
-            times[name] = statistics.median(samples)
-        _MEASURED[key] = min(times, key=times.get)
+        args = (x, w_gate, w_up, w_down, expert_idx, gate_weights, dropped)
+        _MEASURED[key] = fastest({name: (lambda f: lambda: f(*args))(DISPATCH[name]) for name in ("sorted", "grouped")},
+                                 MEASURE_REPEATS)
     return _MEASURED[key]
 
 

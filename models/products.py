@@ -64,17 +64,23 @@ def _fastest(names: tuple[str, ...], w: torch.Tensor, rows: int) -> str:
     key = (names, tuple(w.shape), w.dtype, w.device.type, torch.get_num_threads(), rows)
     if key not in _CHOSEN:
         x = torch.randn(rows, w.shape[1], dtype=w.dtype, device=w.device)
-        medians = {}
-        for name in names:
-            FORMS[name](x, w)  # warm-up
-            samples = []
-            for _ in range(CALIBRATION_REPEATS):
-                start = time.perf_counter()
-                FORMS[name](x, w)
-                samples.append(time.perf_counter() - start)
-            medians[name] = statistics.median(samples)
-        _CHOSEN[key] = min(medians, key=medians.get)
+        _CHOSEN[key] = fastest({name: (lambda f: lambda: f(x, w))(FORMS[name]) for name in names}, CALIBRATION_REPEATS)
     return _CHOSEN[key]
+
+
+def fastest(candidates: dict[str, Callable[[], object]], repeats: int) -> str:
+    """The name of the candidate with the lowest median of `repeats` timed calls, each after one warm-up call
+    (the one calibration loop of models/: product forms here, dispatch backends in experts.py)."""
+    medians = {}
+    for name, run in candidates.items():
+        run()  # warm-up
+        samples = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            samples.append(time.perf_counter() - start)
+        medians[name] = statistics.median(samples)
+    return min(medians, key=medians.get)
 
 
 def _candidates(names: tuple[str, ...], w: torch.Tensor) -> tuple[str, ...]:
