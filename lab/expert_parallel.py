@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 from backend.reliability import available_cores, watch
 from lab.variants import LabScale
 from models.capture import captured_inputs
-from models.expert_parallel import Placement, destinations
+from models.expert_parallel import Placement, destinations, even_shares
 from paths import RESULTS, ROOT
 from routing.capacity import capacity_drop_mask, expert_capacity
 
@@ -70,9 +70,8 @@ class Job:
 
 
 def rank_slices(n_tokens: int, n_ranks: int) -> list[slice]:
-    """Rank r's tokens: consecutive, equal shares (the first ranks take one more when R does not divide N)."""
-    bounds = [round(r * n_tokens / n_ranks) for r in range(n_ranks + 1)]
-    return [slice(bounds[r], bounds[r + 1]) for r in range(n_ranks)]
+    """Rank r's tokens: consecutive, as equal as they can be (the same cut as the experts' default placement)."""
+    return even_shares(n_tokens, n_ranks)
 
 
 def kept(scenario: Scenario) -> torch.Tensor:

@@ -34,6 +34,12 @@ from routing.options import RoutingOptions
 ExpertWeights = dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # expert -> w_gate (F, D), w_up (F, D), w_down (D, F)
 
 
+def even_shares(n: int, parts: int) -> list[slice]:
+    """0..n-1 cut into `parts` consecutive shares as equal as they can be (sizes differ by at most one)."""
+    bounds = [round(p * n / parts) for p in range(parts + 1)]
+    return [slice(bounds[p], bounds[p + 1]) for p in range(parts)]
+
+
 @dataclass(frozen=True)
 class Placement:
     """Which experts each rank holds: ranks[r] lists rank r's experts; an expert on several ranks is
@@ -47,9 +53,8 @@ class Placement:
 
     @classmethod
     def contiguous(cls, n_experts: int, n_ranks: int) -> "Placement":
-        """The default: E / R consecutive experts per rank (the first ranks take one more when R does not divide E)."""
-        bounds = [round(r * n_experts / n_ranks) for r in range(n_ranks + 1)]
-        return cls(tuple(tuple(range(bounds[r], bounds[r + 1])) for r in range(n_ranks)))
+        """The default: E / R consecutive experts per rank (sizes differ by at most one when R does not divide E)."""
+        return cls(tuple(tuple(range(share.start, share.stop)) for share in even_shares(n_experts, n_ranks)))
 
     @property
     def n_experts(self) -> int:
