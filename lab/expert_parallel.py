@@ -34,7 +34,7 @@ from lab.variants import LabScale
 from models.capture import captured_inputs
 from models.expert_parallel import Placement, destinations, even_shares
 from paths import RESULTS, ROOT
-from routing.capacity import capacity_drop_mask, expert_capacity
+from routing.capacity import capacity_dropped
 
 WORKER = "lab.expert_parallel_worker"
 SHIPPED = RESULTS / "expert_parallel.json"  # the full benchmark run (benchmarks/expert_parallel.py)
@@ -113,12 +113,6 @@ def sampled_routing(shares: list[float], n_tokens: int, top_k: int, seed: int = 
     idx = torch.topk(logits + gumbel, top_k, dim=-1).indices  # (N, K)
     gates = torch.tensor(shares, dtype=torch.float32)[idx]
     return idx, gates / gates.sum(-1, keepdim=True)
-
-
-def capacity_dropped(expert_idx: torch.Tensor, capacity_factor: float, n_experts: int) -> torch.Tensor:
-    """(N, K) bool: the assignments a capacity limit drops (routing/capacity.py, over every rank's tokens)."""
-    capacity = expert_capacity(capacity_factor, expert_idx.shape[0], expert_idx.shape[1], n_experts)
-    return capacity_drop_mask(expert_idx, n_experts, capacity)
 
 
 @torch.no_grad()

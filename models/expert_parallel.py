@@ -28,7 +28,7 @@ import torch.distributed as dist
 from torch import nn
 
 from models.experts import weighted_expert
-from routing.capacity import capacity_drop_mask, expert_capacity
+from routing.capacity import capacity_dropped
 from routing.options import RoutingOptions
 
 ExpertWeights = dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # expert -> w_gate (F, D), w_up (F, D), w_down (D, F)
@@ -189,6 +189,5 @@ class ExpertParallelMoE(nn.Module):
         dropped = None
         if not math.isinf(capacity_factor):  # capacity counts every rank's tokens, in rank order, as one process would
             every_idx, offset = gathered_rows(decision.expert_idx, self.group)
-            capacity = expert_capacity(capacity_factor, every_idx.shape[0], k, n_experts)
-            dropped = capacity_drop_mask(every_idx, n_experts, capacity)[offset : offset + x.shape[0]]
+            dropped = capacity_dropped(every_idx, capacity_factor, n_experts)[offset : offset + x.shape[0]]
         return dispatch_combine(x, decision.expert_idx, decision.gate_weights, dropped, self.experts, self.placement, self.group)

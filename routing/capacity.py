@@ -28,3 +28,9 @@ def capacity_drop_mask(expert_idx: torch.Tensor, n_experts: int, capacity: float
     position = (one_hot.cumsum(0) * one_hot).sum(-1) - 1  # (K*N,) arrival position in its expert's queue
     dropped = position >= capacity
     return dropped.reshape(expert_idx.shape[1], expert_idx.shape[0]).t()
+
+
+def capacity_dropped(expert_idx: torch.Tensor, capacity_factor: float, n_experts: int) -> torch.Tensor:
+    """expert_idx (N, K) of all N tokens of a call -> (N, K) bool: what a capacity factor drops among them."""
+    capacity = expert_capacity(capacity_factor, expert_idx.shape[0], expert_idx.shape[1], n_experts)
+    return capacity_drop_mask(expert_idx, n_experts, capacity)

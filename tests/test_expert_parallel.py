@@ -8,12 +8,13 @@ import math
 import pytest
 import torch
 
-from lab.expert_parallel import (Job, Scenario, balanced_routing, capacity_dropped, expert_load, greedy_placement,
+from lab.expert_parallel import (Job, Scenario, balanced_routing, expert_load, greedy_placement,
                                  hottest_replicated, measure, rank_loads, rank_slices, sampled_routing, traffic, zoo_routing)
 from lab.variants import LabScale
 from models.expert_parallel import Placement, destinations
 from models.zoo import load_member
 from paths import EVAL_DIR
+from routing.capacity import capacity_dropped
 from routing.options import RoutingOptions
 
 
