@@ -269,12 +269,13 @@ def _hunyuan_v1_moe(r, hidden, n):
     return gqa_attention(r, hidden, bias, bias, "per_head", False), (lambda i: moe), lambda i: None
 
 
-def layer_kinds(r, n: int, interval_key: str) -> list[str]:
-    """Each layer's kind from 'layer_types', else every `interval_key`-th layer full attention, the rest linear."""
+def layer_kinds(r, n: int, interval_key: str | None = None) -> list[str]:
+    """Each layer's kind from 'layer_types'; without it (or with an empty list) every `interval_key`-th layer full
+    attention and the rest linear, or, with no interval key, every layer full attention."""
     r.used.add("layer_types")
     kinds = r.data.get("layer_types")
-    if kinds is None:
-        every = r.int(interval_key)
+    if not kinds:
+        every = r.int(interval_key) if interval_key else 1
         kinds = ["full_attention" if (i + 1) % every == 0 else "linear_attention" for i in range(n)]
     if len(kinds) != n:
         raise ConfigError(f"field 'layer_types' must list {n} layers, got {len(kinds)}")
@@ -324,10 +325,7 @@ def _flex_olmo(r, hidden, n):
 def _gpt_oss(r, hidden, n):
     moe = _routed(r, hidden, "intermediate_size", "num_local_experts", router_bias=True, expert_bias=True)
     window = r.int("sliding_window", None)
-    r.used.add("layer_types")
-    kinds = r.data.get("layer_types") or ["full_attention"] * n
-    if len(kinds) != n:
-        raise ConfigError(f"field 'layer_types' must list {n} layers, got {len(kinds)}")
+    kinds = layer_kinds(r, n)
     bias = r.bool("attention_bias", True)
     return (gqa_attention(r, hidden, bias, bias, None, True), (lambda i: moe),
             lambda i: window if kinds[i] == "sliding_attention" else None)
