@@ -18,7 +18,7 @@ import torch  # noqa: E402
 from backend.reliability import available_cores  # noqa: E402
 from backend.threads import threads_for_workers  # noqa: E402
 from backend.timing import warm_up  # noqa: E402
-from backend.real_models import DTYPES, ModelLoadError, load_real_model, register, routing_cards  # noqa: E402
+from backend.real_models import DEVICES, DTYPES, ModelLoadError, load_real_model, register, routing_cards  # noqa: E402
 from models.zoo import load_member, zoo_names  # noqa: E402
 from page import compare, interventions, latency, problems, scale, specialisation  # noqa: E402
 from page.common import CSS, HEAD, I18N, language_marker, localize_handlers, t  # noqa: E402
@@ -76,15 +76,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "get this project's routing; dense models serve as twins")
     parser.add_argument("--dtype", choices=list(DTYPES), default="auto",
                         help="dtype of --model weights (default: the checkpoint's own, bf16 for most)")
+    parser.add_argument("--device", choices=list(DEVICES), default="cpu",
+                        help="where --model weights go: cpu (in memory; refused if they do not fit), cuda (the first GPU) "
+                             "or auto (accelerate spreads the layers over the GPUs, the memory and, with --offload-dir, "
+                             "the disk: a model larger than a GPU or than the memory loads)")
+    parser.add_argument("--max-memory", action="append", default=[], metavar="DEVICE=SIZE", type=memory_cap,
+                        help="with --device auto, cap one device (repeatable): 0=70GiB (GPU 0), cpu=16GiB")
+    parser.add_argument("--offload-dir", default=None, metavar="DIR",
+                        help="with --device auto, the folder for the layers that fit on no device")
     return parser.parse_args(argv)
 
 
-def load_real_models(sources: list[str], dtype: str) -> None:
+def memory_cap(text: str) -> tuple[int | str, str]:
+    """"0=70GiB" -> (0, "70GiB"); "cpu=16GiB" -> ("cpu", "16GiB") (accelerate's max_memory entries)."""
+    device, sep, size = text.partition("=")
+    if not sep or not size or not (device.isdigit() or device in ("cpu", "disk")):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected DEVICE=SIZE, e.g. 0=70GiB or cpu=16GiB")
+    return (int(device) if device.isdigit() else device), size
+
+
+def load_real_models(args: argparse.Namespace) -> None:
     """Load and register every --model before the page is built (its choices list them); a model that
     cannot be loaded stops the start with the reason."""
-    for source in sources:
+    for source in args.model:
         try:
-            member = load_real_model(source, dtype)
+            member = load_real_model(source, args.dtype, device=args.device, max_memory=dict(args.max_memory) or None,
+                                     offload_dir=args.offload_dir)
             register(member)
         except ModelLoadError as e:
             raise SystemExit(f"--model: {e}") from None
@@ -96,7 +113,7 @@ def load_real_models(sources: list[str], dtype: str) -> None:
 
 if __name__ == "__main__":
     args = parse_args()
-    load_real_models(args.model, args.dtype)
+    load_real_models(args)
     demo = build_demo()
     threads = args.threads or threads_for_workers(args.concurrency)
     if threads * args.concurrency > available_cores():

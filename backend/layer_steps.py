@@ -10,6 +10,7 @@ Works for the zoo and for every real MoE family (models/hf_routed.py); the rule 
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 
 import torch
@@ -72,30 +73,32 @@ def layer_steps(report: AnalysisReport, position: object, layer: object) -> Laye
     if not inputs:
         raise InputError(tr("layer {layer} did not run on this text", layer=layer))
     x = inputs[0].reshape(-1, inputs[0].shape[-1])[position]  # (D,)
-    decision, router = out.moe[layer].decision, moe.router
-    rule: RoutingRule = rule_of(router)
-    scores = (decision.scores if decision.scores is not None else decision.probs)[position].float()  # (E,)
-    logits = decision.logits[position].float()
-    noise = (logits - router.product(x[None])[0].float() if report.settings.routing().noise_std > 0
-             else torch.zeros_like(logits))  # without noise the difference is float rounding only
-    bias = router.selection_bias
-    selection = scores if bias is None else scores + bias.float().reshape(-1)
-    chosen, gates = decision.expert_idx[position].tolist(), decision.gate_weights[position].float()
-    eligible = (router.kept_groups(selection[None], len(chosen))[0] if rule.groups > 1
-                else torch.ones_like(selection, dtype=torch.bool))
-    experts = [ExpertStep(e, float(logits[e]), float(noise[e]), float(scores[e]), float(selection[e]), bool(eligible[e]),
-                          chosen.index(e) if e in chosen else None, float(gates[chosen.index(e)]) if e in chosen else None)
-               for e in range(len(scores))]
-    parts = [moe.experts(x[None], decision.expert_idx[position: position + 1, j: j + 1],
-                         decision.gate_weights[position: position + 1, j: j + 1], None, "auto")[0] for j in range(len(chosen))]
     block = model.blocks[layer]
-    shared = getattr(block, "shared", None)
-    shared_out = None
-    if shared is not None:
-        shared_out = shared(x[None])[0]
-        if block.shared_gate is not None:
-            shared_out = torch.sigmoid(block.shared_gate(x[None]))[0] * shared_out
-    total = sum(parts, torch.zeros_like(x)) + (shared_out if shared_out is not None else 0)
+    # an offloaded real model's router and experts, brought in while no other call runs it
+    with getattr(model, "serial", contextlib.nullcontext()), getattr(block, "weights_ready", contextlib.nullcontext)():
+        decision, router = out.moe[layer].decision, moe.router
+        rule: RoutingRule = rule_of(router)
+        scores = (decision.scores if decision.scores is not None else decision.probs)[position].float()  # (E,)
+        logits = decision.logits[position].float()
+        noise = (logits - router.product(x[None])[0].float() if report.settings.routing().noise_std > 0
+                 else torch.zeros_like(logits))  # without noise the difference is float rounding only
+        bias = router.selection_bias
+        selection = scores if bias is None else scores + bias.float().reshape(-1)
+        chosen, gates = decision.expert_idx[position].tolist(), decision.gate_weights[position].float()
+        eligible = (router.kept_groups(selection[None], len(chosen))[0] if rule.groups > 1
+                    else torch.ones_like(selection, dtype=torch.bool))
+        experts = [ExpertStep(e, float(logits[e]), float(noise[e]), float(scores[e]), float(selection[e]), bool(eligible[e]),
+                              chosen.index(e) if e in chosen else None, float(gates[chosen.index(e)]) if e in chosen else None)
+                   for e in range(len(scores))]
+        parts = [moe.experts(x[None], decision.expert_idx[position: position + 1, j: j + 1],
+                             decision.gate_weights[position: position + 1, j: j + 1], None, "auto")[0] for j in range(len(chosen))]
+        shared = getattr(block, "shared", None)
+        shared_out = None
+        if shared is not None:
+            shared_out = shared(x[None])[0]
+            if block.shared_gate is not None:
+                shared_out = torch.sigmoid(block.shared_gate(x[None]))[0] * shared_out
+        total = sum(parts, torch.zeros_like(x)) + (shared_out if shared_out is not None else 0)
     return LayerSteps(report.settings.moe_name, layer, position, report.tokens[position], asdict(rule), len(chosen),
                       bool(getattr(moe.experts, "gate_input", False)), float(x.float().norm()), experts,
                       [float(scores[e]) for e in chosen],

@@ -30,6 +30,7 @@ from scale.architectures import ConfigError, parse_hf_config
 MAX_CONTEXT = 512  # tokens analysed per text: a real model on a 2-core CPU takes seconds per forward beyond this
 DTYPES = {"auto": "auto", "bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+DEVICES = ("cpu", "cuda", "auto")
 
 
 class ModelLoadError(UserError):
@@ -78,9 +79,10 @@ def weight_bytes(config: dict, total_params: int, dtype: str) -> int:
     return total_params * BYTES.get(str(name), 4)
 
 
-def check_fits(source: str, config: dict, arch: ArchSpec | None, dtype: str, available: int) -> None:
-    """Refuse, with the calculator's figure, a model whose weights would take more than 90% of `available`.
-    arch None: a dense family the calculator does not parse (its size shows once loaded)."""
+def check_fits(source: str, config: dict, arch: ArchSpec | None, dtype: str, available: int, where: str = "memory") -> None:
+    """Refuse, with the calculator's figure, a model whose weights would take more than 90% of `available` bytes of
+    `where` (this machine's memory, or the GPU's). arch None: a dense family the calculator does not parse (its
+    size shows once loaded)."""
     if arch is None:
         return
     total = breakdown(arch).total
@@ -88,13 +90,53 @@ def check_fits(source: str, config: dict, arch: ArchSpec | None, dtype: str, ava
     if need > 0.9 * available:
         raise ModelLoadError(f"{source}: its {total / 1e9:.2f} B parameters need {need / 2**30:.1f} GiB in "
                              f"{'its checkpoint dtype' if dtype == 'auto' else dtype}; this machine has "
-                             f"{available / 2**30:.1f} GiB available, so it is not loaded")
+                             f"{available / 2**30:.1f} GiB available in {where}, so it is not loaded. To load it anyway, "
+                             f"spread over the GPUs, the memory and the disk: --device auto --offload-dir DIR "
+                             f"(and --max-memory to cap each device)")
 
 
-def load_real_model(source: str, dtype: str = "auto", available: int | None = None) -> LoadedModel:
-    """Load a transformers causal LM (its MoE blocks routed by this project); ModelLoadError says why not."""
+def placement(hf: torch.nn.Module) -> dict[str, int]:
+    """Bytes of the model's weights and buffers by where they live: "cpu", "cuda:0", ..., "disk" (accelerate's
+    offloaded layers; a layer offloaded to the CPU beside a GPU counts as "cpu")."""
+    device_map = getattr(hf, "hf_device_map", None) or {}
+    where: dict[str, int] = {}
+    for name, tensor in (*hf.named_parameters(), *hf.named_buffers()):
+        owner = max((m for m in device_map if m == "" or name == m or name.startswith(m + ".")), key=len, default=None)
+        place = device_map[owner] if owner is not None else tensor.device
+        place = f"cuda:{place}" if isinstance(place, int) else str(place)
+        where[place] = where.get(place, 0) + tensor.numel() * tensor.element_size()
+    return where
+
+
+def placement_words(where: dict[str, int]) -> str:
+    """"12.9 GiB in memory", or "7.1 GiB on cuda:0, 2.0 GiB in memory, 3.8 GiB on disk"."""
+    words = {"cpu": "in memory", "disk": "on disk"}
+    return ", ".join(f"{size / 2**30:.3g} GiB {words.get(place, 'on ' + place)}"
+                     for place, size in sorted(where.items(), key=lambda item: item[0] in words))
+
+
+def device_options(device: str, max_memory: dict | None, offload_dir: str | None) -> dict:
+    """from_pretrained's placement arguments for --device cpu (none: plain CPU tensors), cuda (the first GPU) or auto
+    (accelerate's device_map="auto" over the GPUs, the CPU and the disk)."""
+    if device == "cpu":
+        return {}
+    if device == "cuda":
+        return {"device_map": "cuda"}
+    return {"device_map": "auto", "max_memory": max_memory, "offload_folder": offload_dir}
+
+
+def load_real_model(source: str, dtype: str = "auto", available: int | None = None, device: str = "cpu",
+                    max_memory: dict | None = None, offload_dir: str | None = None) -> LoadedModel:
+    """Load a transformers causal LM (its MoE blocks routed by this project); ModelLoadError says why not.
+    device: cpu (in memory, refused when it will not fit), cuda (on the first GPU, refused when it will not fit
+    there) or auto (spread over the GPUs, the CPU and, with offload_dir, the disk; max_memory caps each, in
+    accelerate's form {0: "70GiB", "cpu": "20GiB"})."""
     if dtype not in DTYPES:
         raise ModelLoadError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if device not in DEVICES:
+        raise ModelLoadError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"{source}: --device cuda, but torch sees no CUDA GPU here (this torch build: {torch.__version__})")
     config, local = config_of(source)
     family = config.get("model_type", "?")
     if declares_experts(config) and family not in FAMILIES:
@@ -106,9 +148,13 @@ def load_real_model(source: str, dtype: str = "auto", available: int | None = No
         if family in FAMILIES:
             raise ModelLoadError(f"{source}: {e}") from None
         arch = None  # a dense family the calculator does not know: counted from its modules once loaded
-    check_fits(source, config, arch, dtype, available or available_memory_bytes())
+    if device == "cpu":
+        check_fits(source, config, arch, dtype, available or available_memory_bytes())
+    elif device == "cuda":
+        check_fits(source, config, arch, dtype, available or torch.cuda.mem_get_info()[0], "GPU memory")
     try:
-        hf = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[dtype], local_files_only=local)
+        hf = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[dtype], local_files_only=local,
+                                                  **device_options(device, max_memory, offload_dir))
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
     except Exception as e:  # any failure inside transformers (a config it rejects, missing or mismatched weights): its reason
         raise ModelLoadError(f"{source}: transformers cannot load it as a causal language model with a tokenizer "
@@ -128,9 +174,8 @@ def load_real_model(source: str, dtype: str = "auto", available: int | None = No
     kind = f"MoE: {shape.n_experts} experts, top-{shape.top_k}, {len(blocks)} MoE layers" if blocks else "dense"
     dtype_name = str(next(hf.parameters()).dtype).removeprefix("torch.")
     name = source.rstrip("/") if not local else Path(source).expanduser().resolve().name
-    resident = sum(t.numel() * t.element_size() for t in (*hf.parameters(), *hf.buffers()))
     description = (f"{family} ({kind}), {breakdown(arch).total / 1e6:,.1f} M parameters, {dtype_name}, "
-                   f"{resident / 2**30:.3g} GiB in memory")
+                   f"{placement_words(placement(hf))}")
     return LoadedModel(RealSpec(name, description, source), HFModel(hf, shape, arch, blocks).eval(), tokenizer.backend_tokenizer)
 
 

@@ -21,9 +21,11 @@ one registry, models/hf_families.py; the rule runs in routing/rules.RuleRouter.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import copy
-from dataclasses import dataclass
+import dataclasses
+import threading
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +42,7 @@ from routing.options import RoutingOptions
 from routing.rules import RoutingRule, RuleRouter
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class HFShape:
     """What the backend reads of a model (the zoo's ModelConfig has the same fields)."""
     family: str
@@ -58,7 +60,7 @@ class HFShape:
 _CALL: contextvars.ContextVar["_Call"] = contextvars.ContextVar("routing_call")
 
 
-@dataclass
+@dataclasses.dataclass
 class _Call:
     routing: RoutingOptions
     generator: torch.Generator | None
@@ -125,31 +127,75 @@ def is_sparse(block: nn.Module | None, family: Family) -> bool:
     return experts is not None and hasattr(experts, "w1" if family.expert_layout == "flat" else "gate_up_proj")
 
 
+def offloads(module: nn.Module) -> bool:
+    """Whether accelerate keeps this module's own weights off its execution device (on the CPU or the disk) and
+    brings them in only around its forward: its `_hf_hook` (an AlignDevicesHook, or several) offloads."""
+    hook = getattr(module, "_hf_hook", None)
+    return any(getattr(h, "offload", False) for h in getattr(hook, "hooks", (hook,)))
+
+
+@contextlib.contextmanager
+def materialised(modules: list[nn.Module]):
+    """Inside: the offloaded modules' weights are on their execution device, as they are during the modules' own
+    forward (accelerate's hook brings them in, then sends them back to the meta device)."""
+    for module in modules:
+        module._hf_hook.pre_forward(module)
+    try:
+        yield
+    finally:
+        for module in modules:
+            module._hf_hook.post_forward(module, None)
+
+
 class RoutedBlock(nn.Module):
     """Stands in for a transformers sparse MoE block: this project's MoELayer with the family's rule on the
     block's own weights, plus the family's shared expert (and its gate) when it has one. Reads the call's
-    routing options from the context."""
+    routing options from the context. Where accelerate offloads the block's router or experts (device_map with
+    "cpu" or "disk"), their weights are brought in for each call (`weights_ready`)."""
 
     def __init__(self, block: nn.Module, family: Family, rule: RoutingRule, layer: int, top_k: int, config):
         super().__init__()
-        hf_router = module_at(block, family.router)
-        n_experts, d_model = hf_router.weight.shape
-        router = RuleRouter(d_model, n_experts, rule, getattr(hf_router, "bias", None) is not None, family.logits_in_float32)
-        router.gate.weight = hf_router.weight  # the checkpoint's tensors themselves
-        if router.gate.bias is not None:
-            router.gate.bias = hf_router.bias
-        if rule.choice_bias:
-            router.choice_bias = module_at(block, family.rule.choice_bias)
+        self.hf_router = module_at(block, family.router)
+        n_experts, d_model = self.hf_router.weight.shape
+        router = RuleRouter(d_model, n_experts, rule, getattr(self.hf_router, "bias", None) is not None, family.logits_in_float32)
+        self.hf_block, self.choice_bias_path = block, family.rule.choice_bias if rule.choice_bias else None
         self.rule, self.family = rule, family.model_type
         experts = ExpertViews(module_at(block, family.experts), family.expert_layout, n_experts, config)
         self.moe = MoELayer(layer, router, experts, top_k, None)
         self.returns_scores = family.returns_scores
         self.shared = module_at(block, family.shared)
         self.shared_gate = module_at(block, family.shared_gate)
+        self.offloaded = [m for m in dict.fromkeys((block, *self.hf_router.modules(), *experts.hf.modules())) if offloads(m)]
+        self.bind()
+
+    def bind(self) -> None:
+        """Point the router at the checkpoint's tensors themselves (nothing copied): its gate weight (and bias) and
+        the selection bias."""
+        router = self.moe.router
+        router.gate.weight = self.hf_router.weight
+        if router.gate.bias is not None:
+            router.gate.bias = self.hf_router.bias
+        if self.choice_bias_path:
+            router.choice_bias = module_at(self.hf_block, self.choice_bias_path)
+
+    @contextlib.contextmanager
+    def weights_ready(self):
+        """Inside: the router's and experts' weights are on the execution device (a no-op unless offloaded; an
+        offloaded model runs one call at a time, HFModel.forward)."""
+        if not self.offloaded:
+            yield
+            return
+        try:
+            with materialised(self.offloaded):
+                self.bind()
+                yield
+        finally:
+            self.bind()  # back to the meta tensors, so that nothing keeps the brought-in weights alive
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         call = _CALL.get(None) or _Call(DEFAULT_ROUTING, None, False, [])
-        out, aux = self.moe(hidden_states, call.routing, call.generator, call.trace)
+        with self.weights_ready():
+            out, aux = self.moe(hidden_states, call.routing, call.generator, call.trace)
         call.auxes.append(aux)
         if self.shared is not None:
             shared = self.shared(hidden_states)
@@ -191,13 +237,36 @@ class HFCache:
             self.prompt = (self.length, copy.deepcopy(self.kv))
 
 
+def execution_device(hf: nn.Module) -> torch.device:
+    """Where a model's input goes: the first accelerator of its accelerate device map, else where its embedding is."""
+    placed = [d for d in (getattr(hf, "hf_device_map", None) or {}).values() if d not in ("cpu", "disk")]
+    if placed:
+        return torch.device(placed[0])
+    weight = hf.get_input_embeddings().weight
+    return torch.device("cpu") if weight.is_meta else weight.device
+
+
+def on_cpu(aux: MoEAux) -> MoEAux:
+    """A layer's report with its trace on the CPU, where the backend reads it (the decision stays where it was computed)."""
+    if aux.trace is None or aux.trace.logits.device.type == "cpu":
+        return aux
+    trace = dataclasses.replace(aux.trace, **{f.name: getattr(aux.trace, f.name).cpu() for f in dataclasses.fields(aux.trace)
+                                              if isinstance(getattr(aux.trace, f.name), torch.Tensor)})
+    return MoEAux(aux.decision, trace)
+
+
 class HFModel(nn.Module):
-    """A loaded transformers causal LM behind the zoo Transformer's interface."""
+    """A loaded transformers causal LM behind the zoo Transformer's interface. Inputs go to its execution device
+    (a GPU, or the CPU); logits and traces come back on the CPU. A model with offloaded layers (accelerate's hooks
+    bring their weights in and out around each call) serves one call at a time."""
 
     def __init__(self, hf: nn.Module, cfg: HFShape, arch: ArchSpec, blocks: list[RoutedBlock]):
         super().__init__()
         self.hf, self.cfg, self.arch = hf, cfg, arch
         self.blocks = nn.ModuleList(blocks)
+        self.device = execution_device(hf)
+        self.offloaded = any(offloads(m) for m in hf.modules())
+        self.serial = threading.Lock() if self.offloaded else contextlib.nullcontext()
 
     def new_cache(self, batch: int, max_len: int | None = None) -> HFCache:
         return HFCache(self.hf.config, max_len or self.cfg.context_length)
@@ -207,17 +276,19 @@ class HFModel(nn.Module):
 
     def forward(self, idx: torch.Tensor, routing: RoutingOptions = DEFAULT_ROUTING, trace: bool = False,
                 cache: HFCache | None = None) -> ModelOutput:
-        """idx (B, T) token ids -> ModelOutput (logits (B, T, V) and one MoEAux per MoE layer)."""
+        """idx (B, T) token ids -> ModelOutput (logits (B, T, V) and one MoEAux per MoE layer), on the CPU."""
+        idx = idx.to(self.device)
         _, generator = prepare_call(self.cfg, idx, routing, cache)
         call = _Call(routing, generator, trace, [])
-        token = _CALL.set(call)
-        try:
-            out = self.hf(input_ids=idx, cache=cache.kv if cache is not None else None, use_cache=cache is not None)
-        finally:
-            _CALL.reset(token)
+        with self.serial:
+            token = _CALL.set(call)
+            try:
+                out = self.hf(input_ids=idx, cache=cache.kv if cache is not None else None, use_cache=cache is not None)
+            finally:
+                _CALL.reset(token)
         if cache is not None:
             cache.after_call()
-        return ModelOutput(out.logits, tuple(call.auxes))
+        return ModelOutput(out.logits.cpu(), tuple(on_cpu(aux) for aux in call.auxes))
 
 
 def module_arch(hf: nn.Module, config: dict) -> ArchSpec:

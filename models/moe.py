@@ -65,10 +65,10 @@ class MoELayer(nn.Module):
         n_experts = self.experts.n_experts
         flat = x.reshape(b * t, d)  # (N, D)
         k = opts.resolve_top_k(self.default_top_k, n_experts)
-        ablated = layer_rows(opts.ablation, self.layer, b, t)  # (N, E) or None
+        ablated = layer_rows(opts.ablation, self.layer, b, t, x.device)  # (N, E) or None
         rerouted = ablated is not None and opts.ablation_mode == "reroute"
         decision = self.router(flat, k, opts, generator, excluded=ablated if rerouted else None,
-                               forced=forced_rows(opts.forced, self.layer, b, t))
+                               forced=forced_rows(opts.forced, self.layer, b, t, x.device))
         capacity = expert_capacity(opts.resolve_capacity(self.default_capacity), b * t, k, n_experts)
         dropped = None if math.isinf(capacity) else capacity_drop_mask(decision.expert_idx, n_experts, capacity)  # (N, K)
         if ablated is not None and not rerouted:  # "zero": an ablated expert's slots add nothing

@@ -20,26 +20,28 @@ import torch
 ABLATION_MODES = ("reroute", "zero")
 
 
-def layer_rows(mask: torch.Tensor | None, layer: int, batch: int, tokens: int) -> torch.Tensor | None:
-    """An (L, E) or (B, L, E) ablation mask -> this layer's (N, E) rows (None when nothing is ablated)."""
+def layer_rows(mask: torch.Tensor | None, layer: int, batch: int, tokens: int,
+               device: torch.device | None = None) -> torch.Tensor | None:
+    """An (L, E) or (B, L, E) ablation mask -> this layer's (N, E) rows on `device` (None when nothing is ablated)."""
     if mask is None:
         return None
     rows = mask[layer] if mask.dim() == 2 else mask[:, layer]  # (E,) or (B, E)
     rows = rows.expand(batch, -1) if rows.dim() == 1 else rows
     if rows.shape[0] != batch:
         raise ValueError(f"ablation has {rows.shape[0]} batch rows, the input {batch}")
-    return rows.repeat_interleave(tokens, dim=0)  # (N, E)
+    return rows.repeat_interleave(tokens, dim=0).to(device)  # (N, E)
 
 
-def forced_rows(forced: torch.Tensor | None, layer: int, batch: int, tokens: int) -> torch.Tensor | None:
-    """An (L, T, K) or (B, L, T, K) forcing tensor -> this layer's (N, K) rows, -1 where not forced."""
+def forced_rows(forced: torch.Tensor | None, layer: int, batch: int, tokens: int,
+                device: torch.device | None = None) -> torch.Tensor | None:
+    """An (L, T, K) or (B, L, T, K) forcing tensor -> this layer's (N, K) rows on `device`, -1 where not forced."""
     if forced is None:
         return None
     rows = forced[layer] if forced.dim() == 3 else forced[:, layer]  # (T, K) or (B, T, K)
     if rows.shape[-2] != tokens:
         raise ValueError(f"forced covers {rows.shape[-2]} positions, the input has {tokens}")
     rows = rows.expand(batch, -1, -1) if rows.dim() == 2 else rows
-    return rows.reshape(batch * tokens, -1)  # (N, K)
+    return rows.reshape(batch * tokens, -1).to(device)  # (N, K)
 
 
 def check_masks(ablation: torch.Tensor | None, forced: torch.Tensor | None, n_layers: int, n_experts: int,

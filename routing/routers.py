@@ -41,7 +41,9 @@ class RouterDecision:
 
 
 def gaussian_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    """Standard normal noise shaped like x, drawn on the generator's device (the same draws wherever x lives)."""
+    device = generator.device if generator is not None else x.device
+    return torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
 
 
 class SoftmaxTopKRouter(nn.Module):

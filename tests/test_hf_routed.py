@@ -10,6 +10,7 @@ from transformers import AutoModelForCausalLM
 from backend.real_models import ModelLoadError, UnknownModel, get_model, load_real_model, register, unregister
 from hf_checkpoints import FAMILIES, make_checkpoint
 from models.hf_families import FAMILIES as MOE_FAMILIES
+from models.hf_routed import decoder_layers
 from models.params import breakdown
 from routing.options import RoutingOptions
 
@@ -305,3 +306,68 @@ def test_an_ablation_under_a_group_limited_rule_says_what_differs(checkpoints):
         unregister(member.spec.name)
     assert "group-limited rule a switched-off expert also lowers its group's rank" in report.description
     assert "group-limited" not in zeroed.description  # zeroing an output does not re-rank anything
+
+
+def offloading_cap(hf) -> int:
+    """A memory cap for accelerate that keeps the embeddings, the head and at most one decoder layer in memory (the
+    smallest one's size to spare): the rest goes to the disk, MoE layers included."""
+    size = lambda module: sum(p.numel() * p.element_size() for p in module.parameters())  # noqa: E731
+    head = hf.get_output_embeddings()
+    return size(hf.get_input_embeddings()) + (size(head) if head is not None else 0) + min(map(size, decoder_layers(hf, hf.config.model_type)))
+
+
+@pytest.mark.parametrize("family", list(MOE_FAMILIES))
+def test_layers_offloaded_to_disk_give_the_same_logits_and_routing(checkpoints, family, tmp_path):
+    """--device auto with a memory cap: accelerate keeps part of the model in memory and the rest on the disk,
+    bringing each offloaded layer in for its forward; logits, routing and every routing control are unchanged, and
+    nothing keeps an offloaded router's weights in memory after the call."""
+    memory = load_real_model(str(checkpoints[family]), dtype="float32")
+    member = load_real_model(str(checkpoints[family]), dtype="float32", device="auto", offload_dir=str(tmp_path),
+                             max_memory={"cpu": offloading_cap(memory.model.hf)})
+    model = member.model
+    assert {"cpu", "disk"} <= set(model.hf.hf_device_map.values()) and model.offloaded, model.hf.hf_device_map
+    assert "on disk" in member.spec.description and "in memory" in member.spec.description
+    mask = torch.zeros(model.cfg.n_layers, model.cfg.n_experts, dtype=torch.bool)
+    mask[-1, 0] = True
+    with torch.no_grad():
+        for routing in (RoutingOptions(), RoutingOptions(top_k=1, noise_std=0.5, noise_seed=3, capacity_factor=1.0),
+                        RoutingOptions(ablation=mask, ablation_mode="zero")):
+            expected, got = memory.model(IDS, routing=routing, trace=True), model(IDS, routing=routing, trace=True)
+            torch.testing.assert_close(got.logits, expected.logits, rtol=1e-5, atol=1e-5)
+            for a, b in zip(expected.traces, got.traces, strict=True):
+                assert torch.equal(a.expert_idx, b.expert_idx) and torch.equal(a.dropped, b.dropped)
+    offloaded = [b for b in model.blocks if b.offloaded]
+    assert offloaded and all(b.moe.router.gate.weight.is_meta for b in offloaded)
+
+
+def test_a_gpu_that_is_not_there_is_refused_and_the_refusal_says_how_to_offload(checkpoints):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the cuda path is tested in test_on_the_gpu_the_logits_and_routing_match_the_cpu")
+    with pytest.raises(ModelLoadError, match="--device cuda, but torch sees no CUDA GPU"):
+        load_real_model(str(checkpoints["olmoe"]), device="cuda")
+    with pytest.raises(ModelLoadError, match="--device auto --offload-dir DIR"):
+        load_real_model(str(checkpoints["olmoe"]), available=1000)
+    with pytest.raises(ModelLoadError, match="device must be one of cpu, cuda, auto"):
+        load_real_model(str(checkpoints["olmoe"]), device="tpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
+@pytest.mark.parametrize("family", ["olmoe", "deepseek_v3", "qwen3_moe"])
+def test_on_the_gpu_the_logits_and_routing_match_the_cpu(checkpoints, family):
+    """--device cuda: weights, router and experts on the GPU; logits and traces come back on the CPU, equal to the CPU
+    model's within float32 rounding of different kernels."""
+    cpu = load_real_model(str(checkpoints[family]), dtype="float32").model
+    gpu = load_real_model(str(checkpoints[family]), dtype="float32", device="cuda").model
+    assert gpu.device.type == "cuda" and gpu.blocks[0].moe.router.gate.weight.is_cuda
+    mask = torch.zeros(gpu.cfg.n_layers, gpu.cfg.n_experts, dtype=torch.bool)
+    mask[0, 1] = True
+    with torch.no_grad():
+        for routing in (RoutingOptions(), RoutingOptions(top_k=1, capacity_factor=1.0), RoutingOptions(ablation=mask)):
+            expected, got = cpu(IDS, routing=routing, trace=True), gpu(IDS, routing=routing, trace=True)
+            assert got.logits.device.type == "cpu" and got.traces[0].expert_idx.device.type == "cpu"
+            torch.testing.assert_close(got.logits, expected.logits, rtol=1e-4, atol=1e-4)
+            agree = torch.cat([(a.expert_idx == b.expert_idx).flatten() for a, b in zip(expected.traces, got.traces)])
+            assert agree.float().mean() > 0.99  # near-ties may flip under other kernels' rounding
+        noisy = RoutingOptions(noise_std=1.0, noise_seed=5)
+        assert torch.equal(gpu(IDS, routing=noisy, trace=True).traces[0].expert_idx,
+                           gpu(IDS, routing=noisy, trace=True).traces[0].expert_idx)  # seeded noise repeats on the GPU
