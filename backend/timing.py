@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import os
 import platform
 import statistics
 import time
@@ -109,10 +110,16 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return fields["model name"] + (f" ({'; '.join(details)})" if details else "")
 
 
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")  # environment variables that keep torch off the widest units
+
+
 def machine_description() -> str:
     """What a measurement ran on, read from the system: CPU model, cores this process may use, torch
-    threads, last-level cache, torch version and date."""
-    return (f"{cpu_model()}, {available_cores()} cores, {torch.get_num_threads()} torch threads, last-level cache "
+    threads, last-level cache, torch version and date; and any cap on the instructions torch may use (a run with
+    ONEDNN_MAX_CPU_ISA=AVX2 stands in for a CPU without AVX-512 and bf16 units, and must say so)."""
+    caps = [f"{name}={os.environ[name]}" for name in ISA_CAPS if os.environ.get(name)]
+    return (f"{cpu_model()}{' capped by ' + ' '.join(caps) if caps else ''}, {available_cores()} cores, "
+            f"{torch.get_num_threads()} torch threads, last-level cache "
             f"{last_level_cache_bytes(torch.device('cpu')) / 2**20:.0f} MB, torch {torch.__version__}, "
             f"{datetime.date.today().isoformat()}")
 
@@ -191,7 +198,7 @@ def measure_latency(
         repeats=repeats,
         warmup=warmup,
         threads=threads,
-        device="cpu" if ids.device.type == "cpu" else str(ids.device),
+        device=", ".join(sorted({str(getattr(m, "device", ids.device)) for m, _ in models.values()})),  # a real model's own
         description=tr(
             "prefill: one forward pass over {tokens} tokens (batch 1); decode: {decode} greedy one-token steps with the KV "
             "cache after the prefill. {warmup} warm-up + {repeats} interleaved repetitions, median with min-max; {threads} "

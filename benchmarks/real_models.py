@@ -1,43 +1,55 @@
-"""`python -m benchmarks.real_models [--layers N] [--tokens 256 512]`: a real MoE's shape on this CPU, our routed
-forward against transformers' own, and both against the machine's matmul ceiling.
+"""`python -m benchmarks.real_models [--shapes ...] [--layers N] [--tokens 256 512] [--no-page]`: real MoEs' shapes on
+this machine, as a user would run them.
 
-Builds OLMoE-1B-7B in bf16 from its shipped reference config (assets/reference_configs/olmoe-1b-7b.json) with random
-weights (speed does not depend on their values; nothing is downloaded), optionally with fewer of its 16 layers (each
-layer keeps its real shape), and times in one process, on the same tensors: transformers' forward, then, after
-routing its MoE blocks through this project's router and dispatch (models/hf_routed.py, views of the same weights),
-ours; the two are timed in turn, not interleaved (routing replaces the blocks in place: two copies would not fit in
-memory at full size), with the bf16 and float32 matmul ceilings measured before and after for the reliability
-verdict. Active FLOPs per forward come from the calculator (models/params.arch_flops). Writes
-benchmarks/results/real_models.{json,md}.
-
-Part of issue #34's benchmark: the page analysis, interventions, start-up and resident memory are not timed yet.
+For each shape (OLMoE-1B-7B and Granite-3.0-1B-A400M, from their shipped reference configs in
+assets/reference_configs/), builds the model in bf16 with random weights (speed does not depend on their values; nothing
+is downloaded), optionally with fewer decoder layers (each keeps its real shape), and:
+1. **forward**: times in one process, on the same tensors, transformers' own forward and ours (its MoE blocks routed
+   through this project's router and dispatch, models/hf_routed.py, on views of the same weights), interleaved by
+   swapping the blocks between calls, with the bf16 and float32 matmul ceilings measured before and after for the
+   reliability verdict. Active FLOPs per forward come from
+   the calculator (models/params.arch_flops).
+2. **page** (unless --no-page): saves the checkpoint with the project's tokenizer, starts `python app.py --model DIR
+   --concurrency 1` (start-up: until the page answers), and times through the JSON API what the page runs: an analysis
+   of a --page-tokens text (the first call apart, then the median), /ablate (expert 0 off in every layer), /force (every
+   position onto experts 0..K-1 in every layer), the top-K sweep (a spread of K) and the importance heatmap (every
+   expert of every layer switched off in turn: L x E ablations, so on a --importance-tokens text), with the server's
+   resident memory after the first analysis and at its peak.
+Writes benchmarks/results/real_models.{json,md} (--output: another name).
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
+import tempfile
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
 
 from backend.reliability import calibration_drift, relative_spread, watch
 from backend.threads import use_free_cores
-from backend.timing import machine_description
+from backend.timing import machine_description, time_interleaved
+from benchmarks.server import launch, stop
+from corpus.tokenizer import EOS
 from lab.measure import matmul_ceiling
-from models.hf_routed import route_moe_blocks
-from models.params import arch_flops
-from paths import REFERENCE_CONFIGS, RESULTS
+from models.hf_families import FAMILIES
+from models.hf_routed import decoder_layers, route_moe_blocks
+from models.params import arch_flops, breakdown
+from paths import EXAMPLES_DIR, REFERENCE_CONFIGS, RESULTS, TOKENIZER
 from scale.architectures import parse_hf_config
 
-REFERENCE = "olmoe-1b-7b"
+SHAPES = ("olmoe-1b-7b", "granite-3.0-1b-a400m")
 
 
-def build(layers: int | None) -> tuple[torch.nn.Module, dict]:
-    """transformers' OLMoE in bf16 with random weights (its own init), `layers` of its decoder layers (all: None)."""
-    config = json.loads((REFERENCE_CONFIGS / f"{REFERENCE}.json").read_text())
+def build(reference: str, layers: int | None) -> tuple[torch.nn.Module, dict]:
+    """transformers' model of a reference config in bf16 with random weights (its own init), `layers` of its decoder
+    layers (all: None)."""
+    config = json.loads((REFERENCE_CONFIGS / f"{reference}.json").read_text())
     if layers:
         config["num_hidden_layers"] = layers
     hf_config = AutoConfig.for_model(**{k: v for k, v in config.items() if k not in ("architectures", "transformers_version")})
@@ -47,15 +59,18 @@ def build(layers: int | None) -> tuple[torch.nn.Module, dict]:
     return model, config
 
 
-@torch.no_grad()
-def seconds(forward, ids: torch.Tensor, repeats: int) -> list[float]:
-    forward(ids)  # warm-up at the same length (for ours this times the product forms once per shape and row count)
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        forward(ids)
-        out.append(time.perf_counter() - start)
-    return out
+def switcher(model: torch.nn.Module, config: dict):
+    """Route the model's MoE blocks through this project's router and dispatch (views of the same weights, in place);
+    -> use(ours: bool), which puts our blocks or transformers' own back in the decoder layers, so that the two forwards
+    can be timed in turn on the same tensors (two copies would not fit in memory at full size)."""
+    blocks = route_moe_blocks(model, config)
+    attribute = FAMILIES[config["model_type"]].block
+    layers = [layer for layer in decoder_layers(model, config["model_type"]) if getattr(layer, attribute) in blocks]
+
+    def use(ours: bool) -> None:
+        for layer, block in zip(layers, blocks, strict=True):
+            setattr(layer, attribute, block if ours else block.hf_block)
+    return use
 
 
 def ceilings() -> dict[str, float]:
@@ -63,16 +78,18 @@ def ceilings() -> dict[str, float]:
                                                                                        ("bfloat16", torch.bfloat16))}
 
 
-def run(layers: int | None, token_counts: list[int], repeats: int) -> dict:
-    model, config = build(layers)
+def forward_comparison(model: torch.nn.Module, config: dict, token_counts: list[int], repeats: int) -> dict:
+    """transformers' forward and ours on the same weights, interleaved (order rotating, one warm-up round: for ours it
+    times the product forms once per shape and row count)."""
     arch = parse_hf_config(config)
     ids = torch.randint(0, config["vocab_size"], (1, max(token_counts)), generator=torch.Generator().manual_seed(1))
+    use = switcher(model, config)
+    forwards = {"ours": lambda x: (use(True), model(input_ids=x)), "transformers": lambda x: (use(False), model(input_ids=x))}
     before = ceilings()
     with watch() as watched:
-        theirs = {n: seconds(lambda x: model(input_ids=x).logits, ids[:, :n], repeats) for n in token_counts}
-        route_moe_blocks(model, config)  # our routing on views of the same weights, in place
-        ours = {n: seconds(lambda x: model(input_ids=x).logits, ids[:, :n], repeats) for n in token_counts}
+        times = {n: time_interleaved(forwards, ids[:, :n], repeats, warmup=1) for n in token_counts}
         after = ceilings()
+    ours, theirs = ({n: times[n][name] for n in token_counts} for name in ("ours", "transformers"))
     best = max(max(b, a) for b, a in zip(before.values(), after.values()))
     rows = []
     for n in token_counts:
@@ -84,42 +101,148 @@ def run(layers: int | None, token_counts: list[int], repeats: int) -> dict:
                      "transformers_share_of_ceiling": flops / t_theirs / best})
     drift = calibration_drift(before.values(), after.values())
     reliability = watched.verdict([relative_spread(s) for r in rows for s in (r["ours_s"], r["transformers_s"])], drift)
-    return {"machine": machine_description(), "model": REFERENCE, "layers": config["num_hidden_layers"], "of_layers": 16,
-            "dtype": "bfloat16", "repeats": repeats, "threads": torch.get_num_threads(),
+    return {"repeats": repeats, "threads": torch.get_num_threads(),
             "ceiling_gflops": {"before": {k: v / 1e9 for k, v in before.items()}, "after": {k: v / 1e9 for k, v in after.items()},
                                "best": best / 1e9},
             "rows": rows, "reliability": asdict(reliability)}
 
 
+def tokenizer() -> PreTrainedTokenizerFast:
+    return PreTrainedTokenizerFast(tokenizer_file=str(TOKENIZER), eos_token=EOS, bos_token=EOS)
+
+
+def page_text(tokens: int) -> str:
+    """The shipped examples (English, Russian, Python), repeated as needed, cut to `tokens` of the project's tokenizer."""
+    text = "\n\n".join((EXAMPLES_DIR / f"{name}.txt").read_text() for name in ("english", "russian", "python"))
+    ids = tokenizer()(text * (1 + tokens // 100))["input_ids"][:tokens]
+    return tokenizer().decode(ids)
+
+
+def memory_gib(pid: int) -> dict[str, float]:
+    """A process's resident memory now (VmRSS) and at its peak (VmHWM), GiB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {"resident_gib": int(fields["VmRSS"].split()[0]) / 2**20, "peak_gib": int(fields["VmHWM"].split()[0]) / 2**20}
+
+
+def timed(call, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def page_timings(directory: Path, top_k: int, tokens: int, importance_tokens: int, repeats: int) -> dict:
+    """Start the app with the checkpoint and time the page's calls through its JSON API (one user, both cores)."""
+    from gradio_client import Client
+    text, short = page_text(tokens), page_text(importance_tokens)
+    name = directory.name
+    with watch(children=True) as watched, open(directory.parent / "server.log", "w") as log:
+        start = time.perf_counter()
+        proc, url = launch(["--model", str(directory), "--concurrency", "1"], log=log, timeout=1800)
+        startup = time.perf_counter() - start
+        try:
+            client = Client(url, verbose=False)
+            analyse = lambda: client.predict(text, 8, top_k, 0.0, 0.0, 0, False, name, "", api_name="/analyze")  # noqa: E731
+            first = timed(analyse, 1)
+            analysed = len(analyse()["tokens"])
+            after_first = memory_gib(proc.pid)
+            calls = {
+                "analysis": [*timed(analyse, repeats)],
+                "ablate": timed(lambda: client.predict(text, 8, top_k, -1, [0], "reroute", name, api_name="/ablate"), repeats),
+                "force": timed(lambda: client.predict(text, 8, top_k, list(range(top_k)), 0, -1, -1, name, api_name="/force"),
+                               repeats),
+                "top_k_sweep": timed(lambda: client.predict(text, 8, False, name, False, api_name="/top_k_sweep"), 1),
+                "importance": timed(lambda: client.predict(short, 8, top_k, "reroute", name, api_name="/importance"), 1),
+            }
+            peak = memory_gib(proc.pid)
+        finally:
+            stop(proc)
+    reliability = watched.verdict(relative_spread(s) for s in calls.values())
+    return {"startup_s": startup, "text_tokens": analysed, "importance_tokens": importance_tokens, "repeats": repeats,
+            "first_analysis_s": first[0], "calls_s": calls, "medians_s": {k: statistics.median(v) for k, v in calls.items()},
+            "memory_after_first_analysis": after_first, "memory_at_end": peak, "reliability": asdict(reliability)}
+
+
+def run_shape(reference: str, layers: int | None, token_counts: list[int], repeats: int, page: bool,
+              page_tokens: int, importance_tokens: int) -> dict:
+    model, config = build(reference, layers)
+    sizes = breakdown(parse_hf_config(config))
+    result = {"model": reference, "layers": config["num_hidden_layers"],
+              "of_layers": json.loads((REFERENCE_CONFIGS / f"{reference}.json").read_text())["num_hidden_layers"],
+              "dtype": "bfloat16", "total_params": sizes.total, "top_k": config.get("num_experts_per_tok")}
+    with tempfile.TemporaryDirectory(prefix="real-shape-") as tmp:
+        directory = Path(tmp) / reference
+        if page:
+            model.save_pretrained(directory, max_shard_size="2GB")  # before routing: the checkpoint as a hub model has it
+            tokenizer().save_pretrained(directory)
+        result["forward"] = forward_comparison(model, config, token_counts, repeats)
+        del model
+        gc.collect()  # the server loads its own copy
+        if page:
+            result["page"] = page_timings(directory, result["top_k"], page_tokens, importance_tokens, max(2, repeats - 1))
+    return result
+
+
+def verdict_words(reliability: dict) -> str:
+    return "reliable" if reliability["reliable"] else "UNRELIABLE: " + "; ".join(reliability["reasons"])
+
+
 def summary(result: dict) -> str:
-    r = result["reliability"]
-    verdict = "reliable" if r["reliable"] else "UNRELIABLE: " + "; ".join(r["reasons"])
-    ceiling = result["ceiling_gflops"]
-    lines = [f"# Real-model shapes: {result['machine']}", "",
-             f"{result['model']} ({result['layers']} of its {result['of_layers']} layers, each at its real shape), "
-             f"{result['dtype']} weights, random values, {result['threads']} threads, median of {result['repeats']} "
-             f"forwards; run {verdict}. Matmul ceiling (best of bf16 and fp32, before and after): {ceiling['best']:.0f} "
-             f"GFLOP/s (before {ceiling['before']}, after {ceiling['after']}).", "",
-             "| tokens | ours (s) | transformers (s) | transformers / ours | active GFLOP | ours, share of ceiling | "
-             "transformers, share of ceiling |", "|---:|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {x['tokens']} | {x['ours_median_s']:.2f} | {x['transformers_median_s']:.2f} | "
-              f"{x['speedup_over_transformers']:.2f}x | {x['active_gflop']:.0f} | {100 * x['ours_share_of_ceiling']:.0f}% | "
-              f"{100 * x['transformers_share_of_ceiling']:.0f}% |" for x in result["rows"]]
+    lines = [f"# Real-model shapes: {result['machine']}", ""]
+    for shape in result["shapes"]:
+        forward, ceiling = shape["forward"], shape["forward"]["ceiling_gflops"]
+        lines += [f"## {shape['model']} ({shape['layers']} of its {shape['of_layers']} layers, each at its real shape, "
+                  f"{shape['total_params'] / 1e9:.2f} B parameters in this build)", "",
+                  f"{shape['dtype']} weights, random values, {forward['threads']} threads, median of {forward['repeats']} "
+                  f"forwards; run {verdict_words(forward['reliability'])}. Matmul ceiling (best of bf16 and fp32, before "
+                  f"and after): {ceiling['best']:.0f} GFLOP/s (float32 {ceiling['before']['float32']:.0f} / "
+                  f"{ceiling['after']['float32']:.0f}, bfloat16 {ceiling['before']['bfloat16']:.0f} / "
+                  f"{ceiling['after']['bfloat16']:.0f}).", "",
+                  "| tokens | ours (s) | transformers (s) | transformers / ours | active GFLOP | ours, share of ceiling | "
+                  "transformers, share of ceiling |", "|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {x['tokens']} | {x['ours_median_s']:.2f} ({min(x['ours_s']):.2f}-{max(x['ours_s']):.2f}) | "
+                  f"{x['transformers_median_s']:.2f} ({min(x['transformers_s']):.2f}-{max(x['transformers_s']):.2f}) | "
+                  f"{x['speedup_over_transformers']:.2f}x | {x['active_gflop']:.0f} | {100 * x['ours_share_of_ceiling']:.0f}% | "
+                  f"{100 * x['transformers_share_of_ceiling']:.0f}% |" for x in forward["rows"]]
+        page = shape.get("page")
+        if page:
+            memory, peak = page["memory_after_first_analysis"], page["memory_at_end"]
+            lines += ["", f"Through the page's JSON API (`python app.py --model DIR --concurrency 1`, one user): start-up "
+                      f"{page['startup_s']:.0f} s until the page answers; server resident memory {memory['resident_gib']:.1f} "
+                      f"GiB after the first analysis, peak {peak['peak_gib']:.1f} GiB; run "
+                      f"{verdict_words(page['reliability'])}.", "",
+                      "| call | text (tokens) | median (s) | min-max (s) | runs |", "|---|---:|---:|---:|---:|",
+                      f"| first analysis (warm-up included) | {page['text_tokens']} | {page['first_analysis_s']:.1f} | | 1 |"]
+            for call, samples in page["calls_s"].items():
+                tokens = page["importance_tokens"] if call == "importance" else page["text_tokens"]
+                lines.append(f"| {call} | {tokens} | {statistics.median(samples):.1f} | {min(samples):.1f}-{max(samples):.1f} "
+                             f"| {len(samples)} |")
+        lines.append("")
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="A real MoE's shape: our routed forward vs transformers' and the ceiling.")
-    parser.add_argument("--layers", type=int, default=None, help="decoder layers to build (default: all 16)")
-    parser.add_argument("--tokens", type=int, nargs="+", default=[256, 512])
+    parser = argparse.ArgumentParser(description="Real MoE shapes: our forward vs transformers', the page's calls, memory.")
+    parser.add_argument("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES))
+    parser.add_argument("--layers", type=int, default=None, help="decoder layers to build (default: all)")
+    parser.add_argument("--tokens", type=int, nargs="+", default=[256, 512], help="forward lengths to time")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-page", action="store_true", help="time the forwards only, not the app's calls")
+    parser.add_argument("--page-tokens", type=int, default=256, help="length of the analysed text")
+    parser.add_argument("--importance-tokens", type=int, default=24,
+                        help="length of the importance heatmap's text (it runs layers x experts ablations)")
+    parser.add_argument("--output", default="real_models", help="results file stem in benchmarks/results/")
     args = parser.parse_args()
     use_free_cores()
-    result = run(args.layers, args.tokens, args.repeats)
+    shapes = [run_shape(s, args.layers, args.tokens, args.repeats, not args.no_page, args.page_tokens, args.importance_tokens)
+              for s in args.shapes]
+    result = {"machine": machine_description(), "shapes": shapes}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "real_models.json").write_text(json.dumps(result, indent=1) + "\n")
+    (RESULTS / f"{args.output}.json").write_text(json.dumps(result, indent=1) + "\n")
     report = summary(result)
-    (RESULTS / "real_models.md").write_text(report + "\n")
+    (RESULTS / f"{args.output}.md").write_text(report + "\n")
     print(report)
 
 

@@ -99,4 +99,17 @@ def _cached_member(name: str, directory: Path) -> LoadedModel:
 def load_member(name: str, directory: Path | None = None) -> LoadedModel:
     """The shared, read-only loaded member; loaded once per process even when requests race."""
     with _LOADING:
-        return _cached_member(name, directory or zoo_dir())
+        member = _cached_member(name, directory or zoo_dir())
+        _LOADED.add(name)
+        return member
+
+
+_LOADED: set[str] = set()  # members of the zoo directory loaded in this process
+
+
+def bytes_to_load() -> int:
+    """Bytes of the zoo's weight files not loaded in this process yet. The app loads the zoo after any --model: a real
+    model's memory check keeps this much free, so that the zoo is counted once (a loaded member is already out of
+    the memory the machine reports available, one still to load is reserved)."""
+    return sum(path.stat().st_size for name in SPECS if name not in _LOADED
+               for path in (zoo_dir() / name).glob("*.safetensors"))

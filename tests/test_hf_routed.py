@@ -371,3 +371,44 @@ def test_on_the_gpu_the_logits_and_routing_match_the_cpu(checkpoints, family):
         noisy = RoutingOptions(noise_std=1.0, noise_seed=5)
         assert torch.equal(gpu(IDS, routing=noisy, trace=True).traces[0].expert_idx,
                            gpu(IDS, routing=noisy, trace=True).traces[0].expert_idx)  # seeded noise repeats on the GPU
+
+
+def test_the_zoo_is_counted_once_in_a_real_models_memory_check(checkpoints):
+    """A loaded zoo member is already out of the memory the machine reports available; one still to load is reserved:
+    the check keeps exactly the weight files of the members not loaded yet free, no more."""
+    import json
+
+    from backend.real_models import check_fits, weight_bytes
+    from models import zoo
+    from paths import zoo_dir
+    from scale.architectures import parse_hf_config
+
+    def file_bytes(name):
+        return sum(p.stat().st_size for p in (zoo_dir() / name).glob("*.safetensors"))
+    pending = {name for name in zoo.SPECS if name not in zoo._LOADED}
+    assert zoo.bytes_to_load() == sum(file_bytes(name) for name in pending)
+    zoo.load_member("dense")
+    assert zoo.bytes_to_load() == sum(file_bytes(name) for name in pending - {"dense"})
+    config = json.loads((checkpoints["olmoe"] / "config.json").read_text())
+    arch = parse_hf_config(config)
+    need = weight_bytes(config, breakdown(arch).total, "float32")
+    available = int(need / 0.9) + 1000
+    check_fits("olmoe", config, arch, "float32", available, reserved=0)  # fits
+    with pytest.raises(ModelLoadError, match=r"GiB of them kept for the zoo's models"):
+        check_fits("olmoe", config, arch, "float32", available, reserved=2000)
+
+
+def test_loaded_weights_are_resident_once_not_also_in_the_checkpoint_files_memory_map(checkpoints):
+    """transformers leaves the tensors it does not convert in the safetensors file's memory map, which then keeps every
+    page of the file it read resident beside the converted copies; the loader copies them out, so the map goes."""
+    from backend.real_models import checkpoint_mappings
+
+    def mapped(hf):
+        ranges = checkpoint_mappings()
+        return [n for n, p in hf.named_parameters() if any(a <= p.untyped_storage().data_ptr() < b for a, b in ranges)]
+    raw = AutoModelForCausalLM.from_pretrained(str(checkpoints["olmoe"]), dtype="auto")
+    assert mapped(raw), "transformers no longer maps checkpoint tensors: the copy in load_real_model may go"
+    model = load_real_model(str(checkpoints["olmoe"])).model
+    assert not mapped(model.hf)
+    with torch.no_grad():  # the copies hold the same values
+        torch.testing.assert_close(model(IDS).logits, raw(input_ids=IDS).logits, rtol=1e-5, atol=1e-5)
