@@ -3,8 +3,9 @@
 `python app.py --model PATH_OR_HUB_ID` (repeatable) calls `load_real_model`: transformers loads the
 checkpoint (config, safetensors weights, tokenizer; a local directory never touches the network, a hub id
 is downloaded by huggingface_hub only because the operator named it), after the real-model calculator
-(scale/) has estimated its memory: a model that will not fit in this machine's available memory is refused
-with that figure instead of failing out of memory. MoE families get this project's routing inside
+(scale/) has estimated its memory: a model that will not fit in this machine's available memory (or the GPU's,
+with --device cuda) is refused with that figure instead of failing out of memory, and told how to load it spread
+over the GPUs, the memory and the disk (--device auto: accelerate's device_map). MoE families get this project's routing inside
 (models/hf_routed.py); dense ones serve as twins. Loaded models are registered under their directory
 name or hub id; `get_model(name)` answers for the zoo's members and for them.
 """
@@ -114,19 +115,16 @@ def checkpoint_mappings(maps: Path = Path("/proc/self/maps")) -> list[tuple[int,
 
 
 @torch.no_grad()
-def own_mapped_weights(hf: torch.nn.Module) -> int:
+def own_mapped_weights(hf: torch.nn.Module) -> None:
     """Copy into the process's own memory the CPU tensors that still lie in a checkpoint file's memory map (transformers
     keeps the tensors it loads unchanged there, while the experts it fuses are copies): otherwise the map stays, and every
-    page of the file it read while loading stays resident beside the copies (OLMoE-1B-7B: 20 GiB resident for 12.9 GiB
-    of weights). One tensor at a time, so memory never holds more than one extra tensor; -> bytes copied."""
+    page of the file it read while loading stays resident beside the copies (OLMoE-1B-7B: 20.2 GiB resident for 12.9
+    GiB of weights, 14.0 GiB with the copy). One tensor at a time, so memory never holds more than one extra tensor."""
     ranges = checkpoint_mappings()
-    copied = 0
     for tensor in (*hf.parameters(), *hf.buffers()):
         address = tensor.untyped_storage().data_ptr()
         if tensor.device.type == "cpu" and any(start <= address < end for start, end in ranges):
             tensor.data = tensor.data.clone()
-            copied += tensor.numel() * tensor.element_size()
-    return copied
 
 
 def placement(hf: torch.nn.Module) -> dict[str, int]:
