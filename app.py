@@ -87,12 +87,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def memory_cap(text: str) -> tuple[int | str, str]:
-    """"0=70GiB" -> (0, "70GiB"); "cpu=16GiB" -> ("cpu", "16GiB") (accelerate's max_memory entries)."""
+def memory_cap(text: str) -> tuple[int | str, int | str]:
+    """"0=70GiB" -> (0, "70GiB"); "cpu=16GiB" -> ("cpu", "16GiB"); "cpu=1000000" -> ("cpu", 1000000) bytes (accelerate's
+    max_memory entries)."""
     device, sep, size = text.partition("=")
     if not sep or not size or not (device.isdigit() or device == "cpu"):
         raise argparse.ArgumentTypeError(f"{text!r}: expected DEVICE=SIZE, e.g. 0=70GiB or cpu=16GiB")
-    return (int(device) if device.isdigit() else device), size
+    return (int(device) if device.isdigit() else device), (int(size) if size.isdigit() else size)
 
 
 def load_real_models(args: argparse.Namespace) -> None:

@@ -18,7 +18,7 @@ def test_device_flags_read_as_accelerate_takes_them():
     args = parse_args(["--model", "m", "--device", "auto", "--max-memory", "0=70GiB", "--max-memory", "cpu=16GiB",
                        "--offload-dir", "/tmp/off"])
     assert (args.device, dict(args.max_memory), args.offload_dir) == ("auto", {0: "70GiB", "cpu": "16GiB"}, "/tmp/off")
-    assert parse_args([]).device == "cpu"
+    assert parse_args([]).device == "cpu" and memory_cap("cpu=1000000") == ("cpu", 1000000)  # bytes: an int
     for bad in ("70GiB", "gpu=1GiB", "0="):
         with pytest.raises(argparse.ArgumentTypeError, match="expected DEVICE=SIZE"):
             memory_cap(bad)
