@@ -206,12 +206,15 @@ def expert_importance(text: str, settings: Settings, mode: str = "reroute",
     none = torch.zeros(1, cfg.n_layers, cfg.n_experts, dtype=torch.bool)
     increases, base = [], None
     chunks = masks.split(IMPORTANCE_ROWS_PER_PASS)
+    resume = resumable_from(member.model, ids, routing)
     for i, chunk in enumerate(chunks):
         if progress:
             progress(i / len(chunks), tr("ablation pass {i} of {n}", i=i + 1, n=len(chunks)))
+        first_layer = int(chunk.flatten(1).any(0).nonzero()[0]) // cfg.n_experts  # the lowest MoE layer this pass ablates
         chunk = torch.cat([none, chunk])  # each pass carries its own baseline row, computed the same way
         batch = ids.expand(len(chunk), -1)
-        out = member.model(batch, routing=replace(routing, ablation=chunk, ablation_mode=mode))
+        ablated = replace(routing, ablation=chunk, ablation_mode=mode)
+        out = resume(batch, ablated, first_layer) if resume else member.model(batch, routing=ablated)
         losses = lm_loss(out.logits[:, :-1], batch[:, 1:], reduction="none")  # (1 + rows, T-1)
         base = losses[:1] if base is None else base
         increases.append(losses[1:] - losses[:1])
@@ -221,6 +224,19 @@ def expert_importance(text: str, settings: Settings, mode: str = "reroute",
     hurt = [[_most_affected(labels, before, [None] + after[l * cfg.n_experts + e].tolist(), n=5)
              for e in range(cfg.n_experts)] for l in range(cfg.n_layers)]
     return ImportanceReport(member.spec.name, mode, labels, float(base.mean()), increase.tolist(), hurt)
+
+
+def resumable_from(model, ids: torch.Tensor, routing: RoutingOptions) -> Callable | None:
+    """For a real model whose rows and layers never interact under these settings (no router noise, no capacity
+    limit): one recorded forward over ids (1, T), and a function (batch, routing, layer) -> the batch's output with
+    every decoder layer below MoE layer `layer` taken from that forward instead of run again (an ablation there
+    changes nothing below it: about half the work of the importance heatmap). None where that does not hold, or where
+    every MoE layer is the first decoder layer (nothing to skip)."""
+    if (not hasattr(model, "layer_outputs") or max(model.moe_decoder_index) == 0 or routing.noise_std > 0
+            or routing.capacity_factor not in (None, math.inf)):
+        return None
+    _, outputs = model.layer_outputs(ids, routing)
+    return lambda batch, ablated, layer: model(batch, routing=ablated, resume=(model.moe_decoder_index[layer], outputs))
 
 
 def sweep_ks(n_experts: int, trained_k: int, every: bool = False) -> list[int]:

@@ -25,6 +25,7 @@ import contextlib
 import contextvars
 import copy
 import dataclasses
+import functools
 import threading
 
 import torch
@@ -255,10 +256,47 @@ def on_cpu(aux: MoEAux) -> MoEAux:
     return MoEAux(aux.decision, trace)
 
 
+@dataclasses.dataclass
+class _Resume:
+    """A call's decoder layers below `start` return `outputs` recorded by an earlier call (expanded to `batch` rows)
+    instead of running; with `record`, every layer's output is kept in `outputs`."""
+    outputs: dict[int, object]
+    start: int = 0
+    batch: int = 1
+    record: bool = False
+
+
+_RESUME: contextvars.ContextVar[_Resume | None] = contextvars.ContextVar("resume", default=None)
+
+
+def expanded(output: object, batch: int) -> object:
+    """A decoder layer's output (a (1, T, D) tensor, or a tuple holding one) as `batch` identical rows (views)."""
+    if isinstance(output, torch.Tensor):
+        return output.expand(batch, *output.shape[1:])
+    return type(output)(expanded(part, batch) for part in output) if isinstance(output, tuple) else output
+
+
+def resumable(forward, index: int):
+    """A decoder layer's forward that the call's `_Resume` may stand in for (the layer's own forward otherwise:
+    the instance attribute shadows the class's, as accelerate's hooks do)."""
+    @functools.wraps(forward)
+    def run(*args, **kwargs):
+        resume = _RESUME.get()
+        if resume is not None and index < resume.start:
+            return expanded(resume.outputs[index], resume.batch)
+        output = forward(*args, **kwargs)
+        if resume is not None and resume.record:
+            resume.outputs[index] = output
+        return output
+    return run
+
+
 class HFModel(nn.Module):
     """A loaded transformers causal LM behind the zoo Transformer's interface. Inputs go to its execution device
     (a GPU, or the CPU); logits and traces come back on the CPU. A model with offloaded layers (accelerate's hooks
-    bring their weights in and out around each call) serves one call at a time."""
+    bring their weights in and out around each call) serves one call at a time. `layer_outputs` and
+    `forward(..., resume=...)` let a batch of variants that differ only from some layer on (the importance heatmap's
+    ablations of one layer) start there, from one recorded forward, instead of running every layer again."""
 
     def __init__(self, hf: nn.Module, cfg: HFShape, arch: ArchSpec, blocks: list[RoutedBlock]):
         super().__init__()
@@ -267,6 +305,19 @@ class HFModel(nn.Module):
         self.device = execution_device(hf)
         self.offloaded = any(offloads(m) for m in hf.modules())
         self.serial = threading.Lock() if self.offloaded else contextlib.nullcontext()
+        layers = decoder_layers(hf, cfg.family)
+        for index, layer in enumerate(layers):
+            layer.forward = resumable(layer.forward, index)
+        self.moe_decoder_index = [next(i for i, layer in enumerate(layers) if block in layer.children()) for block in blocks]
+
+    def layer_outputs(self, idx: torch.Tensor, routing: RoutingOptions = DEFAULT_ROUTING) -> tuple[ModelOutput, dict[int, object]]:
+        """idx (1, T) -> (the forward's output, every decoder layer's output, by index) to resume later calls from."""
+        resume = _Resume({}, record=True)
+        token = _RESUME.set(resume)
+        try:
+            return self(idx, routing=routing), resume.outputs
+        finally:
+            _RESUME.reset(token)
 
     def new_cache(self, batch: int, max_len: int | None = None) -> HFCache:
         return HFCache(self.hf.config, max_len or self.cfg.context_length)
@@ -275,16 +326,22 @@ class HFModel(nn.Module):
         return [b.moe for b in self.blocks]
 
     def forward(self, idx: torch.Tensor, routing: RoutingOptions = DEFAULT_ROUTING, trace: bool = False,
-                cache: HFCache | None = None) -> ModelOutput:
-        """idx (B, T) token ids -> ModelOutput (logits (B, T, V) and one MoEAux per MoE layer), on the CPU."""
+                cache: HFCache | None = None, resume: tuple[int, dict[int, object]] | None = None) -> ModelOutput:
+        """idx (B, T) token ids -> ModelOutput (logits (B, T, V) and one MoEAux per MoE layer that ran), on the CPU.
+        resume (start, outputs from `layer_outputs` over the same T ids with the same routing): decoder layers below
+        `start` are not run, their recorded outputs stand in; valid when the call differs from the recorded one only
+        from that layer on, with no noise and no capacity limit (rows and layers then never interact)."""
         idx = idx.to(self.device)
         _, generator = prepare_call(self.cfg, idx, routing, cache)
         call = _Call(routing, generator, trace, [])
         with self.serial:
             token = _CALL.set(call)
+            resumed = _RESUME.set(_Resume(resume[1], resume[0], idx.shape[0])) if resume is not None else None
             try:
                 out = self.hf(input_ids=idx, cache=cache.kv if cache is not None else None, use_cache=cache is not None)
             finally:
+                if resumed is not None:
+                    _RESUME.reset(resumed)
                 _CALL.reset(token)
         if cache is not None:
             cache.after_call()

@@ -412,3 +412,36 @@ def test_loaded_weights_are_resident_once_not_also_in_the_checkpoint_files_memor
     assert not mapped(model.hf)
     with torch.no_grad():  # the copies hold the same values
         torch.testing.assert_close(model(IDS).logits, raw(input_ids=IDS).logits, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["olmoe", "qwen3_moe", "deepseek_v3"])
+def test_importance_resumes_each_layers_ablations_from_one_recorded_forward(checkpoints, family, monkeypatch):
+    """The heatmap's ablations of MoE layer l change nothing below it: the decoder layers there are not run again but
+    taken from one recorded forward (dense layers before an MoE layer included), and the increases equal the full
+    computation's."""
+    import backend.interventions as interventions
+    from backend.analysis import validate_settings
+    member = load_real_model(str(checkpoints[family]), dtype="float32")
+    register(member)
+    try:
+        layers = decoder_layers(member.model.hf, family)
+        runs = []
+        for layer in layers:  # a decoder layer that runs calls its first module: count its rows
+            next(layer.children()).register_forward_pre_hook(
+                lambda module, args, kwargs: runs.append((args[0] if args else kwargs["hidden_states"]).shape[0]), with_kwargs=True)
+        monkeypatch.setattr(interventions, "IMPORTANCE_ROWS_PER_PASS", 4)  # passes of one layer each
+        settings = validate_settings(8, 2, 0, 0.0, 0, member.spec.name, None)
+        text = "def add(a, b): return a + b"
+        resumed = interventions.expert_importance(text, settings).increase
+        resumed_rows, runs[:] = sum(runs), []
+        monkeypatch.setattr(interventions, "resumable_from", lambda *_: None)
+        full = interventions.expert_importance(text, settings).increase
+        if max(member.model.moe_decoder_index) > 0:
+            assert sum(runs) > resumed_rows  # layers below each pass's ablated layer were not run again
+        else:  # the only MoE layer is the first: nothing to skip, so nothing is recorded
+            assert sum(runs) == resumed_rows
+        torch.testing.assert_close(torch.tensor(resumed), torch.tensor(full), rtol=1e-5, atol=1e-6)
+        assert (torch.tensor(resumed) == 0).equal(torch.tensor(full) == 0)  # an unused expert: exactly 0 either way
+        assert member.model.moe_decoder_index == [i for i, layer in enumerate(layers) if any(b in layer.children() for b in member.model.blocks)]
+    finally:
+        unregister(member.spec.name)
