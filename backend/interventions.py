@@ -232,7 +232,7 @@ def resumable_from(model, ids: torch.Tensor, routing: RoutingOptions) -> Callabl
     every decoder layer below MoE layer `layer` taken from that forward instead of run again (an ablation there
     changes nothing below it: about half the work of the importance heatmap). None where that does not hold, or where
     every MoE layer is the first decoder layer (nothing to skip)."""
-    if (not hasattr(model, "layer_outputs") or max(model.moe_decoder_index) == 0 or routing.noise_std > 0
+    if (not hasattr(model, "layer_outputs") or max(model.moe_decoder_index, default=0) == 0 or routing.noise_std > 0
             or routing.capacity_factor not in (None, math.inf)):
         return None
     _, outputs = model.layer_outputs(ids, routing)
