@@ -235,7 +235,7 @@ def resumable_from(model, ids: torch.Tensor, routing: RoutingOptions) -> Callabl
     if (not hasattr(model, "layer_outputs") or max(model.moe_decoder_index, default=0) == 0 or routing.noise_std > 0
             or routing.capacity_factor not in (None, math.inf)):
         return None
-    _, outputs = model.layer_outputs(ids, routing)
+    outputs = model.layer_outputs(ids, routing)
     return lambda batch, ablated, layer: model(batch, routing=ablated, resume=(model.moe_decoder_index[layer], outputs))
 
 

@@ -310,14 +310,15 @@ class HFModel(nn.Module):
             layer.forward = resumable(layer.forward, index)
         self.moe_decoder_index = [next(i for i, layer in enumerate(layers) if block in layer.children()) for block in blocks]
 
-    def layer_outputs(self, idx: torch.Tensor, routing: RoutingOptions = DEFAULT_ROUTING) -> tuple[ModelOutput, dict[int, object]]:
-        """idx (1, T) -> (the forward's output, every decoder layer's output, by index) to resume later calls from."""
+    def layer_outputs(self, idx: torch.Tensor, routing: RoutingOptions = DEFAULT_ROUTING) -> dict[int, object]:
+        """idx (1, T) -> every decoder layer's output in a forward over it, by index, to resume later calls from."""
         resume = _Resume({}, record=True)
         token = _RESUME.set(resume)
         try:
-            return self(idx, routing=routing), resume.outputs
+            self(idx, routing=routing)
         finally:
             _RESUME.reset(token)
+        return resume.outputs
 
     def new_cache(self, batch: int, max_len: int | None = None) -> HFCache:
         return HFCache(self.hf.config, max_len or self.cfg.context_length)
