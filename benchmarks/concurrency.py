@@ -11,14 +11,13 @@ the free cores at the start are recorded.
 from __future__ import annotations
 
 import argparse
-import json
 
 from backend.reliability import available_cores
 from backend.threads import free_cores
 from backend.timing import machine_description
 from benchmarks.robustness import soak
+from benchmarks.common import write_results
 from benchmarks.server import launch, stop
-from paths import RESULTS
 
 CLIENTS = (1, 2, 16)
 CONFIGS = {"before: 2 torch threads per request": ["--threads", "2"], "after: cores // concurrent requests": []}
@@ -36,8 +35,6 @@ def main() -> None:
             result["runs"][name] = {clients: soak(url, clients, args.seconds) for clients in CLIENTS}
         finally:
             stop(proc)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "concurrency.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = ["# Page latency under concurrent clients: torch threads before and after", "",
              f"Machine: {result['machine']}; free cores at the start: {result['free_cores_at_start']} of {result['cores']}. "
              f"Each cell: {args.seconds:.0f} s of /analyze requests (text of about 40 tokens, the 8-expert MoE and both dense "
@@ -49,8 +46,7 @@ def main() -> None:
         for clients, r in cells.items():
             lines.append(f"| {name} | {clients} | {r['requests']} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['failures']} | "
                          f"{r['mismatches']} |")
-    (RESULTS / "concurrency.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("concurrency", result, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -13,18 +13,18 @@ real text. Writes benchmarks/results/expert_parallel{,_quick}.{md,json} and prin
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 
 import torch
 
 from backend.timing import machine_description
+from benchmarks.common import write_results
 from lab.expert_parallel import (Job, Scenario, balanced_routing, measure, realistic_scale, sampled_routing, traffic, with_fixes,
                                  zoo_routing)
 from lab.variants import LabScale
 from models.expert_parallel import Placement
 from models.zoo import load_member
-from paths import EVAL_DIR, RESULTS
+from paths import EVAL_DIR
 from routing.options import RoutingOptions
 from training.balancing import TAIL_STEPS, final_shares, read_log
 from viz.expert_parallel_views import device_findings, scenario_label
@@ -147,11 +147,7 @@ def main() -> None:
     args = parser.parse_args()
     result = run(args.quick)
     name = "expert_parallel_quick" if args.quick else "expert_parallel"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
-    report = summary(result)
-    (RESULTS / f"{name}.md").write_text(report + "\n")
-    print(report)
+    write_results(name, result, summary(result))
 
 
 if __name__ == "__main__":

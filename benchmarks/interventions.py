@@ -8,35 +8,16 @@ Writes benchmarks/results/interventions.{json,md}; names the machine and its loa
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import time
 
 from backend.analysis import Settings
 from backend.interventions import ablate, expert_importance
 from backend.threads import use_free_cores
 from backend.timing import machine_description
-from models.zoo import shared_tokenizer
-from paths import EXAMPLES_DIR, RESULTS
+from benchmarks.common import examples_text, seconds, write_results
 
 TARGET_S = 2.0
-
-
-def text_of_tokens(n: int) -> str:
-    tokenizer = shared_tokenizer()
-    source = "".join(p.read_text(encoding="utf-8") for p in sorted(EXAMPLES_DIR.glob("*.txt"))) * 20
-    return tokenizer.decode(tokenizer.encode(source).ids[:n])
-
-
-def seconds(fn, runs: int) -> list[float]:
-    fn()  # warm-up: loads the model
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
 
 
 def main() -> None:
@@ -44,7 +25,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     use_free_cores()
-    text, settings = text_of_tokens(256), Settings(n_experts=8, top_k=2)
+    text, settings = examples_text(256), Settings(n_experts=8, top_k=2)
     load_before = os.getloadavg()[0]
     timings = {"importance heatmap (moe-8, 32 ablations)": seconds(lambda: expert_importance(text, settings), args.runs),
                "one ablation (moe-8, expert 0 in every layer)": seconds(lambda: ablate(text, settings, None, [0]), args.runs)}
@@ -52,15 +33,12 @@ def main() -> None:
               "seconds": {k: {"median": statistics.median(v), "min": min(v), "max": max(v), "samples": v} for k, v in timings.items()}}
     heatmap = result["seconds"]["importance heatmap (moe-8, 32 ablations)"]["median"]
     result["target"] = {"what": f"importance heatmap under {TARGET_S} s", "measured_s": heatmap, "holds": heatmap < TARGET_S}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "interventions.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = ["# Interventions: speed", "", f"Machine: {result['machine']}. 1-minute load average before / after: "
              f"{load_before:.2f} / {result['load_average_1min'][1]:.2f}. Text: 256 tokens of the shipped examples.", "",
              "| what | median (s) | min (s) | max (s) | runs |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {k} | {v['median']:.3f} | {v['min']:.3f} | {v['max']:.3f} | {args.runs} |" for k, v in result["seconds"].items()]
     lines += ["", f"- [{'met' if result['target']['holds'] else 'MISSED'}] {result['target']['what']}: {heatmap:.3f} s (median)"]
-    (RESULTS / "interventions.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("interventions", result, "\n".join(lines))
 
 
 if __name__ == "__main__":

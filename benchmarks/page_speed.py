@@ -20,25 +20,18 @@ import torch
 
 from backend.threads import use_free_cores
 from backend.timing import machine_description
+from benchmarks.common import examples_text
 from benchmarks.server import launch, stop
-from models.zoo import shared_tokenizer
 from page.compare import on_analyze, on_text_specialisation
-from paths import EXAMPLES_DIR, RESULTS
+from paths import RESULTS
 CHANGES = [  # (n_experts, top_k, capacity_factor, noise_std)
     (8, 2, 0, 0), (8, 1, 0, 0), (8, 4, 0, 0), (16, 2, 0, 0), (4, 2, 0, 0), (32, 8, 0, 0), (8, 2, 1.0, 0), (8, 2, 0, 0.5),
 ]
 
 
-def text_of_tokens(n: int) -> str:
-    tokenizer = shared_tokenizer()
-    source = "".join(p.read_text() for p in sorted(EXAMPLES_DIR.glob("*.txt"))) * 20
-    ids = tokenizer.encode(source).ids[:n]
-    return tokenizer.decode(ids)
-
-
 def reanalysis_ms(runs: int = 30) -> tuple[list[float], list[float]]:
     """-> (analysis + every view of the main tab, the 'specialisation on this text' panel after it)."""
-    text = text_of_tokens(256)
+    text = examples_text(256)
     on_analyze(text, 8, 2, 0, 0, 0, 0)  # warm-up: loads the models
     main, panel = [], []
     for (experts, k, capacity, noise), _ in zip(itertools.cycle(CHANGES), range(runs)):

@@ -34,16 +34,18 @@ from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFa
 from backend.reliability import calibration_drift, relative_spread, watch
 from backend.threads import use_free_cores
 from backend.timing import machine_description, time_interleaved
+from benchmarks.common import examples_text, memory_gib, seconds, write_results
 from benchmarks.server import launch, stop
 from corpus.tokenizer import EOS
 from lab.measure import matmul_ceiling
 from models.hf_families import FAMILIES
 from models.hf_routed import decoder_layers, route_moe_blocks
 from models.params import arch_flops, breakdown
-from paths import EXAMPLES_DIR, REFERENCE_CONFIGS, RESULTS, TOKENIZER
+from paths import REFERENCE_CONFIGS, TOKENIZER
 from scale.architectures import parse_hf_config
 
 SHAPES = ("olmoe-1b-7b", "granite-3.0-1b-a400m")
+TEXT_EXAMPLES = ("english", "russian", "python")  # the analysed text: these shipped examples, in turn
 
 
 def build(reference: str, layers: int | None) -> tuple[torch.nn.Module, dict]:
@@ -111,32 +113,10 @@ def tokenizer() -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_file=str(TOKENIZER), eos_token=EOS, bos_token=EOS)
 
 
-def page_text(tokens: int) -> str:
-    """The shipped examples (English, Russian, Python), repeated as needed, cut to `tokens` of the project's tokenizer."""
-    text = "\n\n".join((EXAMPLES_DIR / f"{name}.txt").read_text() for name in ("english", "russian", "python"))
-    ids = tokenizer()(text * (1 + tokens // 100))["input_ids"][:tokens]
-    return tokenizer().decode(ids)
-
-
-def memory_gib(pid: int) -> dict[str, float]:
-    """A process's resident memory now (VmRSS) and at its peak (VmHWM), GiB."""
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return {"resident_gib": int(fields["VmRSS"].split()[0]) / 2**20, "peak_gib": int(fields["VmHWM"].split()[0]) / 2**20}
-
-
-def timed(call, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        out.append(time.perf_counter() - start)
-    return out
-
-
 def page_timings(directory: Path, top_k: int, tokens: int, importance_tokens: int, repeats: int) -> dict:
     """Start the app with the checkpoint and time the page's calls through its JSON API (one user, both cores)."""
     from gradio_client import Client
-    text, short = page_text(tokens), page_text(importance_tokens)
+    text, short = (examples_text(n, TEXT_EXAMPLES, "\n\n") for n in (tokens, importance_tokens))
     name = directory.name
     with watch(children=True) as watched, open(directory.parent / "server.log", "w") as log:
         start = time.perf_counter()
@@ -145,16 +125,16 @@ def page_timings(directory: Path, top_k: int, tokens: int, importance_tokens: in
         try:
             client = Client(url, verbose=False)
             analyse = lambda: client.predict(text, 8, top_k, 0.0, 0.0, 0, False, name, "", api_name="/analyze")  # noqa: E731
-            first = timed(analyse, 1)
+            first = seconds(analyse, 1, warmup=False)
             analysed = len(analyse()["tokens"])
             after_first = memory_gib(proc.pid)
             calls = {
-                "analysis": [*timed(analyse, repeats)],
-                "ablate": timed(lambda: client.predict(text, 8, top_k, -1, [0], "reroute", name, api_name="/ablate"), repeats),
-                "force": timed(lambda: client.predict(text, 8, top_k, list(range(top_k)), 0, -1, -1, name, api_name="/force"),
+                "analysis": [*seconds(analyse, repeats, warmup=False)],
+                "ablate": seconds(lambda: client.predict(text, 8, top_k, -1, [0], "reroute", name, api_name="/ablate"), repeats, warmup=False),
+                "force": seconds(lambda: client.predict(text, 8, top_k, list(range(top_k)), 0, -1, -1, name, api_name="/force"),
                                repeats),
-                "top_k_sweep": timed(lambda: client.predict(text, 8, False, name, False, api_name="/top_k_sweep"), 1),
-                "importance": timed(lambda: client.predict(short, 8, top_k, "reroute", name, api_name="/importance"), 1),
+                "top_k_sweep": seconds(lambda: client.predict(text, 8, False, name, False, api_name="/top_k_sweep"), 1, warmup=False),
+                "importance": seconds(lambda: client.predict(short, 8, top_k, "reroute", name, api_name="/importance"), 1, warmup=False),
             }
             peak = memory_gib(proc.pid)
         finally:
@@ -239,11 +219,7 @@ def main() -> None:
     shapes = [run_shape(s, args.layers, args.tokens, args.repeats, not args.no_page, args.page_tokens, args.importance_tokens)
               for s in args.shapes]
     result = {"machine": machine_description(), "shapes": shapes}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.output}.json").write_text(json.dumps(result, indent=1) + "\n")
-    report = summary(result)
-    (RESULTS / f"{args.output}.md").write_text(report + "\n")
-    print(report)
+    write_results(args.output, result, summary(result))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import urllib.request
 from gradio_client import Client
 
 from backend.analysis import EXPERT_CHOICES
+from benchmarks.common import memory_gib
 from benchmarks.server import launch, stop
 from paths import RESULTS
 OK_TEXT = "def f(x):\n    return x + 1  # прибавить один"
@@ -106,13 +107,6 @@ def _post(url: str, body: bytes) -> tuple[int, str]:
         return e.code, e.read().decode()
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def soak_settings(i: int) -> dict:
     """Client i's own settings: every client differs."""
     e = EXPERT_CHOICES[i % len(EXPERT_CHOICES)]
@@ -150,7 +144,7 @@ def soak(url: str, clients: int, seconds: float, pid: int | None = None) -> dict
         futures = [pool.submit(worker, i) for i in range(clients)]
         while not all(f.done() for f in futures):
             if pid:
-                rss.append(rss_mb(pid))
+                rss.append(memory_gib(pid)["resident_gib"] * 1024)  # MiB
             time.sleep(1.0)
     latencies.sort()
     return {
