@@ -27,6 +27,7 @@ from models.hf_routed import HFModel, HFShape, decoder_layers, module_arch, rout
 from models.params import ArchSpec, breakdown
 from models.zoo import SPECS, LoadedModel, bytes_to_load as zoo_bytes_to_load, load_member, zoo_names
 from scale.architectures import ConfigError, parse_hf_config
+from text import tr
 
 MAX_CONTEXT = 512  # tokens analysed per text: a real model on a 2-core CPU takes seconds per forward beyond this
 DTYPES = {"auto": "auto", "bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -45,8 +46,21 @@ class UnknownModel(UserError):
 @dataclass(frozen=True)
 class RealSpec:
     name: str  # directory name or hub id
-    description: str
     source: str
+    family: str  # transformers' model_type
+    moe: tuple[int, int, int] | None  # (experts, top-K, MoE layers); None for a dense model
+    params: int
+    dtype: str
+    placement: dict[str, int]  # bytes by where they live (see `placement`)
+
+    @property
+    def description(self) -> str:
+        """"olmoe (MoE: 64 experts, top-8, 16 MoE layers), 6,919.2 M parameters, bfloat16, 12.9 GiB in memory", in
+        the reader's language."""
+        kind = (tr("MoE: {experts} experts, top-{k}, {layers} MoE layers", experts=self.moe[0], k=self.moe[1],
+                   layers=self.moe[2]) if self.moe else tr("dense"))
+        return tr("{family} ({kind}), {millions:,.1f} M parameters, {dtype}, {placement}", family=self.family, kind=kind,
+                  millions=self.params / 1e6, dtype=self.dtype, placement=placement_words(self.placement))
 
 
 def config_of(source: str) -> tuple[dict, bool]:
@@ -141,9 +155,9 @@ def placement(hf: torch.nn.Module) -> dict[str, int]:
 
 
 def placement_words(where: dict[str, int]) -> str:
-    """"12.9 GiB in memory", or "7.1 GiB on cuda:0, 2.0 GiB in memory, 3.8 GiB on disk"."""
-    words = {"cpu": "in memory", "disk": "on disk"}
-    return ", ".join(f"{size / 2**30:.3g} GiB {words.get(place, 'on ' + place)}"
+    """"12.9 GiB in memory", or "7.1 GiB on cuda:0, 2.0 GiB in memory, 3.8 GiB on disk", in the reader's language."""
+    words = {"cpu": "{size:.3g} GiB in memory", "disk": "{size:.3g} GiB on disk"}
+    return ", ".join(tr(words.get(place, "{size:.3g} GiB on {place}"), size=size / 2**30, place=place)
                      for place, size in sorted(where.items(), key=lambda item: item[0] in words))
 
 
@@ -204,12 +218,10 @@ def load_real_model(source: str, dtype: str = "auto", available: int | None = No
     shape = HFShape(family, int(hf.config.vocab_size), len(blocks) or len(decoder_layers(hf, family)),
                     min(MAX_CONTEXT, int(config.get("max_position_embeddings") or MAX_CONTEXT)),
                     routed.n_experts if routed else 1, routed.top_k if routed else 1)
-    kind = f"MoE: {shape.n_experts} experts, top-{shape.top_k}, {len(blocks)} MoE layers" if blocks else "dense"
-    dtype_name = str(next(hf.parameters()).dtype).removeprefix("torch.")
     name = source.rstrip("/") if not local else Path(source).expanduser().resolve().name
-    description = (f"{family} ({kind}), {breakdown(arch).total / 1e6:,.1f} M parameters, {dtype_name}, "
-                   f"{placement_words(placement(hf))}")
-    return LoadedModel(RealSpec(name, description, source), HFModel(hf, shape, arch, blocks).eval(), tokenizer.backend_tokenizer)
+    spec = RealSpec(name, source, family, (shape.n_experts, shape.top_k, len(blocks)) if blocks else None,
+                    breakdown(arch).total, str(next(hf.parameters()).dtype).removeprefix("torch."), placement(hf))
+    return LoadedModel(spec, HFModel(hf, shape, arch, blocks).eval(), tokenizer.backend_tokenizer)
 
 
 _LOADED: dict[str, LoadedModel] = {}

@@ -182,10 +182,25 @@ def real_choice(value) -> str | None:
     return None if value in (None, "", ZOO) else value
 
 
+def computed_label(make: Callable[[], str]):
+    """A label computed from phrases (`make` calls text.tr) shown in the reader's language: `make`'s text in each
+    language joins the page's i18n table, keyed by its English text."""
+    texts = {}
+    for code in LANGUAGES:
+        with reading(code):
+            texts[code] = make()
+    key = label_key(texts["en"])
+    for code, text in texts.items():
+        I18N.translations[code][key] = text
+    return I18N(key)
+
+
 def model_chooser(moe: bool, elem_id: str, visible: bool = True) -> gr.Dropdown:
-    """The zoo or one of the loaded real models (`python app.py --model ...`) of one kind (MoE / dense)."""
-    zoo = "the zoo's MoE (number of experts below)" if moe else "the zoo's twins (dense, dense-wide)"
-    choices = [(zoo, ZOO)] + [(f"{n}: {get_model(n).spec.description}", n) for n in real_model_names(moe=moe)]
+    """The zoo or one of the loaded real models (`python app.py --model ...`) of one kind (MoE / dense), named in
+    the reader's language."""
+    zoo = l("the zoo's MoE (number of experts below)" if moe else "the zoo's twins (dense, dense-wide)")
+    choices = [(zoo, ZOO)] + [(computed_label(lambda n=n: f"{n}: {get_model(n).spec.description}"), n)
+                              for n in real_model_names(moe=moe)]
     return gr.Dropdown(choices, value=ZOO, label=l("MoE model" if moe else "Dense twin (same tokenizer)"), elem_id=elem_id,
                        visible=visible)
 

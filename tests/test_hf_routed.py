@@ -231,6 +231,22 @@ def test_the_expert_cache_view_measures_a_real_moe_and_uses_its_own_sizes(regist
     assert moe in speed.layout.title.text
 
 
+def test_the_model_choosers_name_the_zoo_and_the_real_models_in_the_readers_language(registered):
+    import gradio as gr
+    from page.common import I18N, ZOO, model_chooser
+    moe, dense = registered
+    for is_moe, name, kind in ((True, moe, "MoE: 8 experts, top-3, 2 MoE layers"), (False, dense, "dense")):
+        with gr.Blocks():
+            chooser = model_chooser(moe=is_moe, elem_id="chooser")
+        labels = {value: label.key for label, value in chooser.choices}
+        assert set(labels) == {ZOO, name}
+        english, russian = I18N.translations["en"][labels[name]], I18N.translations["ru"][labels[name]]
+        assert english.startswith(f"{name}: ") and kind in english and "GiB in memory" in english, english
+        assert russian.startswith(f"{name}: ") and "ГиБ в памяти" in russian and "M параметров" in russian, russian
+        assert ("экспертов" in russian) == is_moe and ("плотная" in russian) == (not is_moe)
+        assert I18N.translations["ru"][labels[ZOO]] != I18N.translations["en"][labels[ZOO]]
+
+
 def test_a_twin_with_another_tokenizer_is_refused(registered, tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from backend.analysis import InputError, analyze_text, validate_settings

@@ -793,4 +793,11 @@ PHRASES = {
     'all layers': 'все слои',
     'weights bf16 / 4-bit (GB)': 'веса bf16 / 4 бита (ГБ)',
     'Config fields not understood (not counted): {fields}.': 'Поля конфига, которые не поняты (не посчитаны): {fields}.',
+    'MoE: {experts} experts, top-{k}, {layers} MoE layers': 'MoE: {experts} экспертов, top-{k}, {layers} слоёв MoE',
+    '{family} ({kind}), {millions:,.1f} M parameters, {dtype}, {placement}': '{family} ({kind}), {millions:,.1f} M параметров, {dtype}, {placement}',
+    '{size:.3g} GiB in memory': '{size:.3g} ГиБ в памяти',
+    '{size:.3g} GiB on disk': '{size:.3g} ГиБ на диске',
+    '{size:.3g} GiB on {place}': '{size:.3g} ГиБ на {place}',
+    "the zoo's MoE (number of experts below)": 'MoE из зоопарка (число экспертов ниже)',
+    "the zoo's twins (dense, dense-wide)": 'двойники из зоопарка (dense, dense-wide)',
 }
