@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import math
 import tempfile
 import threading
@@ -195,7 +194,7 @@ def analyze_api(text: str, n_experts: int = 8, top_k: int = 2, capacity_factor: 
     report = run_backend(analyze_text, text, settings)
     if measure_latency:
         report = run_backend(measure_report_latency, report, 5, 16, timing_dtype)
-    return json.loads(report.to_json())
+    return report.to_dict()
 
 
 @functools.lru_cache(maxsize=1)
