@@ -116,6 +116,24 @@ def test_bf16_products_may_run_widened_and_agree_to_bf16_rounding():
     assert products.row_major_form(w.float(), 4096) == "x-wT"
 
 
+def test_upcast_widens_into_reused_buffers_that_calls_in_flight_never_share():
+    from concurrent.futures import ThreadPoolExecutor
+    from models import products
+    generator = torch.Generator().manual_seed(0)
+    weights = [torch.randn(f, d, generator=generator).bfloat16() for f, d in ((8, 16), (64, 96), (8, 16), (32, 8))]
+    inputs = [torch.randn(5, w.shape[1], generator=generator).bfloat16() for w in weights]
+    expected = [torch.nn.functional.linear(x.float(), w.float()).bfloat16() for x, w in zip(inputs, weights)]
+
+    def products_agree(_) -> bool:
+        return all(torch.equal(products.upcast(x, w), y) for _ in range(30) for x, w, y in zip(inputs, weights, expected))
+    products._WIDE.clear()
+    assert products_agree(None) and len(products._WIDE) == 1  # one call at a time: one buffer, grown to the largest weight
+    assert products._WIDE[0].numel() == 64 * 96
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(products_agree, range(8)))
+    assert 1 <= len(products._WIDE) <= 4
+
+
 def test_auto_dispatch_on_a_cpu_is_measured_once_per_shape_and_gives_the_same_numbers():
     from models import experts
     e, f, d, n, k = 8, 16, 32, 40, 2
