@@ -257,12 +257,22 @@ def _summary(member: LoadedModel, role: str, read: TokenRead, top_k: int | None,
     )
 
 
+def float32_digits(values: torch.Tensor) -> list:
+    """A float32 tensor as nested lists of floats with 7 significant digits, about float32's precision (relative error
+    at most 5e-7): the double repr of a float32 carries ~10 more digits, which nearly doubled the report's JSON (an
+    OLMoE-1B-7B analysis of 256 tokens holds 262k router probabilities: 5.7 MB of JSON, ~0.85 s for Gradio to serve)."""
+    wide = values.double()
+    exponent = torch.floor(torch.log10(wide.abs())).nan_to_num(0.0, 0.0, 0.0)  # zeros: log10 is -inf
+    scale = torch.pow(10.0, 6 - exponent)
+    return (torch.round(wide * scale) / scale).tolist()
+
+
 def _layer_routing(trace) -> LayerRouting:
     return LayerRouting(
         layer=trace.layer,
         expert_idx=trace.expert_idx[0].tolist(),
-        gate_weights=trace.gate_weights[0].tolist(),
-        probs=trace.probs[0].tolist(),
+        gate_weights=float32_digits(trace.gate_weights[0]),
+        probs=float32_digits(trace.probs[0]),
         dropped=trace.dropped[0].tolist(),
         load=trace.expert_counts().tolist(),
         capacity=None if math.isinf(trace.capacity) else trace.capacity,

@@ -6,7 +6,8 @@ import statistics
 
 import torch
 
-from backend.analysis import InputError, Settings, analyze_text, measure_report_latency, validate_settings
+from backend.analysis import (InputError, Settings, analyze_text, float32_digits, measure_report_latency,
+                              validate_settings)
 from models.params import count_params
 from models.transformer import lm_loss
 from models.zoo import load_member
@@ -39,6 +40,17 @@ def test_report_agrees_with_a_direct_forward_pass():
     dense_losses = lm_loss(dense(ids).logits[:, :-1], ids[:, 1:], reduction="none")[0]
     torch.testing.assert_close(torch.tensor(report.models[0].token_losses[1:]), dense_losses)
     assert report.moe.perplexity == pytest.approx(math.exp(losses.mean().item()), rel=1e-5)
+
+
+def test_router_probabilities_keep_seven_significant_digits_and_half_the_json():
+    import json
+    values = torch.tensor([[0.0, 1.0, 0.123456789, 3.17251234e-30], [-2.5e-7, 0.999999987, 1e-3, 12345.6789]])
+    digits = float32_digits(values)
+    assert digits == [[0.0, 1.0, 0.1234568, 3.172512e-30], [-2.5e-07, 1.0, 0.001, 12345.68]]
+    probs = torch.softmax(torch.randn(256, 64, generator=torch.Generator().manual_seed(0)) * 3, -1)
+    short = torch.tensor(float32_digits(probs), dtype=torch.float64)
+    assert ((short - probs.double()).abs() <= 5e-7 * probs.double()).all() and (short > 0).all()
+    assert len(json.dumps(float32_digits(probs))) < 0.6 * len(json.dumps(probs.tolist()))
 
 
 def test_top_k_and_expert_count_show_up_in_the_report():
