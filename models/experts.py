@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.products import fastest, linear, row_major_linear
+from models.products import fastest, linear, power_of_two_at_least, row_major_linear
 
 BACKENDS = ("loop", "sorted", "grouped")
 
@@ -103,11 +103,15 @@ MEASURE_REPEATS = 5  # rounds of the two backends taking turns: a wrong pick cos
 def measured_backend(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor,
                      expert_idx: torch.Tensor, gate_weights: torch.Tensor, dropped: torch.Tensor | None) -> str:
     """On a CPU, sorted or grouped, whichever ran faster on these very inputs the first time this key was seen (expert
-    shape, dtype, threads, assignments per expert rounded to a power of two): neither wins everywhere (OLMoE's 64
-    bf16 experts of 2048 x 1024 at 256 tokens on an AMD EPYC with bf16 units: grouped 0.63 s, sorted 0.73 s for 4
-    layers; few fp32 experts with a handful of rows each favour the loop over only the experts in use)."""
-    per_expert = max(1, expert_idx.numel() // w_gate.shape[0])
-    key = (tuple(w_gate.shape), w_gate.dtype, torch.get_num_threads(), 1 << (per_expert - 1).bit_length())
+    shape, dtype, threads, and, each rounded up to a power of two, the assignments per expert and the busiest expert's):
+    neither wins everywhere (OLMoE's 64 bf16 experts of 2048 x 1024 at 256 tokens on an AMD EPYC with bf16 units:
+    grouped 0.63 s, sorted 0.73 s for 4 layers; few fp32 experts with a handful of rows each favour the loop over only
+    the experts in use), and the balance of the load decides too: with oneDNN kept off the bf16 units, grouped won a
+    layer whose busiest expert had 110 of 2,048 assignments (476 vs 622 ms) and lost layers whose busiest had 256 and
+    40 experts sat idle (380 vs 200-320 ms), so one key for both picked grouped for all 16 layers (9.1 s vs 6.4 s)."""
+    busiest = int(torch.bincount(expert_idx.reshape(-1), minlength=w_gate.shape[0]).max())
+    key = (tuple(w_gate.shape), w_gate.dtype, torch.get_num_threads(),
+           power_of_two_at_least(expert_idx.numel() // w_gate.shape[0]), power_of_two_at_least(busiest))
     if key not in _MEASURED:
         args = (x, w_gate, w_up, w_down, expert_idx, gate_weights, dropped)
         _MEASURED[key] = fastest({name: (lambda f: lambda: f(*args))(DISPATCH[name]) for name in ("sorted", "grouped")},

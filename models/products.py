@@ -74,6 +74,11 @@ NARROW = (torch.bfloat16, torch.float16)  # dtypes whose products may run faster
 _CHOSEN: dict[tuple, str] = {}
 
 
+def power_of_two_at_least(n: int) -> int:
+    """The smallest power of two >= n (1 for n <= 1): the buckets the timed choices are kept by."""
+    return 1 << (max(1, n) - 1).bit_length()
+
+
 @torch.no_grad()
 def _fastest(names: tuple[str, ...], w: torch.Tensor, rows: int) -> str:
     """The form among `names` with the lowest median of CALIBRATION_REPEATS timings of x (rows, D) w^T on
@@ -112,14 +117,14 @@ def single_row_form(w: torch.Tensor) -> str:
 
 def multi_row_form(w: torch.Tensor, rows: int) -> str:
     """The faster form for 2..CALIBRATED_MAX_ROWS rows, timed once per shape at the power of two >= rows."""
-    return _fastest(_candidates(MULTI_ROW_FORMS, w), w, 1 << (rows - 1).bit_length())
+    return _fastest(_candidates(MULTI_ROW_FORMS, w), w, power_of_two_at_least(rows))
 
 
 def row_major_form(w: torch.Tensor, rows: int) -> str:
     """A row-major x w^T: F.linear, or for a bf16 / fp16 weight on a CPU whichever of it and the float32 product
     measured faster here (timed once per shape at the power of two >= rows, at most 2 x CALIBRATED_MAX_ROWS)."""
     names = _candidates(("x-wT",), w)
-    return names[0] if len(names) == 1 else _fastest(names, w, min(1 << (rows - 1).bit_length(), 2 * CALIBRATED_MAX_ROWS))
+    return names[0] if len(names) == 1 else _fastest(names, w, min(power_of_two_at_least(rows), 2 * CALIBRATED_MAX_ROWS))
 
 
 def row_major_linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

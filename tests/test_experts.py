@@ -150,4 +150,9 @@ def test_auto_dispatch_on_a_cpu_is_measured_once_per_shape_and_gives_the_same_nu
     with torch.no_grad():  # the same shape again: no new measurement
         experts.run_experts(x, w_gate, w_up, w_down, idx, gates, None, "auto")
     assert [key for key in experts._MEASURED if key[0] == (e, f, d)] == keys
+    collapsed = torch.tensor([[0, 1]] * n)  # every token on the same two experts: another load, measured on its own
+    with torch.no_grad():
+        auto = experts.run_experts(x, w_gate, w_up, w_down, collapsed, gates, None, "auto")
+    torch.testing.assert_close(auto, experts.loop_dispatch(x, w_gate, w_up, w_down, collapsed, gates, None), rtol=1e-5, atol=1e-5)
+    assert len([key for key in experts._MEASURED if key[0] == (e, f, d)]) == 2
     assert experts.resolve_backend("auto", x, w_gate, w_down) == "sorted"  # with gradients (training): the fixed rule
