@@ -51,10 +51,10 @@ def upcast(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """x w^T computed in float32 and rounded back to x's dtype: on a CPU without bf16 units a bf16 product runs
     emulated (measured on a 2-core AMD EPYC Zen 3: one OLMoE layer's experts 1,385 -> 551 ms for 256 tokens this
     way); the weights stay in their dtype in memory, only each product's operands are widened. The weight is widened
-    into a reused buffer: a fresh one per product (8 MB for an OLMoE expert matrix, 1.5 GB per layer) was served by
-    the allocator sometimes from reused memory and sometimes from new pages, and then page faults made the experts
-    of one OLMoE layer 40-60% slower (2-core AMD EPYC with oneDNN kept off its bf16 units: 333 ms vs 430-600 ms at
-    256 tokens, in the same process from one minute to the next)."""
+    into a reused buffer: with a fresh one per product (8 MB for an OLMoE expert matrix, 1.5 GB of new memory per
+    layer) the experts of one OLMoE layer ran 40-60% slower at times, in the same process from one minute to the next
+    (2-core AMD EPYC with oneDNN kept off its bf16 units: 333 ms vs 430-600 ms at 256 tokens; with the buffer a
+    steady 410-420 ms)."""
     with _WIDE_LOCK:
         buffer = _WIDE.pop() if _WIDE else None
     if buffer is None or buffer.numel() < w.numel():
