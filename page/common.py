@@ -98,8 +98,14 @@ def l(text: str):
     (the Russian is in text/ru.PHRASES; a missing one fails when the page is built)."""
     if text not in ru.PHRASES:
         raise KeyError(f"no Russian for the label {text!r} in text/ru.PHRASES")
-    key = label_key(text)
-    I18N.translations["en"][key], I18N.translations["ru"][key] = text, ru.PHRASES[text]
+    return i18n_entry({"en": text, "ru": ru.PHRASES[text]})
+
+
+def i18n_entry(texts: dict[str, str]):
+    """A label's text in each language joins the page's i18n table, keyed by its English text -> its i18n marker."""
+    key = label_key(texts["en"])
+    for code, text in texts.items():
+        I18N.translations[code][key] = text
     return I18N(key)
 
 
@@ -183,16 +189,12 @@ def real_choice(value) -> str | None:
 
 
 def computed_label(make: Callable[[], str]):
-    """A label computed from phrases (`make` calls text.tr) shown in the reader's language: `make`'s text in each
-    language joins the page's i18n table, keyed by its English text."""
+    """A label computed from phrases (`make` calls text.tr), shown in the reader's language (see i18n_entry)."""
     texts = {}
     for code in LANGUAGES:
         with reading(code):
             texts[code] = make()
-    key = label_key(texts["en"])
-    for code, text in texts.items():
-        I18N.translations[code][key] = text
-    return I18N(key)
+    return i18n_entry(texts)
 
 
 def model_chooser(moe: bool, elem_id: str, visible: bool = True) -> gr.Dropdown:
